@@ -1,0 +1,4 @@
+export * from './access.js';
+export * from './ids.js';
+export * from './status.js';
+export * from './types.js';

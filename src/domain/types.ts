@@ -1,0 +1,184 @@
+/**
+ * Conveyor's domain types. Glossary (see docs/ARCHITECTURE.md for the full one):
+ *
+ * - job: one unit of work of a registered `type`, with JSON `parameters`.
+ * - batch: a named group of jobs; its status is derived from its counts.
+ * - lease: a claimed job belongs to one worker until `leaseUntil`.
+ * - fencing token: the claim's attempt number; writes with a stale token are refused.
+ * - change: every write yields a change event with an opaque, ordered cursor.
+ * - delivery: one webhook message for one job or batch event, with its attempts.
+ * - principal: who calls (user id, teams, admin flag).
+ *
+ * Everything here is pure data: no I/O, no driver types.
+ */
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export const JOB_STATUSES = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+export const BATCH_STATUSES = ['PENDING', 'PROCESSING', 'COMPLETED', 'PARTIAL', 'FAILED', 'CANCELLED'] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+export const VISIBILITIES = ['PRIVATE', 'TEAM', 'PUBLIC'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Who may see and change a job or batch besides its owner. Entries are `user:<id>` or `team:<id>`. */
+export interface AccessControl {
+  visibility: Visibility;
+  read: string[];
+  write: string[];
+  admin: string[];
+}
+
+/** The caller. `userId` is null for anonymous callers. */
+export interface Principal {
+  userId: string | null;
+  teams: string[];
+  admin: boolean;
+}
+
+export interface Progress {
+  /** 0..100 */
+  percent: number;
+  step: string | null;
+  message: string | null;
+  updatedAt: Date;
+}
+
+export interface LogEntry {
+  /** Ordered per store; also the paging key of a job's log. */
+  seq: number;
+  jobId: string;
+  attempt: number;
+  at: Date;
+  level: LogLevel;
+  message: string;
+}
+
+/** One attempt's failure. `retriable: false` means the handler asked not to retry. */
+export interface JobError {
+  code: string;
+  message: string;
+  retriable: boolean;
+  attempt: number;
+  at: Date;
+}
+
+export interface Job {
+  id: string;
+  type: string;
+  parameters: JsonObject;
+  status: JobStatus;
+  /** Higher runs first. */
+  priority: number;
+  /** Not claimed before this time (delayed jobs, retry backoff). */
+  runAt: Date;
+  /** Attempts used of the budget (`maxAttempts`); a restart resets it, a graceful release refunds one. */
+  attempts: number;
+  maxAttempts: number;
+  progress: Progress | null;
+  results: JsonObject | null;
+  /** The last attempt's error, if the last attempt failed. */
+  error: JobError | null;
+  /** Every failed attempt's error, oldest first. */
+  errors: JobError[];
+  ownerId: string;
+  /** Teams the job belongs to: with TEAM visibility, their members may read it. */
+  teamIds: string[];
+  accessControl: AccessControl;
+  batchId: string | null;
+  /** `parameters.track` when it is a string, indexed for filters and stats. */
+  track: string | null;
+  /** Webhook settings as submitted (secrets included: never return this to clients as is). */
+  webhook: JsonObject | null;
+  idempotencyKey: string | null;
+  cancelRequested: boolean;
+  leaseOwner: string | null;
+  leaseUntil: Date | null;
+  /**
+   * The fencing token: increases with every claim and never goes back, so a worker that
+   * lost its lease can never write over the new owner's work.
+   */
+  leaseToken: number;
+  /** Increases with every write; lets readers order snapshots of the same job. */
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface BatchCounts {
+  total: number;
+  pending: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
+export interface Batch {
+  id: string;
+  name: string;
+  ownerId: string;
+  teamIds: string[];
+  accessControl: AccessControl;
+  /** Paused batches (`active: false`) are not claimed. */
+  active: boolean;
+  /** Archived batches are hidden from default lists; archiving never deletes results. */
+  archived: boolean;
+  webhook: JsonObject | null;
+  metadata: JsonObject | null;
+  counts: BatchCounts;
+  /** Derived from `counts` by `batchStatus()`. */
+  status: BatchStatus;
+  idempotencyKey: string | null;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  /** When the last job of the batch reached a terminal state. */
+  finishedAt: Date | null;
+}
+
+export const WEBHOOK_EVENTS = ['job.completed', 'job.failed', 'job.cancelled', 'batch.completed'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export const DELIVERY_STATUSES = ['PENDING', 'SENDING', 'DELIVERED', 'FAILED', 'DISABLED'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** One recorded attempt to send a delivery. */
+export interface DeliveryAttempt {
+  at: Date;
+  /** HTTP status, or null for network errors and timeouts. */
+  statusCode: number | null;
+  durationMs: number;
+  error: string | null;
+  /** The first bytes of the receiver's answer. */
+  responseSnippet: string | null;
+}
+
+/** One webhook message for one job or batch event (outbox row). */
+export interface Delivery {
+  id: string;
+  event: WebhookEvent;
+  jobId: string | null;
+  batchId: string | null;
+  /** The target (url, secret, token, headers...) copied from the job or batch at enqueue time. */
+  webhook: JsonObject;
+  /** The event body, fixed at enqueue time so retries send the same message. */
+  payload: JsonObject;
+  status: DeliveryStatus;
+  attempts: DeliveryAttempt[];
+  nextAttemptAt: Date;
+  leaseOwner: string | null;
+  leaseUntil: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}

@@ -1,0 +1,287 @@
+/**
+ * The job store port: the one interface every persistence engine implements
+ * (SQLite in `sqlite/`, MongoDB in `mongodb/`). The contract suite in
+ * `test/store/contract.ts` is the executable definition of these semantics; both
+ * adapters must pass it.
+ *
+ * Conventions:
+ * - Every write is atomic and yields one or more change events (see `watch`).
+ * - Writes by a worker on a claimed job carry a `ClaimToken`; they are refused with
+ *   `LEASE_LOST` unless the token is the job's current one and its lease has not expired.
+ * - Bad input is refused with `BAD_USER_INPUT` before anything is written.
+ */
+import type {
+  AccessControl,
+  Batch,
+  BatchStatus,
+  Delivery,
+  DeliveryAttempt,
+  Job,
+  JobStatus,
+  JsonObject,
+  LogEntry,
+  LogLevel,
+  Principal,
+  Progress,
+} from '../domain/types.js';
+
+/** A job to create. Unset fields get the store's defaults (priority 0, run now, PRIVATE). */
+export interface NewJob {
+  type: string;
+  parameters: JsonObject;
+  priority?: number;
+  runAt?: Date;
+  maxAttempts: number;
+  ownerId: string;
+  teamIds?: string[];
+  accessControl?: AccessControl;
+  webhook?: JsonObject | null;
+  /** Unique per owner: the same key and the same payload return the existing job. */
+  idempotencyKey?: string | null;
+}
+
+/** A job inside a new batch: owner, teams and access control come from the batch. */
+export type NewBatchJob = Omit<NewJob, 'ownerId' | 'teamIds' | 'accessControl' | 'idempotencyKey'>;
+
+export interface NewBatch {
+  name: string;
+  ownerId: string;
+  teamIds?: string[];
+  accessControl?: AccessControl;
+  active?: boolean;
+  webhook?: JsonObject | null;
+  metadata?: JsonObject | null;
+  idempotencyKey?: string | null;
+  jobs: NewBatchJob[];
+}
+
+export interface Created<T> {
+  value: T;
+  /** False when an idempotency key matched an earlier identical submit. */
+  created: boolean;
+}
+
+export interface JobFilter {
+  status?: JobStatus[];
+  type?: string[];
+  batchId?: string;
+  ownerId?: string;
+  track?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  /** Only jobs this principal may read. */
+  visibleTo?: Principal;
+}
+
+export interface BatchFilter {
+  ownerId?: string;
+  archived?: boolean;
+  active?: boolean;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  visibleTo?: Principal;
+}
+
+export interface PageRequest {
+  /** At most this many items (the store caps it at 1000). */
+  first: number;
+  /** The `endCursor` of the previous page. */
+  after?: string | null;
+}
+
+/** A page of results, newest first. */
+export interface Page<T> {
+  items: T[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+}
+
+export interface StatsFilter {
+  batchId?: string;
+  ownerId?: string;
+  type?: string;
+  visibleTo?: Principal;
+}
+
+export interface CountRow {
+  key: string;
+  status: JobStatus;
+  count: number;
+}
+
+export interface Stats {
+  byStatus: Record<JobStatus, number>;
+  byType: CountRow[];
+  byTrack: CountRow[];
+  /** Pending jobs whose `runAt` has come. */
+  queueDepth: number;
+  /** Jobs that finished in the last hour, and their run time (startedAt → finishedAt). */
+  finishedLastHour: number;
+  avgDurationMs: number | null;
+  p95DurationMs: number | null;
+  throughputPerMinute: number;
+}
+
+export interface ClaimRequest {
+  workerId: string;
+  leaseMs: number;
+  /** Only claim jobs of these types (the handlers this worker has). */
+  types?: string[];
+  /** Never claim these types (e.g. types at their concurrency limit). */
+  excludeTypes?: string[];
+  now?: Date;
+}
+
+/** Proof of a claim: the fencing token. */
+export interface ClaimToken {
+  jobId: string;
+  workerId: string;
+  /** The job's `leaseToken` at claim time: increases with every claim and never repeats. */
+  leaseToken: number;
+}
+
+export interface Lease {
+  leaseUntil: Date;
+  /** Set when someone asked to cancel the running job. */
+  cancelRequested: boolean;
+}
+
+export interface FailRequest {
+  code: string;
+  message: string;
+  /** False for permanent errors: the job fails now whatever its attempts. */
+  retriable: boolean;
+  /** When to try again; ignored (the job fails for good) when not retriable or out of attempts. */
+  retryAt: Date | null;
+}
+
+export interface NewLogEntry {
+  level: LogLevel;
+  message: string;
+}
+
+export type ChangeEntity = 'job' | 'batch' | 'delivery';
+export type ChangeOp = 'created' | 'updated' | 'deleted' | 'logged';
+
+/**
+ * One write, as seen by the change feed. `data` is a summary fixed at write time, so
+ * a replay shows every intermediate state:
+ * - job: `{ status, attempts, progress, cancelRequested }`, `logged`: the log entry;
+ * - batch: `{ status, counts, active, archived }`;
+ * - delivery: `{ status, event }`.
+ */
+export interface ChangeEvent {
+  /** Opaque and ordered; pass it to `watch({ after })` to resume after this event. */
+  cursor: string;
+  entity: ChangeEntity;
+  op: ChangeOp;
+  id: string;
+  batchId: string | null;
+  /** Owner of the entity: lets the feed be filtered without loading it. */
+  ownerId: string | null;
+  status: string | null;
+  version: number;
+  at: Date;
+  data: JsonObject | null;
+}
+
+export interface WatchOptions {
+  /** Replay every change after this cursor (while the store still holds it), then go live. */
+  after?: string | null;
+  signal?: AbortSignal;
+}
+
+export interface DeliveryOutcome {
+  attempt: DeliveryAttempt;
+  /** DELIVERED, FAILED (dead letter), DISABLED (410), or PENDING with `nextAttemptAt` (retry). */
+  status: 'DELIVERED' | 'FAILED' | 'DISABLED' | 'PENDING';
+  nextAttemptAt?: Date;
+}
+
+export interface PurgeRequest {
+  /** Delete terminal jobs (with their logs and deliveries) that finished before this. */
+  jobsFinishedBefore?: Date;
+  /** Delete change events older than this; cursors before them expire. */
+  changesBefore?: Date;
+}
+
+export interface PurgeResult {
+  jobs: number;
+  changes: number;
+}
+
+export interface JobStore {
+  /** `sqlite` or `mongodb`. */
+  readonly driver: string;
+
+  // Jobs
+  /** Creates jobs atomically: all of them or none (the error names the failing index). */
+  createJobs(jobs: NewJob[]): Promise<Created<Job>[]>;
+  /** Creates a batch and all its jobs atomically. */
+  createBatch(batch: NewBatch): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
+  /** Jobs by id, in the order asked, null where missing (DataLoader-shaped). */
+  getJobs(ids: readonly string[]): Promise<(Job | null)[]>;
+  listJobs(filter: JobFilter, page: PageRequest): Promise<Page<Job>>;
+  countJobs(filter: JobFilter): Promise<number>;
+  stats(filter: StatsFilter, now?: Date): Promise<Stats>;
+
+  // Worker side (fenced by ClaimToken)
+  /** Claims the next runnable job: priority desc, runAt, then creation; skips paused batches. */
+  claimNext(request: ClaimRequest): Promise<Job | null>;
+  renewLease(token: ClaimToken, leaseMs: number): Promise<Lease>;
+  updateProgress(token: ClaimToken, progress: Omit<Progress, 'updatedAt'>): Promise<void>;
+  appendLogs(token: ClaimToken, entries: NewLogEntry[]): Promise<void>;
+  complete(token: ClaimToken, results: JsonObject | null): Promise<Job>;
+  /** Records the attempt's error; back to PENDING at `retryAt`, or FAILED for good. */
+  fail(token: ClaimToken, failure: FailRequest): Promise<Job>;
+  /** Records CANCELLED for a running job whose cancellation was requested. */
+  markCancelled(token: ClaimToken): Promise<Job>;
+  /** Gives a running job back (graceful shutdown): PENDING now, the attempt refunded. */
+  release(token: ClaimToken): Promise<Job>;
+  /** PROCESSING jobs whose lease ran out go back to PENDING (or FAILED when out of attempts). */
+  recoverExpiredLeases(now?: Date): Promise<number>;
+
+  // Control
+  /** PENDING → CANCELLED at once; PROCESSING → `cancelRequested` for the worker. */
+  cancelJob(id: string): Promise<Job>;
+  /** A terminal job → PENDING with a fresh attempt budget. */
+  restartJob(id: string): Promise<Job>;
+  /** Deletes a job that is not running, with its logs. */
+  deleteJob(id: string): Promise<void>;
+  listLogs(jobId: string, after: number | null, limit: number): Promise<LogEntry[]>;
+
+  // Batches
+  getBatches(ids: readonly string[]): Promise<(Batch | null)[]>;
+  listBatches(filter: BatchFilter, page: PageRequest): Promise<Page<Batch>>;
+  setBatchActive(id: string, active: boolean): Promise<Batch>;
+  archiveBatch(id: string, archived: boolean): Promise<Batch>;
+  /** Cancels every pending job and asks running ones to stop. */
+  cancelBatch(id: string): Promise<Batch>;
+  /** Restarts the batch's failed jobs (and cancelled ones unless `onlyFailed`). */
+  restartBatch(id: string, onlyFailed: boolean): Promise<Batch>;
+  /** Deletes a batch and its jobs; refused while any of them runs. */
+  deleteBatch(id: string): Promise<void>;
+
+  // Webhook outbox
+  /** Deliveries of a job or a batch, oldest first. */
+  listDeliveries(filter: { jobId?: string; batchId?: string }): Promise<Delivery[]>;
+  /** Claims up to `limit` due deliveries with a lease. */
+  claimDeliveries(workerId: string, limit: number, leaseMs: number, now?: Date): Promise<Delivery[]>;
+  recordDeliveryAttempt(id: string, workerId: string, outcome: DeliveryOutcome): Promise<Delivery>;
+  /** Puts a delivery back in the queue (replay of a dead letter). */
+  redeliver(id: string): Promise<Delivery>;
+
+  // Change feed
+  /** Ordered change events: replays after `after`, then live until the signal aborts. */
+  watch(options?: WatchOptions): AsyncIterable<ChangeEvent>;
+  /** The cursor of the newest change (null when there is none). */
+  headCursor(): Promise<string | null>;
+
+  // Operations
+  purge(request: PurgeRequest): Promise<PurgeResult>;
+  /** Throws when the store is unreachable (used by /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type { BatchStatus };

@@ -1,0 +1,132 @@
+/**
+ * Versioned schema migrations, applied in order at open inside one IMMEDIATE
+ * transaction (so two processes opening a new file at once cannot both migrate).
+ * `PRAGMA user_version` records how many have run. Never edit a released migration:
+ * append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    run_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    lease_token INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    cancel_requested INTEGER NOT NULL,
+    progress TEXT,
+    results TEXT,
+    error TEXT,
+    errors TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    team_ids TEXT NOT NULL,
+    access TEXT NOT NULL,
+    visibility TEXT NOT NULL,
+    readers TEXT NOT NULL,
+    batch_id TEXT,
+    paused INTEGER NOT NULL,
+    track TEXT,
+    webhook TEXT,
+    idempotency_key TEXT,
+    idempotency_hash TEXT,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER
+  );
+  -- The claim order, restricted to what can be claimed.
+  CREATE INDEX jobs_claim ON jobs (priority DESC, run_at, id) WHERE status = 'PENDING' AND paused = 0;
+  CREATE INDEX jobs_lease ON jobs (lease_until) WHERE status = 'PROCESSING';
+  CREATE INDEX jobs_status ON jobs (status, id);
+  CREATE INDEX jobs_type ON jobs (type, id);
+  CREATE INDEX jobs_batch_status ON jobs (batch_id, status, id) WHERE batch_id IS NOT NULL;
+  CREATE INDEX jobs_owner ON jobs (owner_id, id);
+  CREATE INDEX jobs_track ON jobs (track, id) WHERE track IS NOT NULL;
+  CREATE INDEX jobs_created ON jobs (created_at);
+  CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+  CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+  CREATE TABLE batches (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    team_ids TEXT NOT NULL,
+    access TEXT NOT NULL,
+    visibility TEXT NOT NULL,
+    readers TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    archived INTEGER NOT NULL,
+    webhook TEXT,
+    metadata TEXT,
+    total INTEGER NOT NULL,
+    pending INTEGER NOT NULL,
+    processing INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    cancelled INTEGER NOT NULL,
+    idempotency_key TEXT,
+    idempotency_hash TEXT,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  CREATE INDEX batches_owner ON batches (owner_id, id);
+  CREATE INDEX batches_flags ON batches (archived, active, id);
+  CREATE INDEX batches_created ON batches (created_at);
+  CREATE UNIQUE INDEX batches_idempotency ON batches (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+  CREATE TABLE job_logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL
+  );
+  CREATE INDEX job_logs_job ON job_logs (job_id, seq);
+
+  CREATE TABLE deliveries (
+    id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    job_id TEXT,
+    batch_id TEXT,
+    webhook TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts TEXT NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'PENDING';
+  CREATE INDEX deliveries_lease ON deliveries (lease_until) WHERE status = 'SENDING';
+  CREATE INDEX deliveries_job ON deliveries (job_id) WHERE job_id IS NOT NULL;
+  CREATE INDEX deliveries_batch ON deliveries (batch_id) WHERE batch_id IS NOT NULL;
+
+  -- The change feed: AUTOINCREMENT so a sequence number is never reused after a purge.
+  CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    entity TEXT NOT NULL,
+    op TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    batch_id TEXT,
+    owner_id TEXT,
+    status TEXT,
+    version INTEGER NOT NULL,
+    data TEXT
+  );
+  CREATE INDEX changes_at ON changes (at);
+
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
+];

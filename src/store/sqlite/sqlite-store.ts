@@ -1,0 +1,971 @@
+/**
+ * The embedded default store: one SQLite file (better-sqlite3), WAL mode, shared
+ * safely by several processes on one machine. Every write runs in an IMMEDIATE
+ * transaction, so claims are exclusive across processes; the `changes` table is the
+ * change feed, tailed by sequence (poll) and nudged at once after local writes.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { newId } from '../../domain/ids.js';
+import { batchStatus } from '../../domain/status.js';
+import type {
+  AccessControl,
+  Batch,
+  Delivery,
+  DeliveryStatus,
+  Job,
+  JobStatus,
+  JsonObject,
+  LogEntry,
+  Principal,
+  WebhookEvent,
+} from '../../domain/types.js';
+import { ConflictError, CursorExpiredError, LeaseLostError, NotFoundError, ValidationError } from '../../errors.js';
+import { ChangeHub, type ChangeSource } from '../change-hub.js';
+import type {
+  BatchFilter,
+  ChangeEntity,
+  ChangeEvent,
+  ChangeOp,
+  ClaimRequest,
+  ClaimToken,
+  Created,
+  DeliveryOutcome,
+  FailRequest,
+  JobFilter,
+  JobStore,
+  Lease,
+  NewBatch,
+  NewJob,
+  NewLogEntry,
+  Page,
+  PageRequest,
+  PurgeRequest,
+  PurgeResult,
+  Stats,
+  StatsFilter,
+  WatchOptions,
+} from '../port.js';
+import {
+  batchChangeData,
+  batchDeliveryPayload,
+  jobChangeData,
+  jobDeliveryPayload,
+  pageSize,
+  prepareBatch,
+  prepareJobs,
+  readerEntries,
+  wantsEvent,
+} from '../prepare.js';
+import { decodePageCursor, decodeSeqCursor, encodePageCursor, encodeSeqCursor, summarizeStats } from '../query.js';
+import * as T from '../transitions.js';
+import { MIGRATIONS } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** The database file; its folder is created. `:memory:` works for one process. */
+  path: string;
+  /** How long a write waits for another process's lock before failing. Default 5000. */
+  busyTimeoutMs?: number;
+  /** How often the change feed looks for other processes' writes. Default 50. */
+  changePollMs?: number;
+  /** How often claims first recover expired leases. Default 1000. */
+  leaseCheckMs?: number;
+}
+
+type Row = Record<string, unknown>;
+
+const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
+const parse = <T>(text: unknown): T => (text === null || text === undefined ? null : JSON.parse(text as string)) as T;
+const ms = (date: Date | null): number | null => (date === null ? null : date.getTime());
+const date = (value: unknown): Date | null => (value === null || value === undefined ? null : new Date(value as number));
+
+function reviveProgress(value: unknown): Job['progress'] {
+  const p = parse<Record<string, unknown> | null>(value);
+  return p === null ? null : { ...(p as unknown as NonNullable<Job['progress']>), updatedAt: new Date(p.updatedAt as string) };
+}
+
+function reviveError(e: Record<string, unknown>): Job['errors'][number] {
+  return { ...(e as unknown as Job['errors'][number]), at: new Date(e.at as string) };
+}
+
+function jobFromRow(row: Row): Job {
+  const error = parse<Record<string, unknown> | null>(row.error);
+  return {
+    id: row.id as string,
+    type: row.type as string,
+    parameters: parse(row.parameters),
+    status: row.status as JobStatus,
+    priority: row.priority as number,
+    runAt: new Date(row.run_at as number),
+    attempts: row.attempts as number,
+    maxAttempts: row.max_attempts as number,
+    progress: reviveProgress(row.progress),
+    results: parse(row.results),
+    error: error === null ? null : reviveError(error),
+    errors: parse<Record<string, unknown>[]>(row.errors).map(reviveError),
+    ownerId: row.owner_id as string,
+    teamIds: parse(row.team_ids),
+    accessControl: parse(row.access),
+    batchId: (row.batch_id as string | null) ?? null,
+    track: (row.track as string | null) ?? null,
+    webhook: parse(row.webhook),
+    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    cancelRequested: row.cancel_requested === 1,
+    leaseOwner: (row.lease_owner as string | null) ?? null,
+    leaseUntil: date(row.lease_until),
+    leaseToken: row.lease_token as number,
+    version: row.version as number,
+    createdAt: new Date(row.created_at as number),
+    updatedAt: new Date(row.updated_at as number),
+    startedAt: date(row.started_at),
+    finishedAt: date(row.finished_at),
+  };
+}
+
+function batchFromRow(row: Row): Batch {
+  const counts = {
+    total: row.total as number,
+    pending: row.pending as number,
+    processing: row.processing as number,
+    completed: row.completed as number,
+    failed: row.failed as number,
+    cancelled: row.cancelled as number,
+  };
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    ownerId: row.owner_id as string,
+    teamIds: parse(row.team_ids),
+    accessControl: parse(row.access),
+    active: row.active === 1,
+    archived: row.archived === 1,
+    webhook: parse(row.webhook),
+    metadata: parse(row.metadata),
+    counts,
+    status: batchStatus(counts),
+    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    version: row.version as number,
+    createdAt: new Date(row.created_at as number),
+    updatedAt: new Date(row.updated_at as number),
+    finishedAt: date(row.finished_at),
+  };
+}
+
+function deliveryFromRow(row: Row): Delivery {
+  return {
+    id: row.id as string,
+    event: row.event as WebhookEvent,
+    jobId: (row.job_id as string | null) ?? null,
+    batchId: (row.batch_id as string | null) ?? null,
+    webhook: parse(row.webhook),
+    payload: parse(row.payload),
+    status: row.status as DeliveryStatus,
+    attempts: parse<Record<string, unknown>[]>(row.attempts).map((a) => ({
+      ...(a as unknown as Delivery['attempts'][number]),
+      at: new Date(a.at as string),
+    })),
+    nextAttemptAt: new Date(row.next_attempt_at as number),
+    leaseOwner: (row.lease_owner as string | null) ?? null,
+    leaseUntil: date(row.lease_until),
+    createdAt: new Date(row.created_at as number),
+    updatedAt: new Date(row.updated_at as number),
+  };
+}
+
+function changeFromRow(row: Row): ChangeEvent {
+  return {
+    cursor: encodeSeqCursor(row.seq as number),
+    entity: row.entity as ChangeEntity,
+    op: row.op as ChangeOp,
+    id: row.entity_id as string,
+    batchId: (row.batch_id as string | null) ?? null,
+    ownerId: (row.owner_id as string | null) ?? null,
+    status: (row.status as string | null) ?? null,
+    version: row.version as number,
+    at: new Date(row.at as number),
+    data: parse(row.data),
+  };
+}
+
+function accessColumns(owner: { teamIds: string[]; accessControl: AccessControl }) {
+  return {
+    team_ids: JSON.stringify(owner.teamIds),
+    access: JSON.stringify(owner.accessControl),
+    visibility: owner.accessControl.visibility,
+    readers: JSON.stringify(readerEntries(owner.accessControl)),
+  };
+}
+
+function jobParams(job: Job, paused: boolean, idempotencyHash: string | null) {
+  return {
+    id: job.id,
+    type: job.type,
+    parameters: JSON.stringify(job.parameters),
+    status: job.status,
+    priority: job.priority,
+    run_at: job.runAt.getTime(),
+    attempts: job.attempts,
+    max_attempts: job.maxAttempts,
+    lease_token: job.leaseToken,
+    lease_owner: job.leaseOwner,
+    lease_until: ms(job.leaseUntil),
+    cancel_requested: job.cancelRequested ? 1 : 0,
+    progress: json(job.progress),
+    results: json(job.results),
+    error: json(job.error),
+    errors: JSON.stringify(job.errors),
+    owner_id: job.ownerId,
+    ...accessColumns(job),
+    batch_id: job.batchId,
+    paused: paused ? 1 : 0,
+    track: job.track,
+    webhook: json(job.webhook),
+    idempotency_key: job.idempotencyKey,
+    idempotency_hash: idempotencyHash,
+    version: job.version,
+    created_at: job.createdAt.getTime(),
+    updated_at: job.updatedAt.getTime(),
+    started_at: ms(job.startedAt),
+    finished_at: ms(job.finishedAt),
+  };
+}
+
+/** SQL condition + parameters for "this principal may read the row" (same rule as `can()`). */
+function visibleSql(principal: Principal | undefined, table: string): { sql: string; params: unknown[] } | null {
+  if (principal === undefined || principal.admin) return null;
+  if (principal.userId === null) return { sql: `${table}.visibility = 'PUBLIC'`, params: [] };
+  const entries = [`user:${principal.userId}`, ...principal.teams.map((t) => `team:${t}`)];
+  return {
+    sql: `(${table}.owner_id = ? OR ${table}.visibility = 'PUBLIC'
+      OR EXISTS (SELECT 1 FROM json_each(${table}.readers) r WHERE r.value IN (SELECT value FROM json_each(?)))
+      OR (${table}.visibility = 'TEAM' AND EXISTS (SELECT 1 FROM json_each(${table}.team_ids) t WHERE t.value IN (SELECT value FROM json_each(?)))))`,
+    params: [principal.userId, JSON.stringify(entries), JSON.stringify(principal.teams)],
+  };
+}
+
+class Where {
+  readonly parts: string[] = [];
+  readonly params: unknown[] = [];
+  add(sql: string, ...params: unknown[]): void {
+    this.parts.push(sql);
+    this.params.push(...params);
+  }
+  get sql(): string {
+    return this.parts.length === 0 ? '' : `WHERE ${this.parts.join(' AND ')}`;
+  }
+}
+
+function jobWhere(filter: JobFilter): Where {
+  const where = new Where();
+  if (filter.status !== undefined) where.add('status IN (SELECT value FROM json_each(?))', JSON.stringify(filter.status));
+  if (filter.type !== undefined) where.add('type IN (SELECT value FROM json_each(?))', JSON.stringify(filter.type));
+  if (filter.batchId !== undefined) where.add('batch_id = ?', filter.batchId);
+  if (filter.ownerId !== undefined) where.add('owner_id = ?', filter.ownerId);
+  if (filter.track !== undefined) where.add('track = ?', filter.track);
+  if (filter.createdAfter !== undefined) where.add('created_at >= ?', filter.createdAfter.getTime());
+  if (filter.createdBefore !== undefined) where.add('created_at < ?', filter.createdBefore.getTime());
+  const visible = visibleSql(filter.visibleTo, 'jobs');
+  if (visible !== null) where.add(visible.sql, ...visible.params);
+  return where;
+}
+
+export class SqliteStore implements JobStore {
+  readonly driver = 'sqlite';
+  private readonly db: Database.Database;
+  private readonly hub: ChangeHub;
+  private readonly changePollMs: number;
+  private readonly leaseCheckMs: number;
+  private lastLeaseCheck = 0;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private nudgeScheduled = false;
+  private closed = false;
+  private readonly stmt: ReturnType<SqliteStore['prepareStatements']>;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    this.changePollMs = options.changePollMs ?? 50;
+    this.leaseCheckMs = options.leaseCheckMs ?? 1000;
+    this.migrate();
+    this.stmt = this.prepareStatements();
+    this.hub = new ChangeHub(this.changeSource());
+  }
+
+  private migrate(): void {
+    this.db
+      .transaction(() => {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        for (let i = version; i < MIGRATIONS.length; i++) this.db.exec(MIGRATIONS[i] as string);
+        if (version < MIGRATIONS.length) this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+      })
+      .immediate();
+  }
+
+  private prepareStatements() {
+    const db = this.db;
+    const jobCols = Object.keys(jobParams(emptyJobForColumns(), false, null));
+    const batchCols = [
+      'id', 'name', 'owner_id', 'team_ids', 'access', 'visibility', 'readers', 'active', 'archived', 'webhook',
+      'metadata', 'total', 'pending', 'processing', 'completed', 'failed', 'cancelled', 'idempotency_key',
+      'idempotency_hash', 'version', 'created_at', 'updated_at', 'finished_at',
+    ];
+    const mutableJobCols = jobCols.filter((c) => !['id', 'type', 'parameters', 'owner_id', 'batch_id', 'track', 'webhook', 'idempotency_key', 'idempotency_hash', 'created_at', 'paused'].includes(c));
+    return {
+      insertJob: db.prepare(`INSERT INTO jobs (${jobCols.join(', ')}) VALUES (${jobCols.map((c) => `@${c}`).join(', ')})`),
+      updateJob: db.prepare(`UPDATE jobs SET ${mutableJobCols.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`),
+      getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
+      getJobs: db.prepare('SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?))'),
+      jobByKey: db.prepare('SELECT * FROM jobs WHERE owner_id = ? AND idempotency_key = ?'),
+      jobKeyHash: db.prepare('SELECT idempotency_hash FROM jobs WHERE id = ?'),
+      claimCandidate: db.prepare(`SELECT * FROM jobs WHERE status = 'PENDING' AND paused = 0 AND run_at <= @now
+        AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
+        AND (@exclude IS NULL OR type NOT IN (SELECT value FROM json_each(@exclude)))
+        ORDER BY priority DESC, run_at, id LIMIT 1`),
+      expiredLeases: db.prepare(`SELECT * FROM jobs WHERE status = 'PROCESSING' AND lease_until < ? LIMIT 500`),
+      deleteJob: db.prepare('DELETE FROM jobs WHERE id = ?'),
+      deleteLogs: db.prepare('DELETE FROM job_logs WHERE job_id = ?'),
+      deleteJobDeliveries: db.prepare('DELETE FROM deliveries WHERE job_id = ?'),
+      insertLog: db.prepare('INSERT INTO job_logs (job_id, attempt, at, level, message) VALUES (?, ?, ?, ?, ?)'),
+      listLogs: db.prepare('SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      insertBatch: db.prepare(`INSERT INTO batches (${batchCols.join(', ')}) VALUES (${batchCols.map((c) => `@${c}`).join(', ')})`),
+      updateBatch: db.prepare(`UPDATE batches SET active = @active, archived = @archived, total = @total, pending = @pending,
+        processing = @processing, completed = @completed, failed = @failed, cancelled = @cancelled, version = @version,
+        updated_at = @updated_at, finished_at = @finished_at WHERE id = @id`),
+      getBatch: db.prepare('SELECT * FROM batches WHERE id = ?'),
+      getBatches: db.prepare('SELECT * FROM batches WHERE id IN (SELECT value FROM json_each(?))'),
+      batchByKey: db.prepare('SELECT * FROM batches WHERE owner_id = ? AND idempotency_key = ?'),
+      batchJobs: db.prepare('SELECT * FROM jobs WHERE batch_id = ? ORDER BY id'),
+      batchJobsIn: db.prepare('SELECT * FROM jobs WHERE batch_id = ? AND status IN (SELECT value FROM json_each(?)) ORDER BY id'),
+      pauseBatchJobs: db.prepare('UPDATE jobs SET paused = ? WHERE batch_id = ?'),
+      deleteBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
+      deleteBatchDeliveries: db.prepare('DELETE FROM deliveries WHERE batch_id = ?'),
+      insertDelivery: db.prepare(`INSERT INTO deliveries (id, event, job_id, batch_id, webhook, payload, status, attempts,
+        next_attempt_at, lease_owner, lease_until, created_at, updated_at)
+        VALUES (@id, @event, @job_id, @batch_id, @webhook, @payload, 'PENDING', '[]', @at, NULL, NULL, @at, @at)`),
+      getDelivery: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+      dueDeliveries: db.prepare(`SELECT * FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`),
+      expiredDeliveries: db.prepare(`UPDATE deliveries SET status = 'PENDING', lease_owner = NULL, lease_until = NULL
+        WHERE status = 'SENDING' AND lease_until < ?`),
+      updateDelivery: db.prepare(`UPDATE deliveries SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at,
+        lease_owner = @lease_owner, lease_until = @lease_until, updated_at = @updated_at WHERE id = @id`),
+      insertChange: db.prepare(`INSERT INTO changes (at, entity, op, entity_id, batch_id, owner_id, status, version, data)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      changesAfter: db.prepare('SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?'),
+      headSeq: db.prepare('SELECT seq FROM changes ORDER BY seq DESC LIMIT 1'),
+      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  /** Runs `fn` in an IMMEDIATE transaction, then lets local subscribers see the changes at once. */
+  private write<R>(fn: () => R): R {
+    const result = this.db.transaction(fn).immediate();
+    this.nudge();
+    return result;
+  }
+
+  private change(entity: ChangeEntity, op: ChangeOp, rec: { id: string; batchId?: string | null; ownerId?: string | null; status?: string | null; version: number }, at: Date, data: JsonObject | null): void {
+    this.stmt.insertChange.run(at.getTime(), entity, op, rec.id, rec.batchId ?? null, rec.ownerId ?? null, rec.status ?? null, rec.version, json(data));
+  }
+
+  private enqueueDelivery(event: WebhookEvent, webhook: JsonObject, target: { jobId: string | null; batchId: string | null }, payload: (id: string) => JsonObject, now: Date): void {
+    const id = newId('dlv', now.getTime());
+    this.stmt.insertDelivery.run({
+      id,
+      event,
+      job_id: target.jobId,
+      batch_id: target.batchId,
+      webhook: JSON.stringify(webhook),
+      payload: JSON.stringify(payload(id)),
+      at: now.getTime(),
+    });
+    this.change('delivery', 'created', { id, batchId: target.batchId, status: 'PENDING', version: 1 }, now, { event, status: 'PENDING', jobId: target.jobId });
+  }
+
+  private loadJob(id: string): Job {
+    const row = this.stmt.getJob.get(id) as Row | undefined;
+    if (row === undefined) throw new NotFoundError('job', id);
+    return jobFromRow(row);
+  }
+
+  private loadBatch(id: string): Batch {
+    const row = this.stmt.getBatch.get(id) as Row | undefined;
+    if (row === undefined) throw new NotFoundError('batch', id);
+    return batchFromRow(row);
+  }
+
+  private saveBatch(batch: Batch, now: Date, op: ChangeOp = 'updated'): void {
+    this.stmt.updateBatch.run({
+      id: batch.id,
+      active: batch.active ? 1 : 0,
+      archived: batch.archived ? 1 : 0,
+      ...batch.counts,
+      version: batch.version,
+      updated_at: batch.updatedAt.getTime(),
+      finished_at: ms(batch.finishedAt),
+    });
+    this.change('batch', op, { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: batch.version }, now, batchChangeData(batch));
+  }
+
+  /** Moves jobs between a batch's counts, and writes `batch.completed` when this finished it. */
+  private moveInBatch(batchId: string, moves: { from: JobStatus | null; to: JobStatus | null }[], now: Date): void {
+    if (moves.length === 0) return;
+    const { batch, finished } = T.batchMoved(this.loadBatch(batchId), moves, now);
+    this.saveBatch(batch, now);
+    if (finished && wantsEvent(batch.webhook, 'batch.completed')) {
+      this.enqueueDelivery('batch.completed', batch.webhook as JsonObject, { jobId: null, batchId: batch.id }, (id) => batchDeliveryPayload(id, batch, now), now);
+    }
+  }
+
+  /** Persists `before → after` with its change event, outbox delivery and batch counts. */
+  private commitJob(before: Job, after: Job, now: Date, moveBatch = true): T.Effects {
+    if (after === before) return { batchMove: null, jobEvent: null };
+    this.stmt.updateJob.run(jobParams(after, false, null));
+    this.change('job', 'updated', after, now, jobChangeData(after));
+    const effects = T.effectsOf(before, after);
+    if (effects.jobEvent !== null) {
+      const event = effects.jobEvent;
+      this.enqueueDelivery(event, after.webhook as JsonObject, { jobId: after.id, batchId: after.batchId }, (id) => jobDeliveryPayload(id, event, after, now), now);
+    }
+    if (moveBatch && effects.batchMove !== null) this.moveInBatch(effects.batchMove.batchId, [effects.batchMove], now);
+    return effects;
+  }
+
+  private insertJobs(jobs: Job[], paused: boolean, hashes: (string | null)[], now: Date): void {
+    jobs.forEach((job, i) => {
+      this.stmt.insertJob.run(jobParams(job, paused, hashes[i] ?? null));
+      this.change('job', 'created', job, now, jobChangeData(job));
+    });
+  }
+
+  async createJobs(inputs: NewJob[]): Promise<Created<Job>[]> {
+    const now = new Date();
+    const prepared = prepareJobs(inputs, now);
+    return this.write(() =>
+      prepared.map(({ job, fingerprint }, index) => {
+        if (job.idempotencyKey !== null) {
+          const row = this.stmt.jobByKey.get(job.ownerId, job.idempotencyKey) as Row | undefined;
+          if (row !== undefined) {
+            if (row.idempotency_hash !== fingerprint) {
+              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, { index, idempotencyKey: job.idempotencyKey });
+            }
+            return { value: jobFromRow(row), created: false };
+          }
+        }
+        this.insertJobs([job], false, [fingerprint], now);
+        return { value: job, created: true };
+      }),
+    );
+  }
+
+  async createBatch(input: NewBatch): Promise<Created<{ batch: Batch; jobs: Job[] }>> {
+    const now = new Date();
+    const { batch, jobs, fingerprint } = prepareBatch(input, now);
+    return this.write(() => {
+      if (batch.idempotencyKey !== null) {
+        const row = this.stmt.batchByKey.get(batch.ownerId, batch.idempotencyKey) as Row | undefined;
+        if (row !== undefined) {
+          if (row.idempotency_hash !== fingerprint) {
+            throw new ConflictError(`idempotency key "${batch.idempotencyKey}" was used with another payload`, { idempotencyKey: batch.idempotencyKey });
+          }
+          const existing = batchFromRow(row);
+          const existingJobs = (this.stmt.batchJobs.all(existing.id) as Row[]).map(jobFromRow);
+          return { value: { batch: existing, jobs: existingJobs }, created: false };
+        }
+      }
+      this.stmt.insertBatch.run({
+        id: batch.id,
+        name: batch.name,
+        owner_id: batch.ownerId,
+        ...accessColumns(batch),
+        active: batch.active ? 1 : 0,
+        archived: 0,
+        webhook: json(batch.webhook),
+        metadata: json(batch.metadata),
+        ...batch.counts,
+        idempotency_key: batch.idempotencyKey,
+        idempotency_hash: fingerprint,
+        version: batch.version,
+        created_at: now.getTime(),
+        updated_at: now.getTime(),
+        finished_at: null,
+      });
+      this.change('batch', 'created', { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: 1 }, now, batchChangeData(batch));
+      this.insertJobs(jobs, !batch.active, [], now);
+      return { value: { batch, jobs }, created: true };
+    });
+  }
+
+  async getJobs(ids: readonly string[]): Promise<(Job | null)[]> {
+    const rows = this.stmt.getJobs.all(JSON.stringify(ids)) as Row[];
+    const byId = new Map(rows.map((row) => [row.id as string, jobFromRow(row)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async listJobs(filter: JobFilter, page: PageRequest): Promise<Page<Job>> {
+    const where = jobWhere(filter);
+    if (page.after) where.add('id < ?', decodePageCursor(page.after));
+    const limit = pageSize(page.first);
+    const rows = this.db.prepare(`SELECT * FROM jobs ${where.sql} ORDER BY id DESC LIMIT ?`).all(...where.params, limit + 1) as Row[];
+    return toPage(rows.map(jobFromRow), limit);
+  }
+
+  async countJobs(filter: JobFilter): Promise<number> {
+    const where = jobWhere(filter);
+    return (this.db.prepare(`SELECT count(*) AS n FROM jobs ${where.sql}`).get(...where.params) as { n: number }).n;
+  }
+
+  async stats(filter: StatsFilter, now: Date = new Date()): Promise<Stats> {
+    const base: JobFilter = {};
+    if (filter.batchId !== undefined) base.batchId = filter.batchId;
+    if (filter.ownerId !== undefined) base.ownerId = filter.ownerId;
+    if (filter.type !== undefined) base.type = [filter.type];
+    if (filter.visibleTo !== undefined) base.visibleTo = filter.visibleTo;
+    const where = jobWhere(base);
+    const and = where.parts.length === 0 ? 'WHERE' : `${where.sql} AND`;
+    const byType = this.db.prepare(`SELECT type AS key, status, count(*) AS count FROM jobs ${where.sql} GROUP BY type, status`).all(...where.params) as Stats['byType'];
+    const byTrack = this.db.prepare(`SELECT track AS key, status, count(*) AS count FROM jobs ${and} track IS NOT NULL GROUP BY track, status`).all(...where.params) as Stats['byTrack'];
+    const depth = this.db.prepare(`SELECT count(*) AS n FROM jobs ${and} status = 'PENDING' AND paused = 0 AND run_at <= ?`).get(...where.params, now.getTime()) as { n: number };
+    const hourAgo = now.getTime() - 3_600_000;
+    const durations = this.db
+      .prepare(`SELECT finished_at - started_at AS d FROM jobs ${and} finished_at >= ? AND started_at IS NOT NULL AND status IN ('COMPLETED', 'FAILED')`)
+      .pluck()
+      .all(...where.params, hourAgo) as number[];
+    return summarizeStats(byType, byTrack, depth.n, durations);
+  }
+
+  async claimNext(request: ClaimRequest): Promise<Job | null> {
+    const now = request.now ?? new Date();
+    if (now.getTime() - this.lastLeaseCheck >= this.leaseCheckMs) await this.recoverExpiredLeases(now);
+    return this.write(() => {
+      const row = this.stmt.claimCandidate.get({
+        now: now.getTime(),
+        types: request.types === undefined ? null : JSON.stringify(request.types),
+        exclude: request.excludeTypes === undefined || request.excludeTypes.length === 0 ? null : JSON.stringify(request.excludeTypes),
+      }) as Row | undefined;
+      if (row === undefined) return null;
+      const before = jobFromRow(row);
+      const after = T.claimed(before, request.workerId, request.leaseMs, now);
+      this.commitJob(before, after, now);
+      return after;
+    });
+  }
+
+  /** Loads the job of a claim inside the current transaction, refusing stale tokens. */
+  private fenced(token: ClaimToken, now: Date): Job {
+    const row = this.stmt.getJob.get(token.jobId) as Row | undefined;
+    return T.checkFence(row === undefined ? null : jobFromRow(row), token, now);
+  }
+
+  async renewLease(token: ClaimToken, leaseMs: number): Promise<Lease> {
+    const now = new Date();
+    return this.write(() => {
+      const before = this.fenced(token, now);
+      const after = T.renewed(before, leaseMs, now);
+      // A renewal is not news to subscribers: no change event.
+      this.stmt.updateJob.run(jobParams(after, false, null));
+      return { leaseUntil: after.leaseUntil as Date, cancelRequested: after.cancelRequested };
+    });
+  }
+
+  async updateProgress(token: ClaimToken, progress: Parameters<JobStore['updateProgress']>[1]): Promise<void> {
+    const now = new Date();
+    this.write(() => {
+      const before = this.fenced(token, now);
+      this.commitJob(before, T.withProgress(before, progress, now), now);
+    });
+  }
+
+  async appendLogs(token: ClaimToken, entries: NewLogEntry[]): Promise<void> {
+    const now = new Date();
+    this.write(() => {
+      const job = this.fenced(token, now);
+      for (const entry of entries) {
+        const seq = Number(this.stmt.insertLog.run(job.id, job.attempts, now.getTime(), entry.level, entry.message).lastInsertRowid);
+        this.change('job', 'logged', job, now, { seq, level: entry.level, message: entry.message, attempt: job.attempts });
+      }
+    });
+  }
+
+  private fencedTransition(token: ClaimToken, step: (job: Job, now: Date) => Job): Job {
+    const now = new Date();
+    return this.write(() => {
+      const before = this.fenced(token, now);
+      const after = step(before, now);
+      this.commitJob(before, after, now);
+      return after;
+    });
+  }
+
+  async complete(token: ClaimToken, results: JsonObject | null): Promise<Job> {
+    return this.fencedTransition(token, (job, now) => T.completed(job, results, now));
+  }
+
+  async fail(token: ClaimToken, failure: FailRequest): Promise<Job> {
+    return this.fencedTransition(token, (job, now) => T.failed(job, failure, now));
+  }
+
+  async markCancelled(token: ClaimToken): Promise<Job> {
+    return this.fencedTransition(token, (job, now) => T.cancelledNow(job, now));
+  }
+
+  async release(token: ClaimToken): Promise<Job> {
+    return this.fencedTransition(token, (job, now) => T.released(job, now));
+  }
+
+  async recoverExpiredLeases(now: Date = new Date()): Promise<number> {
+    this.lastLeaseCheck = now.getTime();
+    let total = 0;
+    for (;;) {
+      const count = this.write(() => {
+        const rows = this.stmt.expiredLeases.all(now.getTime()) as Row[];
+        for (const row of rows) {
+          const before = jobFromRow(row);
+          this.commitJob(before, T.expired(before, now), now);
+        }
+        return rows.length;
+      });
+      total += count;
+      if (count < 500) return total;
+    }
+  }
+
+  private mutateJob(id: string, step: (job: Job, now: Date) => Job): Job {
+    const now = new Date();
+    return this.write(() => {
+      const before = this.loadJob(id);
+      const after = step(before, now);
+      this.commitJob(before, after, now);
+      return after;
+    });
+  }
+
+  async cancelJob(id: string): Promise<Job> {
+    return this.mutateJob(id, T.cancelRequestedFor);
+  }
+
+  async restartJob(id: string): Promise<Job> {
+    return this.mutateJob(id, T.restarted);
+  }
+
+  async deleteJob(id: string): Promise<void> {
+    const now = new Date();
+    this.write(() => {
+      const job = this.loadJob(id);
+      T.assertDeletable(job);
+      this.removeJob(job, now);
+      if (job.batchId !== null) this.moveInBatch(job.batchId, [{ from: job.status, to: null }], now);
+    });
+  }
+
+  private removeJob(job: Job, now: Date): void {
+    this.stmt.deleteJob.run(job.id);
+    this.stmt.deleteLogs.run(job.id);
+    this.stmt.deleteJobDeliveries.run(job.id);
+    this.change('job', 'deleted', { ...job, version: job.version + 1 }, now, null);
+  }
+
+  async listLogs(jobId: string, after: number | null, limit: number): Promise<LogEntry[]> {
+    const rows = this.stmt.listLogs.all(jobId, after ?? 0, pageSize(limit)) as Row[];
+    return rows.map((row) => ({
+      seq: row.seq as number,
+      jobId: row.job_id as string,
+      attempt: row.attempt as number,
+      at: new Date(row.at as number),
+      level: row.level as LogEntry['level'],
+      message: row.message as string,
+    }));
+  }
+
+  async getBatches(ids: readonly string[]): Promise<(Batch | null)[]> {
+    const rows = this.stmt.getBatches.all(JSON.stringify(ids)) as Row[];
+    const byId = new Map(rows.map((row) => [row.id as string, batchFromRow(row)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async listBatches(filter: BatchFilter, page: PageRequest): Promise<Page<Batch>> {
+    const where = new Where();
+    if (filter.ownerId !== undefined) where.add('owner_id = ?', filter.ownerId);
+    if (filter.archived !== undefined) where.add('archived = ?', filter.archived ? 1 : 0);
+    if (filter.active !== undefined) where.add('active = ?', filter.active ? 1 : 0);
+    if (filter.createdAfter !== undefined) where.add('created_at >= ?', filter.createdAfter.getTime());
+    if (filter.createdBefore !== undefined) where.add('created_at < ?', filter.createdBefore.getTime());
+    const visible = visibleSql(filter.visibleTo, 'batches');
+    if (visible !== null) where.add(visible.sql, ...visible.params);
+    if (page.after) where.add('id < ?', decodePageCursor(page.after));
+    const limit = pageSize(page.first);
+    const rows = this.db.prepare(`SELECT * FROM batches ${where.sql} ORDER BY id DESC LIMIT ?`).all(...where.params, limit + 1) as Row[];
+    return toPage(rows.map(batchFromRow), limit);
+  }
+
+  private mutateBatch(id: string, step: (batch: Batch, now: Date) => Batch, after?: (batch: Batch) => void): Batch {
+    const now = new Date();
+    return this.write(() => {
+      const batch = step(this.loadBatch(id), now);
+      this.saveBatch(batch, now);
+      after?.(batch);
+      return batch;
+    });
+  }
+
+  async setBatchActive(id: string, active: boolean): Promise<Batch> {
+    return this.mutateBatch(id, (b, now) => T.batchPatched(b, { active }, now), () => this.stmt.pauseBatchJobs.run(active ? 0 : 1, id));
+  }
+
+  async archiveBatch(id: string, archived: boolean): Promise<Batch> {
+    return this.mutateBatch(id, (b, now) => T.batchPatched(b, { archived }, now));
+  }
+
+  /** Applies `step` to the batch's jobs in `statuses`, with one count update for all of them. */
+  private batchJobsStep(id: string, statuses: JobStatus[], step: (job: Job, now: Date) => Job): Batch {
+    const now = new Date();
+    return this.write(() => {
+      this.loadBatch(id);
+      const rows = this.stmt.batchJobsIn.all(id, JSON.stringify(statuses)) as Row[];
+      const moves = [];
+      for (const row of rows) {
+        const before = jobFromRow(row);
+        const effects = this.commitJob(before, step(before, now), now, false);
+        if (effects.batchMove !== null) moves.push(effects.batchMove);
+      }
+      this.moveInBatch(id, moves, now);
+      return this.loadBatch(id);
+    });
+  }
+
+  async cancelBatch(id: string): Promise<Batch> {
+    return this.batchJobsStep(id, ['PENDING', 'PROCESSING'], T.cancelRequestedFor);
+  }
+
+  async restartBatch(id: string, onlyFailed: boolean): Promise<Batch> {
+    return this.batchJobsStep(id, onlyFailed ? ['FAILED'] : ['FAILED', 'CANCELLED', 'COMPLETED'], T.restarted);
+  }
+
+  async deleteBatch(id: string): Promise<void> {
+    const now = new Date();
+    this.write(() => {
+      const batch = this.loadBatch(id);
+      if (batch.counts.processing > 0) {
+        throw new ConflictError(`batch ${id} has ${batch.counts.processing} running jobs: cancel it before deleting it`, { batchId: id });
+      }
+      for (const row of this.stmt.batchJobs.all(id) as Row[]) this.removeJob(jobFromRow(row), now);
+      this.stmt.deleteBatch.run(id);
+      this.stmt.deleteBatchDeliveries.run(id);
+      this.change('batch', 'deleted', { id, batchId: id, ownerId: batch.ownerId, status: batch.status, version: batch.version + 1 }, now, null);
+    });
+  }
+
+  async listDeliveries(filter: { jobId?: string; batchId?: string }): Promise<Delivery[]> {
+    const where = new Where();
+    if (filter.jobId !== undefined) where.add('job_id = ?', filter.jobId);
+    if (filter.batchId !== undefined) where.add('batch_id = ?', filter.batchId);
+    if (where.parts.length === 0) throw new ValidationError('listDeliveries needs a jobId or a batchId');
+    return (this.db.prepare(`SELECT * FROM deliveries ${where.sql} ORDER BY id`).all(...where.params) as Row[]).map(deliveryFromRow);
+  }
+
+  async claimDeliveries(workerId: string, limit: number, leaseMs: number, now: Date = new Date()): Promise<Delivery[]> {
+    return this.write(() => {
+      this.stmt.expiredDeliveries.run(now.getTime());
+      const rows = this.stmt.dueDeliveries.all(now.getTime(), limit) as Row[];
+      return rows.map((row) => {
+        const delivery: Delivery = { ...deliveryFromRow(row), status: 'SENDING', leaseOwner: workerId, leaseUntil: new Date(now.getTime() + leaseMs), updatedAt: now };
+        this.saveDelivery(delivery);
+        return delivery;
+      });
+    });
+  }
+
+  private saveDelivery(d: Delivery): void {
+    this.stmt.updateDelivery.run({
+      id: d.id,
+      status: d.status,
+      attempts: JSON.stringify(d.attempts),
+      next_attempt_at: d.nextAttemptAt.getTime(),
+      lease_owner: d.leaseOwner,
+      lease_until: ms(d.leaseUntil),
+      updated_at: d.updatedAt.getTime(),
+    });
+  }
+
+  private loadDelivery(id: string): Delivery {
+    const row = this.stmt.getDelivery.get(id) as Row | undefined;
+    if (row === undefined) throw new NotFoundError('delivery', id);
+    return deliveryFromRow(row);
+  }
+
+  async recordDeliveryAttempt(id: string, workerId: string, outcome: DeliveryOutcome): Promise<Delivery> {
+    const now = new Date();
+    return this.write(() => {
+      const before = this.loadDelivery(id);
+      if (before.status !== 'SENDING' || before.leaseOwner !== workerId) throw new LeaseLostError(id, before.attempts.length);
+      const after: Delivery = {
+        ...before,
+        status: outcome.status,
+        attempts: [...before.attempts, outcome.attempt],
+        nextAttemptAt: outcome.nextAttemptAt ?? before.nextAttemptAt,
+        leaseOwner: null,
+        leaseUntil: null,
+        updatedAt: now,
+      };
+      this.saveDelivery(after);
+      this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, { event: after.event, status: after.status, jobId: after.jobId });
+      return after;
+    });
+  }
+
+  async redeliver(id: string): Promise<Delivery> {
+    const now = new Date();
+    return this.write(() => {
+      const before = this.loadDelivery(id);
+      if (before.status === 'SENDING' || before.status === 'PENDING') {
+        throw new ConflictError(`delivery ${id} is already queued`, { deliveryId: id, status: before.status });
+      }
+      const after: Delivery = { ...before, status: 'PENDING', nextAttemptAt: now, updatedAt: now };
+      this.saveDelivery(after);
+      this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, { event: after.event, status: after.status, jobId: after.jobId });
+      return after;
+    });
+  }
+
+  private changeSource(): ChangeSource {
+    return {
+      readAfter: async (cursor, limit) => this.readChangesAfter(cursor === null ? 0 : decodeSeqCursor(cursor), limit, cursor),
+      head: async () => {
+        const row = this.stmt.headSeq.get() as { seq: number } | undefined;
+        return row === undefined ? encodeSeqCursor(this.purgedThrough()) : encodeSeqCursor(row.seq);
+      },
+      compare: (a, b) => decodeSeqCursor(a) - decodeSeqCursor(b),
+      startLive: () => {
+        this.pollTimer = setInterval(() => this.pump(), this.changePollMs);
+        this.pollTimer.unref();
+      },
+      stopLive: () => {
+        if (this.pollTimer !== null) clearInterval(this.pollTimer);
+        this.pollTimer = null;
+      },
+    };
+  }
+
+  private purgedThrough(): number {
+    const row = this.stmt.getMeta.get('changes_purged_through') as { value: string } | undefined;
+    return row === undefined ? 0 : Number(row.value);
+  }
+
+  private readChangesAfter(seq: number, limit: number, cursor: string | null): ChangeEvent[] {
+    if (cursor !== null && seq < this.purgedThrough()) throw new CursorExpiredError(cursor);
+    return (this.stmt.changesAfter.all(seq, limit) as Row[]).map(changeFromRow);
+  }
+
+  /** Publishes committed changes past the hub's position to local subscribers. */
+  private pump(): void {
+    if (this.closed || this.hub.subscriberCount === 0) return;
+    try {
+      for (;;) {
+        const position = this.hub.livePosition;
+        const events = this.readChangesAfter(position === null ? 0 : decodeSeqCursor(position), 1000, null);
+        this.hub.publish(events);
+        if (events.length < 1000) return;
+      }
+    } catch (error) {
+      this.hub.failAll(error);
+    }
+  }
+
+  private nudge(): void {
+    if (this.nudgeScheduled || this.hub.subscriberCount === 0) return;
+    this.nudgeScheduled = true;
+    setImmediate(() => {
+      this.nudgeScheduled = false;
+      this.pump();
+    });
+  }
+
+  watch(options: WatchOptions = {}): AsyncIterable<ChangeEvent> {
+    return this.hub.subscribe(options.after, options.signal);
+  }
+
+  async headCursor(): Promise<string | null> {
+    const row = this.stmt.headSeq.get() as { seq: number } | undefined;
+    return row === undefined ? null : encodeSeqCursor(row.seq);
+  }
+
+  async purge(request: PurgeRequest): Promise<PurgeResult> {
+    const now = new Date();
+    let jobs = 0;
+    let changes = 0;
+    if (request.jobsFinishedBefore !== undefined) {
+      const cutoff = request.jobsFinishedBefore.getTime();
+      for (;;) {
+        const removed = this.write(() => {
+          const rows = this.db
+            .prepare(`SELECT * FROM jobs WHERE finished_at < ? AND status IN ('COMPLETED', 'FAILED', 'CANCELLED') LIMIT 500`)
+            .all(cutoff) as Row[];
+          const byBatch = new Map<string, { from: JobStatus; to: null }[]>();
+          for (const row of rows) {
+            const job = jobFromRow(row);
+            this.removeJob(job, now);
+            if (job.batchId !== null) byBatch.set(job.batchId, [...(byBatch.get(job.batchId) ?? []), { from: job.status, to: null }]);
+          }
+          for (const [batchId, moves] of byBatch) {
+            if (this.stmt.getBatch.get(batchId) !== undefined) this.moveInBatch(batchId, moves, now);
+          }
+          return rows.length;
+        });
+        jobs += removed;
+        if (removed < 500) break;
+      }
+    }
+    if (request.changesBefore !== undefined) {
+      const cutoff = request.changesBefore.getTime();
+      this.write(() => {
+        const last = this.db.prepare('SELECT max(seq) AS seq FROM changes WHERE at < ?').get(cutoff) as { seq: number | null };
+        if (last.seq === null) return;
+        changes = this.db.prepare('DELETE FROM changes WHERE seq <= ?').run(last.seq).changes;
+        this.stmt.setMeta.run('changes_purged_through', String(last.seq));
+      });
+    }
+    return { jobs, changes };
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.failAll(new Error('store closed'));
+    if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    this.db.close();
+  }
+
+  /** The query plan of a statement (used by benchmarks to show index use). */
+  explain(sql: string, ...params: unknown[]): string[] {
+    return (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
+  }
+
+  /** The raw connection, for benchmarks' baselines only. */
+  get connection(): Database.Database {
+    return this.db;
+  }
+}
+
+function toPage<T extends { id: string }>(rows: T[], limit: number): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, endCursor: last === undefined ? null : encodePageCursor(last.id), hasNextPage: rows.length > limit };
+}
+
+function emptyJobForColumns(): Job {
+  return prepareJobs([{ type: 'x', parameters: {}, maxAttempts: 1, ownerId: 'x' }], new Date(0))[0]?.job as Job;
+}
+
+/** Opens (and migrates) a SQLite store. */
+export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  return new SqliteStore(options);
+}
+
