@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/domain/types.js';
 import { AppError } from '../../src/errors.js';
-import type { ChangeEvent, ClaimToken, JobStore, NewJob } from '../../src/store/port.js';
+import type { ChangeEvent, ClaimToken, JobStore, NewBatchJob, NewJob } from '../../src/store/port.js';
 import { availableAdapters } from '../helpers/adapters.js';
 
 const adapters = await availableAdapters();
@@ -343,7 +343,7 @@ describe.each(adapters)('store contract: $name', (adapter) => {
 
   describe('batches', () => {
     it('creates a batch and its jobs atomically with exact counts', async () => {
-      const jobs = Array.from({ length: 50 }, (_, i) => ({ type: 'noop', parameters: { i }, maxAttempts: 1 }));
+      const jobs: NewBatchJob[] = Array.from({ length: 50 }, (_, i) => ({ type: 'noop', parameters: { i }, maxAttempts: 1 }));
       const { value } = await store.createBatch({ name: 'Track A', ownerId: 'alice', teamIds: ['red'], jobs });
       expect(value.jobs).toHaveLength(50);
       expect(value.batch).toMatchObject({ status: 'PENDING', counts: { total: 50, pending: 50 }, active: true, archived: false });
