@@ -1,0 +1,255 @@
+/**
+ * Configuration: built-in defaults ← config file ← environment, validated once at
+ * start-up into a `ResolvedConfig`. An unknown key or an invalid value stops start-up
+ * with a message that names the key and what it accepts.
+ *
+ * Environment rule: every key has a variable `CONVEYOR_` + its path, with `__`
+ * between groups and camelCase written as SNAKE_CASE
+ * (`worker.leaseMs` → `CONVEYOR_WORKER__LEASE_MS`). Lists are comma-separated.
+ * Short aliases exist for the common ones (see `ALIASES`).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const hostOrCidr = z.string().refine(
+  (value) => {
+    const [address, bits, ...rest] = value.split('/');
+    if (rest.length > 0 || address === undefined || address === '') return false;
+    if (bits === undefined) return true; // a host name or a single address
+    const version = isIP(address);
+    const max = version === 4 ? 32 : version === 6 ? 128 : -1;
+    return /^\d+$/.test(bits) && Number(bits) <= max;
+  },
+  { message: 'expected a host name, an IP address or a CIDR range such as 10.0.0.0/8' },
+);
+
+const ms = (min: number) => z.number().int().min(min);
+
+const schema = z.strictObject({
+  /** Where the SQLite file, results and uploads go. */
+  dataDir: z.string().min(1),
+  server: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65535),
+    /** How long shutdown waits for open requests. */
+    shutdownGraceMs: ms(0),
+  }),
+  store: z.strictObject({
+    driver: z.enum(['sqlite', 'mongodb']),
+    sqlite: z.strictObject({
+      /** The database file; empty means `<dataDir>/conveyor.db`. */
+      path: z.string(),
+      busyTimeoutMs: ms(0),
+      changePollMs: ms(1),
+    }),
+    mongodb: z.strictObject({
+      uri: z.string(),
+      database: z.string().min(1),
+      maxPoolSize: z.number().int().min(1),
+      serverSelectionTimeoutMs: ms(1),
+      socketTimeoutMs: ms(0),
+    }),
+  }),
+  net: z.strictObject({
+    /** Hosts and CIDR ranges the SSRF guard lets through although they are private. */
+    allow: z.array(hostOrCidr),
+  }),
+  retention: z.strictObject({
+    /** Finished jobs older than this are deleted; 0 keeps them forever. */
+    jobsDays: z.number().min(0),
+    /** Change events older than this are deleted (subscribers cannot resume from before). */
+    changesHours: z.number().min(0),
+    /** How often the retention sweep runs; 0 disables it. */
+    intervalMs: ms(0),
+  }),
+  log: z.strictObject({
+    level: z.enum(['debug', 'info', 'warn', 'error']),
+  }),
+});
+
+export type ResolvedConfig = z.infer<typeof schema>;
+
+/** Every default. `config.yaml` at the project root documents the same values. */
+export const DEFAULTS: ResolvedConfig = {
+  dataDir: './data',
+  server: { host: '127.0.0.1', port: 4000, shutdownGraceMs: 10_000 },
+  store: {
+    driver: 'sqlite',
+    sqlite: { path: '', busyTimeoutMs: 5000, changePollMs: 50 },
+    mongodb: {
+      uri: '',
+      database: 'conveyor',
+      maxPoolSize: 20,
+      serverSelectionTimeoutMs: 10_000,
+      socketTimeoutMs: 30_000,
+    },
+  },
+  net: { allow: [] },
+  retention: { jobsDays: 30, changesHours: 24, intervalMs: 3_600_000 },
+  log: { level: 'info' },
+};
+
+/** Short environment names for common keys. */
+export const ALIASES: Record<string, string> = {
+  CONVEYOR_HOST: 'server.host',
+  CONVEYOR_PORT: 'server.port',
+  CONVEYOR_DATA_DIR: 'dataDir',
+  CONVEYOR_STORE: 'store.driver',
+  MONGODB_URI: 'store.mongodb.uri',
+  CONVEYOR_NET_ALLOW: 'net.allow',
+};
+
+/** Environment variables that are not config keys. */
+const NOT_KEYS = new Set(['CONVEYOR_CONFIG']);
+
+type Tree = { [key: string]: unknown };
+
+const isTree = (value: unknown): value is Tree => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Every key path of the defaults, e.g. `store.sqlite.path`. */
+function leafPaths(tree: Tree, prefix = ''): string[] {
+  return Object.entries(tree).flatMap(([key, value]) =>
+    isTree(value) ? leafPaths(value, `${prefix}${key}.`) : [`${prefix}${key}`],
+  );
+}
+
+/** `store.sqlite.busyTimeoutMs` → `CONVEYOR_STORE__SQLITE__BUSY_TIMEOUT_MS` */
+export function envName(path: string): string {
+  return `CONVEYOR_${path
+    .split('.')
+    .map((part) => part.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
+    .join('__')}`;
+}
+
+function getPath(tree: Tree, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, key) => (isTree(node) ? node[key] : undefined), tree);
+}
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = tree;
+  for (const key of keys.slice(0, -1)) {
+    if (!isTree(node[key])) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[keys.at(-1) as string] = value;
+}
+
+/** Converts an environment string to the type of the key's default. */
+function fromEnv(path: string, name: string, raw: string): unknown {
+  const example = getPath(DEFAULTS as unknown as Tree, path);
+  if (Array.isArray(example)) {
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  }
+  if (typeof example === 'number') {
+    const value = Number(raw);
+    if (raw.trim() === '' || Number.isNaN(value)) throw new ConfigError(`${name} (${path}): expected a number, got "${raw}"`, { key: path });
+    return value;
+  }
+  if (typeof example === 'boolean') {
+    if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name} (${path}): expected true or false, got "${raw}"`, { key: path });
+    return raw === 'true';
+  }
+  return raw;
+}
+
+function merge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    out[key] = isTree(value) && isTree(base[key]) ? merge(base[key] as Tree, value) : value;
+  }
+  return out;
+}
+
+function allowedKeys(path: readonly PropertyKey[]): string {
+  const node = path.length === 0 ? DEFAULTS : getPath(DEFAULTS as unknown as Tree, path.join('.'));
+  return isTree(node) ? Object.keys(node).join(', ') : '';
+}
+
+function describeIssues(issues: z.core.$ZodIssue[], source: (key: string) => string): string {
+  return issues
+    .map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys
+          .map((key) => {
+            const full = [...issue.path, key].join('.');
+            return `unknown key "${full}"${source(full)}; allowed keys here: ${allowedKeys(issue.path)}`;
+          })
+          .join('\n');
+      }
+      const key = issue.path.join('.');
+      const allowed = issue.code === 'invalid_value' ? ` (allowed: ${issue.values.map((v) => JSON.stringify(v)).join(', ')})` : '';
+      return `${key}${source(key)}: ${issue.message}${allowed}`;
+    })
+    .join('\n');
+}
+
+export interface LoadConfigOptions {
+  /** The environment to read; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** The config file; default `CONVEYOR_CONFIG`, else `./config.yaml` when it exists. */
+  file?: string | null;
+  /** Values that win over everything (programmatic use, tests). */
+  overrides?: Record<string, unknown>;
+}
+
+/** Defaults ← config file ← environment ← overrides, validated. Throws `CONFIG_INVALID`. */
+export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
+  const env = options.env ?? process.env;
+  let tree: Tree = structuredClone(DEFAULTS) as unknown as Tree;
+  const origin = new Map<string, string>();
+
+  const file = options.file !== undefined ? options.file : (env.CONVEYOR_CONFIG ?? (existsSync('config.yaml') ? 'config.yaml' : null));
+  if (file !== null && file !== '') {
+    const path = resolve(file);
+    if (!existsSync(path)) throw new ConfigError(`config file ${path} does not exist (from CONVEYOR_CONFIG or --config)`, { file: path });
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(path, 'utf8'));
+    } catch (error) {
+      throw new ConfigError(`config file ${path} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`, { file: path });
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (!isTree(parsed)) throw new ConfigError(`config file ${path} must hold a mapping of keys`, { file: path });
+      tree = merge(tree, parsed);
+    }
+  }
+
+  const byEnvName = new Map(leafPaths(DEFAULTS as unknown as Tree).map((path) => [envName(path), path]));
+  for (const [name, raw] of Object.entries(env)) {
+    if (raw === undefined) continue;
+    const path = ALIASES[name] ?? byEnvName.get(name);
+    if (path === undefined) {
+      if (name.startsWith('CONVEYOR_') && !NOT_KEYS.has(name)) {
+        throw new ConfigError(`unknown environment variable ${name}: it names no config key (see docs/CONFIGURATION.md)`, { variable: name });
+      }
+      continue;
+    }
+    setPath(tree, path, fromEnv(path, name, raw));
+    origin.set(path, name);
+  }
+  for (const [path, value] of Object.entries(options.overrides ?? {})) setPath(tree, path, value);
+
+  const result = schema.safeParse(tree);
+  if (!result.success) {
+    const source = (key: string) => {
+      const from = origin.get(key);
+      return from === undefined ? '' : ` (from ${from})`;
+    };
+    const message = describeIssues(result.error.issues, source);
+    throw new ConfigError(`invalid configuration:\n${message}`, { issues: message });
+  }
+  return result.data;
+}
+
+/** The SQLite file the config points at. */
+export function sqlitePath(config: ResolvedConfig): string {
+  return config.store.sqlite.path === '' ? resolve(config.dataDir, 'conveyor.db') : resolve(config.store.sqlite.path);
+}

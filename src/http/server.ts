@@ -1,0 +1,89 @@
+/**
+ * The HTTP server. Routes so far: `GET /healthz` (the process answers) and
+ * `GET /readyz` (the store answers). Everything else is a JSON 404.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { coerceError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { JobStore } from '../store/port.js';
+
+export interface HttpServerOptions {
+  store: JobStore;
+  logger: Logger;
+  /** How long `close()` waits for open requests. */
+  shutdownGraceMs: number;
+}
+
+export interface HttpServer {
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Stops accepting connections, waits up to the grace period, then closes what is left. */
+  close(): Promise<void>;
+  readonly server: Server;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const { store, logger } = options;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD' && (path === '/healthz' || path === '/readyz')) {
+      res.setHeader('allow', 'GET, HEAD');
+      sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}` } });
+      return;
+    }
+    if (path === '/healthz') {
+      sendJson(res, 200, { status: 'ok' });
+      return;
+    }
+    if (path === '/readyz') {
+      try {
+        await store.ping();
+        sendJson(res, 200, { status: 'ready', store: store.driver });
+      } catch (error) {
+        logger.warn('readiness check failed', { error: coerceError(error) });
+        sendJson(res, 503, { status: 'unavailable', store: store.driver, error: { code: 'STORE_UNAVAILABLE', message: 'the store does not answer' } });
+      }
+      return;
+    }
+    sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${path}` } });
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      logger.error('request failed', { error: coerceError(error), url: req.url });
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+      else res.destroy();
+    });
+  });
+
+  return {
+    server,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, envName, loadConfig, sqlitePath } from '../src/config.js';
+import { AppError } from '../src/errors.js';
+
+function configError(fn: () => unknown): AppError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).code).toBe('CONFIG_INVALID');
+    return error as AppError;
+  }
+  throw new Error('expected a config error');
+}
+
+function yamlFile(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'conveyor-config-')), 'config.yaml');
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('configuration', () => {
+  it('config.yaml documents exactly the built-in defaults', () => {
+    expect(parse(readFileSync('config.yaml', 'utf8'))).toEqual(DEFAULTS);
+  });
+
+  it('uses the defaults when there is no file and no environment', () => {
+    const config = loadConfig({ env: {}, file: null });
+    expect(config).toEqual(DEFAULTS);
+    expect(sqlitePath(config)).toMatch(/data\/conveyor\.db$/);
+  });
+
+  it('names environment variables by the documented rule', () => {
+    expect(envName('store.sqlite.busyTimeoutMs')).toBe('CONVEYOR_STORE__SQLITE__BUSY_TIMEOUT_MS');
+    expect(envName('dataDir')).toBe('CONVEYOR_DATA_DIR');
+  });
+
+  it('lets the environment override the file, with the required short names', () => {
+    const file = yamlFile('server:\n  port: 5000\nstore:\n  sqlite:\n    changePollMs: 20\n');
+    const config = loadConfig({
+      file,
+      env: {
+        CONVEYOR_HOST: '0.0.0.0',
+        CONVEYOR_PORT: '6000',
+        CONVEYOR_DATA_DIR: '/var/lib/conveyor',
+        CONVEYOR_STORE: 'mongodb',
+        MONGODB_URI: 'mongodb://db:27017/?replicaSet=rs0',
+        CONVEYOR_NET_ALLOW: '127.0.0.1, 10.0.0.0/8,hooks.internal',
+        CONVEYOR_RETENTION__JOBS_DAYS: '7',
+        PATH: '/usr/bin',
+      },
+    });
+    expect(config.server).toMatchObject({ host: '0.0.0.0', port: 6000 });
+    expect(config.store.sqlite.changePollMs).toBe(20);
+    expect(config.dataDir).toBe('/var/lib/conveyor');
+    expect(config.store.driver).toBe('mongodb');
+    expect(config.store.mongodb.uri).toBe('mongodb://db:27017/?replicaSet=rs0');
+    expect(config.net.allow).toEqual(['127.0.0.1', '10.0.0.0/8', 'hooks.internal']);
+    expect(config.retention.jobsDays).toBe(7);
+  });
+
+  it('reads the file named by CONVEYOR_CONFIG and refuses a missing one', () => {
+    const file = yamlFile('log:\n  level: debug\n');
+    expect(loadConfig({ env: { CONVEYOR_CONFIG: file } }).log.level).toBe('debug');
+    expect(configError(() => loadConfig({ env: { CONVEYOR_CONFIG: '/nope/config.yaml' } })).message).toContain('does not exist');
+  });
+
+  it('stops on an unknown key, naming it and the allowed keys', () => {
+    const error = configError(() => loadConfig({ env: {}, file: yamlFile('server:\n  hots: x\n') }));
+    expect(error.message).toContain('unknown key "server.hots"');
+    expect(error.message).toContain('allowed keys here: host, port, shutdownGraceMs');
+  });
+
+  it('stops on an invalid value, naming the key and the allowed values', () => {
+    const error = configError(() => loadConfig({ env: { CONVEYOR_STORE: 'postgres' }, file: null }));
+    expect(error.message).toContain('store.driver (from CONVEYOR_STORE)');
+    expect(error.message).toContain('"sqlite", "mongodb"');
+    expect(configError(() => loadConfig({ env: { CONVEYOR_PORT: 'eighty' }, file: null })).message).toContain('CONVEYOR_PORT (server.port): expected a number');
+    expect(configError(() => loadConfig({ env: { CONVEYOR_PORT: '70000' }, file: null })).message).toContain('server.port');
+    expect(configError(() => loadConfig({ env: { CONVEYOR_NET_ALLOW: '10.0.0.0/99' }, file: null })).message).toContain('net.allow.0');
+  });
+
+  it('refuses unknown CONVEYOR_ variables (typos) and malformed files', () => {
+    expect(configError(() => loadConfig({ env: { CONVEYOR_PROT: '1' }, file: null })).message).toContain('CONVEYOR_PROT');
+    expect(configError(() => loadConfig({ env: {}, file: yamlFile('server: [1, 2\n') })).message).toContain('not valid YAML');
+    expect(configError(() => loadConfig({ env: {}, file: yamlFile('- a\n- b\n') })).message).toContain('mapping');
+  });
+});
