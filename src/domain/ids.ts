@@ -30,18 +30,26 @@ function increment(digits: number[]): number[] {
   return randomDigits();
 }
 
+let lastTime = '';
+
+function encodeTime(ms: number): string {
+  let time = '';
+  for (let i = 0; i < 10; i++) {
+    time = ALPHABET[ms % 32] + time;
+    ms = Math.floor(ms / 32);
+  }
+  return time;
+}
+
 export function newId(prefix: string, now: number = Date.now()): string {
   if (now <= lastMs) {
     lastRandom = increment(lastRandom);
   } else {
     lastMs = now;
+    lastTime = encodeTime(now);
     lastRandom = randomDigits();
   }
-  let time = '';
-  let ms = lastMs;
-  for (let i = 0; i < 10; i++) {
-    time = ALPHABET[ms % 32] + time;
-    ms = Math.floor(ms / 32);
-  }
-  return `${prefix}_${time}${lastRandom.map((d) => ALPHABET[d]).join('')}`;
+  let random = '';
+  for (const digit of lastRandom) random += ALPHABET[digit];
+  return `${prefix}_${lastTime}${random}`;
 }

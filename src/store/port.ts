@@ -232,6 +232,11 @@ export interface JobStore {
   updateProgress(token: ClaimToken, progress: Omit<Progress, 'updatedAt'>): Promise<void>;
   appendLogs(token: ClaimToken, entries: NewLogEntry[]): Promise<void>;
   complete(token: ClaimToken, results: JsonObject | null): Promise<Job>;
+  /**
+   * Completes a job and claims the next one in the same transaction (a worker with a
+   * free slot saves a commit per job). `next` is null when nothing is claimable.
+   */
+  completeAndClaim(token: ClaimToken, results: JsonObject | null, claim: ClaimRequest): Promise<{ completed: Job; next: Job | null }>;
   /** Records the attempt's error; back to PENDING at `retryAt`, or FAILED for good. */
   fail(token: ClaimToken, failure: FailRequest): Promise<Job>;
   /** Records CANCELLED for a running job whose cancellation was requested. */

@@ -136,6 +136,9 @@ export function prepareJobs(inputs: NewJob[], now: Date): PreparedJob[] {
     if (typeof input.ownerId !== 'string' || input.ownerId === '') fail('must be a non-empty string', 'ownerId', index);
     checkAccess(input.accessControl, index);
   });
+  // Jobs without their own teams or access control share one object: writers encode it once.
+  const noTeams: string[] = [];
+  const defaultAcl = defaultAccessControl();
   return inputs.map((input) => {
     const key = input.idempotencyKey ?? null;
     return {
@@ -143,8 +146,8 @@ export function prepareJobs(inputs: NewJob[], now: Date): PreparedJob[] {
         input,
         {
           ownerId: input.ownerId,
-          teamIds: input.teamIds ?? [],
-          accessControl: input.accessControl ?? defaultAccessControl(),
+          teamIds: input.teamIds ?? noTeams,
+          accessControl: input.accessControl ?? defaultAcl,
         },
         null,
         now,

@@ -39,7 +39,7 @@ describe('http server', () => {
   it('answers unknown routes and methods with JSON errors', async () => {
     const missing = await fetch(`${base}/nope`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error.code).toBe('NOT_FOUND');
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
     const post = await fetch(`${base}/healthz`, { method: 'POST' });
     expect(post.status).toBe(405);
   });
@@ -48,7 +48,7 @@ describe('http server', () => {
     await store.close();
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(503);
-    expect((await ready.json()).error.code).toBe('STORE_UNAVAILABLE');
+    expect(((await ready.json()) as { error: { code: string } }).error.code).toBe('STORE_UNAVAILABLE');
     expect(logs.some((l) => l.includes('readiness check failed'))).toBe(true);
   });
 });

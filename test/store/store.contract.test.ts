@@ -115,6 +115,12 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       const [other] = await store.createJobs([job({ idempotencyKey: 'k1', ownerId: 'bob', parameters: { a: 2 } })]);
       expect(other?.created).toBe(true);
       expect(await store.countJobs({})).toBe(2);
+      // The same key twice in one call.
+      const pair = await store.createJobs([job({ idempotencyKey: 'k2' }), job({ idempotencyKey: 'k2' })]);
+      expect(pair.map((c) => c.created)).toEqual([true, false]);
+      expect(pair[1]?.value.id).toBe(pair[0]?.value.id);
+      expect(await codeOf(store.createJobs([job({ idempotencyKey: 'k3' }), job({ idempotencyKey: 'k3', priority: 9 })]))).toBe('CONFLICT');
+      expect(await store.countJobs({})).toBe(3);
     });
 
     it('lists with filters and opaque cursor pages, newest first', async () => {
@@ -227,6 +233,19 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(await codeOf(store.complete(stale, { from: 'w1' }))).toBe('LEASE_LOST');
       const done = await store.complete(tokenOf(second), { from: 'w2' });
       expect(done).toMatchObject({ status: 'COMPLETED', results: { from: 'w2' }, leaseOwner: null });
+    });
+
+    it('completes a job and claims the next one in one call, fenced like complete', async () => {
+      const [first, second] = await store.createJobs([job({ priority: 2 }), job({ priority: 1 })]);
+      const claimed = (await store.claimNext({ workerId: 'w1', leaseMs: 30_000 })) as Job;
+      expect(claimed.id).toBe(first?.value.id);
+      const { completed, next } = await store.completeAndClaim(tokenOf(claimed), { ok: true }, { workerId: 'w1', leaseMs: 30_000 });
+      expect(completed).toMatchObject({ id: first?.value.id, status: 'COMPLETED', results: { ok: true } });
+      expect(next).toMatchObject({ id: second?.value.id, status: 'PROCESSING', leaseOwner: 'w1', attempts: 1 });
+      const last = await store.completeAndClaim(tokenOf(next as Job), null, { workerId: 'w1', leaseMs: 30_000 });
+      expect(last.next).toBeNull();
+      expect(await codeOf(store.completeAndClaim(tokenOf(claimed), null, { workerId: 'w1', leaseMs: 30_000 }))).toBe('LEASE_LOST');
+      expect(await store.countJobs({ status: ['COMPLETED'] })).toBe(2);
     });
 
     it('renews a lease and reports a requested cancellation', async () => {
@@ -522,7 +541,9 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       await store.createJobs([job()]);
       const old = (await store.headCursor()) as string;
       await store.createJobs([job()]);
+      await store.createJobs([job()]);
       const purge = await store.purge({ changesBefore: new Date(Date.now() + 1000) });
+      // The newest change may be kept (it anchors the sequence); the one right after `old` is gone.
       expect(purge.changes).toBeGreaterThanOrEqual(2);
       const iterator = store.watch({ after: old })[Symbol.asyncIterator]();
       expect(await codeOf(iterator.next())).toBe('CURSOR_EXPIRED');

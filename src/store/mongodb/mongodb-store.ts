@@ -364,8 +364,19 @@ export class MongoStore implements JobStore {
     return this.tx(async (tx) => {
       const out: Created<Job>[] = [];
       const fresh: JobDoc[] = [];
+      const inCall = new Map<string, { job: Job; fingerprint: string | null }>();
       for (const [index, { job, fingerprint }] of prepared.entries()) {
         if (job.idempotencyKey !== null) {
+          const key = `${job.ownerId}\u0000${job.idempotencyKey}`;
+          const earlier = inCall.get(key);
+          if (earlier !== undefined) {
+            if (earlier.fingerprint !== fingerprint) {
+              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, { index, idempotencyKey: job.idempotencyKey });
+            }
+            out.push({ value: earlier.job, created: false });
+            continue;
+          }
+          inCall.set(key, { job, fingerprint });
           const existing = (await this.jobs.findOne({ ownerId: job.ownerId, idempotencyKey: job.idempotencyKey }, { session: tx.session })) as JobDoc | null;
           if (existing !== null) {
             if (existing.idempotencyHash !== fingerprint) {
@@ -542,6 +553,13 @@ export class MongoStore implements JobStore {
 
   async complete(token: ClaimToken, results: JsonObject | null): Promise<Job> {
     return this.fencedTransition(token, (job, now) => T.completed(job, results, now));
+  }
+
+  async completeAndClaim(token: ClaimToken, results: JsonObject | null, claim: ClaimRequest): Promise<{ completed: Job; next: Job | null }> {
+    // Two transactions here: a claim's findOneAndUpdate contends across workers, and a
+    // retried transaction must not redo a completion that already committed.
+    const completed = await this.complete(token, results);
+    return { completed, next: await this.claimNext(claim) };
   }
 
   async fail(token: ClaimToken, failure: FailRequest): Promise<Job> {

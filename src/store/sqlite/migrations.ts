@@ -83,7 +83,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX batches_idempotency ON batches (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
   CREATE TABLE job_logs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
     attempt INTEGER NOT NULL,
     at INTEGER NOT NULL,
@@ -112,9 +112,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_job ON deliveries (job_id) WHERE job_id IS NOT NULL;
   CREATE INDEX deliveries_batch ON deliveries (batch_id) WHERE batch_id IS NOT NULL;
 
-  -- The change feed: AUTOINCREMENT so a sequence number is never reused after a purge.
+  -- The change feed, ordered by rowid. No AUTOINCREMENT (it costs a page write per
+  -- insert): purge never deletes the newest change, so a sequence is never reused.
   CREATE TABLE changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,
     entity TEXT NOT NULL,
     op TEXT NOT NULL,
@@ -125,7 +126,6 @@ export const MIGRATIONS: readonly string[] = [
     version INTEGER NOT NULL,
     data TEXT
   );
-  CREATE INDEX changes_at ON changes (at);
 
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,

@@ -197,38 +197,94 @@ function accessColumns(owner: { teamIds: string[]; accessControl: AccessControl 
   };
 }
 
-function jobParams(job: Job, paused: boolean, idempotencyHash: string | null) {
-  return {
-    id: job.id,
-    type: job.type,
-    parameters: JSON.stringify(job.parameters),
-    status: job.status,
-    priority: job.priority,
-    run_at: job.runAt.getTime(),
-    attempts: job.attempts,
-    max_attempts: job.maxAttempts,
-    lease_token: job.leaseToken,
-    lease_owner: job.leaseOwner,
-    lease_until: ms(job.leaseUntil),
-    cancel_requested: job.cancelRequested ? 1 : 0,
-    progress: json(job.progress),
-    results: json(job.results),
-    error: json(job.error),
-    errors: JSON.stringify(job.errors),
-    owner_id: job.ownerId,
-    ...accessColumns(job),
-    batch_id: job.batchId,
-    paused: paused ? 1 : 0,
-    track: job.track,
-    webhook: json(job.webhook),
-    idempotency_key: job.idempotencyKey,
-    idempotency_hash: idempotencyHash,
-    version: job.version,
-    created_at: job.createdAt.getTime(),
-    updated_at: job.updatedAt.getTime(),
-    started_at: ms(job.startedAt),
-    finished_at: ms(job.finishedAt),
+/** Columns a state change can touch (never identity, ownership or creation data). */
+const MUTABLE_JOB_COLUMNS = [
+  'status', 'priority', 'run_at', 'attempts', 'max_attempts', 'lease_token', 'lease_owner', 'lease_until',
+  'cancel_requested', 'progress', 'results', 'error', 'errors', 'version', 'updated_at', 'started_at', 'finished_at',
+] as const;
+
+/**
+ * Columns a new job binds. The rest of a new job's row is the same for every job
+ * (PENDING, no attempts, no lease, no results) and is written as constants by
+ * `INSERT_NEW_JOB`: binding fewer values makes bulk submits markedly faster.
+ */
+const NEW_JOB_COLUMNS = [
+  'id', 'type', 'parameters', 'priority', 'run_at', 'max_attempts', 'owner_id', 'team_ids', 'access', 'visibility',
+  'readers', 'batch_id', 'paused', 'track', 'webhook', 'idempotency_key', 'idempotency_hash', 'created_at',
+] as const;
+
+const INSERT_NEW_JOB = `INSERT INTO jobs (${NEW_JOB_COLUMNS.join(', ')}, status, attempts, lease_token, cancel_requested,
+  errors, version, updated_at) VALUES (${NEW_JOB_COLUMNS.map(() => '?').join(', ')}, 'PENDING', 0, 0, 0, '[]', 1, ?)`;
+
+/**
+ * Encodes new jobs for `INSERT_NEW_JOB`. JSON that a bulk submit shares between its
+ * jobs (teams, access control, the `created` change summary) is encoded once.
+ */
+function newJobEncoder() {
+  const cache = new Map<unknown, string>();
+  const once = (key: unknown, encode: () => string): string => {
+    let text = cache.get(key);
+    if (text === undefined) {
+      text = encode();
+      cache.set(key, text);
+    }
+    return text;
   };
+  return {
+    row(job: Job, paused: boolean, idempotencyHash: string | null): unknown[] {
+      if (job.status !== 'PENDING' || job.attempts !== 0 || job.leaseToken !== 0 || job.version !== 1) {
+        throw new Error(`internal: job ${job.id} is not a new job`);
+      }
+      const teams = once(job.teamIds, () => JSON.stringify(job.teamIds));
+      const access = once(job.accessControl, () => JSON.stringify(job.accessControl));
+      return [
+        job.id,
+        job.type,
+        JSON.stringify(job.parameters),
+        job.priority,
+        job.runAt.getTime(),
+        job.maxAttempts,
+        job.ownerId,
+        teams,
+        access,
+        job.accessControl.visibility,
+        once(`readers:${access}`, () => JSON.stringify(readerEntries(job.accessControl))),
+        job.batchId,
+        paused ? 1 : 0,
+        job.track,
+        json(job.webhook),
+        job.idempotencyKey,
+        idempotencyHash,
+        job.createdAt.getTime(),
+        job.updatedAt.getTime(),
+      ];
+    },
+    createdData: (job: Job) => once('created', () => JSON.stringify(jobChangeData(job))),
+  };
+}
+
+/** Positional values for `updateJob`: MUTABLE_JOB_COLUMNS, then the id. */
+function jobUpdateValues(job: Job): unknown[] {
+  return [
+    job.status,
+    job.priority,
+    job.runAt.getTime(),
+    job.attempts,
+    job.maxAttempts,
+    job.leaseToken,
+    job.leaseOwner,
+    ms(job.leaseUntil),
+    job.cancelRequested ? 1 : 0,
+    json(job.progress),
+    json(job.results),
+    json(job.error),
+    JSON.stringify(job.errors),
+    job.version,
+    job.updatedAt.getTime(),
+    ms(job.startedAt),
+    ms(job.finishedAt),
+    job.id,
+  ];
 }
 
 /** SQL condition + parameters for "this principal may read the row" (same rule as `can()`). */
@@ -258,7 +314,9 @@ class Where {
 
 function jobWhere(filter: JobFilter): Where {
   const where = new Where();
-  if (filter.status !== undefined) where.add('status IN (SELECT value FROM json_each(?))', JSON.stringify(filter.status));
+  // One status as an equality keeps the (…, status, id) indexes' order: no sort for a page.
+  if (filter.status?.length === 1) where.add('status = ?', filter.status[0]);
+  else if (filter.status !== undefined) where.add('status IN (SELECT value FROM json_each(?))', JSON.stringify(filter.status));
   if (filter.type !== undefined) where.add('type IN (SELECT value FROM json_each(?))', JSON.stringify(filter.type));
   if (filter.batchId !== undefined) where.add('batch_id = ?', filter.batchId);
   if (filter.ownerId !== undefined) where.add('owner_id = ?', filter.ownerId);
@@ -281,6 +339,7 @@ export class SqliteStore implements JobStore {
   private nudgeScheduled = false;
   private closed = false;
   private readonly stmt: ReturnType<SqliteStore['prepareStatements']>;
+  private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -292,6 +351,8 @@ export class SqliteStore implements JobStore {
     this.leaseCheckMs = options.leaseCheckMs ?? 1000;
     this.migrate();
     this.stmt = this.prepareStatements();
+    // One transaction wrapper for every write (building one per call is measurably slower).
+    this.transaction = this.db.transaction((fn: () => unknown) => fn());
     this.hub = new ChangeHub(this.changeSource());
   }
 
@@ -307,24 +368,22 @@ export class SqliteStore implements JobStore {
 
   private prepareStatements() {
     const db = this.db;
-    const jobCols = Object.keys(jobParams(emptyJobForColumns(), false, null));
     const batchCols = [
       'id', 'name', 'owner_id', 'team_ids', 'access', 'visibility', 'readers', 'active', 'archived', 'webhook',
       'metadata', 'total', 'pending', 'processing', 'completed', 'failed', 'cancelled', 'idempotency_key',
       'idempotency_hash', 'version', 'created_at', 'updated_at', 'finished_at',
     ];
-    const mutableJobCols = jobCols.filter((c) => !['id', 'type', 'parameters', 'owner_id', 'batch_id', 'track', 'webhook', 'idempotency_key', 'idempotency_hash', 'created_at', 'paused'].includes(c));
     return {
-      insertJob: db.prepare(`INSERT INTO jobs (${jobCols.join(', ')}) VALUES (${jobCols.map((c) => `@${c}`).join(', ')})`),
-      updateJob: db.prepare(`UPDATE jobs SET ${mutableJobCols.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`),
+      insertJob: db.prepare(INSERT_NEW_JOB),
+      updateJob: db.prepare(`UPDATE jobs SET ${MUTABLE_JOB_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
+      completeJob: db.prepare(`UPDATE jobs SET status = 'COMPLETED', results = ?, error = NULL, cancel_requested = 0,
+          finished_at = ?, lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = ?
+        WHERE id = ? AND status = 'PROCESSING' AND lease_token = ? AND lease_owner = ? AND lease_until >= ?
+        RETURNING *`),
       getJobs: db.prepare('SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?))'),
       jobByKey: db.prepare('SELECT * FROM jobs WHERE owner_id = ? AND idempotency_key = ?'),
       jobKeyHash: db.prepare('SELECT idempotency_hash FROM jobs WHERE id = ?'),
-      claimCandidate: db.prepare(`SELECT * FROM jobs WHERE status = 'PENDING' AND paused = 0 AND run_at <= @now
-        AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
-        AND (@exclude IS NULL OR type NOT IN (SELECT value FROM json_each(@exclude)))
-        ORDER BY priority DESC, run_at, id LIMIT 1`),
       expiredLeases: db.prepare(`SELECT * FROM jobs WHERE status = 'PROCESSING' AND lease_until < ? LIMIT 500`),
       deleteJob: db.prepare('DELETE FROM jobs WHERE id = ?'),
       deleteLogs: db.prepare('DELETE FROM job_logs WHERE job_id = ?'),
@@ -363,7 +422,7 @@ export class SqliteStore implements JobStore {
 
   /** Runs `fn` in an IMMEDIATE transaction, then lets local subscribers see the changes at once. */
   private write<R>(fn: () => R): R {
-    const result = this.db.transaction(fn).immediate();
+    const result = this.transaction.immediate(fn) as R;
     this.nudge();
     return result;
   }
@@ -424,7 +483,12 @@ export class SqliteStore implements JobStore {
   /** Persists `before → after` with its change event, outbox delivery and batch counts. */
   private commitJob(before: Job, after: Job, now: Date, moveBatch = true): T.Effects {
     if (after === before) return { batchMove: null, jobEvent: null };
-    this.stmt.updateJob.run(jobParams(after, false, null));
+    this.stmt.updateJob.run(jobUpdateValues(after));
+    return this.jobWritten(before, after, now, moveBatch);
+  }
+
+  /** What follows a job write in the same transaction: its change event, outbox row and batch counts. */
+  private jobWritten(before: Job, after: Job, now: Date, moveBatch = true): T.Effects {
     this.change('job', 'updated', after, now, jobChangeData(after));
     const effects = T.effectsOf(before, after);
     if (effects.jobEvent !== null) {
@@ -435,19 +499,33 @@ export class SqliteStore implements JobStore {
     return effects;
   }
 
+  /** Inserts new jobs and their `created` changes (the bulk-submit path). */
   private insertJobs(jobs: Job[], paused: boolean, hashes: (string | null)[], now: Date): void {
+    const encoder = newJobEncoder();
     jobs.forEach((job, i) => {
-      this.stmt.insertJob.run(jobParams(job, paused, hashes[i] ?? null));
-      this.change('job', 'created', job, now, jobChangeData(job));
+      this.stmt.insertJob.run(encoder.row(job, paused, hashes[i] ?? null));
+      this.stmt.insertChange.run(now.getTime(), 'job', 'created', job.id, job.batchId, job.ownerId, job.status, job.version, encoder.createdData(job));
     });
   }
 
   async createJobs(inputs: NewJob[]): Promise<Created<Job>[]> {
     const now = new Date();
     const prepared = prepareJobs(inputs, now);
-    return this.write(() =>
-      prepared.map(({ job, fingerprint }, index) => {
+    return this.write(() => {
+      const fresh: Job[] = [];
+      const hashes: (string | null)[] = [];
+      const inCall = new Map<string, { job: Job; fingerprint: string | null }>();
+      const out = prepared.map(({ job, fingerprint }, index): Created<Job> => {
         if (job.idempotencyKey !== null) {
+          const key = `${job.ownerId}\u0000${job.idempotencyKey}`;
+          const earlier = inCall.get(key);
+          if (earlier !== undefined) {
+            if (earlier.fingerprint !== fingerprint) {
+              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, { index, idempotencyKey: job.idempotencyKey });
+            }
+            return { value: earlier.job, created: false };
+          }
+          inCall.set(key, { job, fingerprint });
           const row = this.stmt.jobByKey.get(job.ownerId, job.idempotencyKey) as Row | undefined;
           if (row !== undefined) {
             if (row.idempotency_hash !== fingerprint) {
@@ -456,10 +534,13 @@ export class SqliteStore implements JobStore {
             return { value: jobFromRow(row), created: false };
           }
         }
-        this.insertJobs([job], false, [fingerprint], now);
+        fresh.push(job);
+        hashes.push(fingerprint);
         return { value: job, created: true };
-      }),
-    );
+      });
+      this.insertJobs(fresh, false, hashes, now);
+      return out;
+    });
   }
 
   async createBatch(input: NewBatch): Promise<Created<{ batch: Batch; jobs: Job[] }>> {
@@ -541,18 +622,51 @@ export class SqliteStore implements JobStore {
   async claimNext(request: ClaimRequest): Promise<Job | null> {
     const now = request.now ?? new Date();
     if (now.getTime() - this.lastLeaseCheck >= this.leaseCheckMs) await this.recoverExpiredLeases(now);
-    return this.write(() => {
-      const row = this.stmt.claimCandidate.get({
-        now: now.getTime(),
-        types: request.types === undefined ? null : JSON.stringify(request.types),
-        exclude: request.excludeTypes === undefined || request.excludeTypes.length === 0 ? null : JSON.stringify(request.excludeTypes),
-      }) as Row | undefined;
-      if (row === undefined) return null;
-      const before = jobFromRow(row);
-      const after = T.claimed(before, request.workerId, request.leaseMs, now);
-      this.commitJob(before, after, now);
-      return after;
-    });
+    return this.write(() => this.claimNow(request, now));
+  }
+
+  private claimNow(request: ClaimRequest, now: Date): Job | null {
+    const t = now.getTime();
+    const row = this.claimStatement(request).get(request.workerId, t + request.leaseMs, t, t, ...this.claimParams(request, now)) as Row | undefined;
+    if (row === undefined) return null;
+    const after = jobFromRow(row);
+    this.jobWritten({ ...after, status: 'PENDING' }, after, now);
+    return after;
+  }
+
+  private readonly claimStatements = new Map<string, Database.Statement>();
+
+  /**
+   * The claim query for this request's type filters, prepared once per shape. It is
+   * pinned to the partial claim index: without statistics the planner may prefer the
+   * status index and sort every pending job.
+   */
+  private claimStatement(request: ClaimRequest): Database.Statement {
+    const include = request.types !== undefined;
+    const exclude = request.excludeTypes !== undefined && request.excludeTypes.length > 0;
+    const key = `${include}:${exclude}`;
+    let statement = this.claimStatements.get(key);
+    if (statement === undefined) {
+      // The same state change as transitions.claimed(), in one statement (the hot path).
+      statement = this.db.prepare(`UPDATE jobs SET status = 'PROCESSING', attempts = attempts + 1,
+          lease_token = lease_token + 1, lease_owner = ?, lease_until = ?, started_at = ?, finished_at = NULL,
+          version = version + 1, updated_at = ?
+        WHERE id = (SELECT id FROM jobs INDEXED BY jobs_claim
+          WHERE status = 'PENDING' AND paused = 0 AND run_at <= ?
+          ${include ? 'AND type IN (SELECT value FROM json_each(?))' : ''}
+          ${exclude ? 'AND type NOT IN (SELECT value FROM json_each(?))' : ''}
+          ORDER BY priority DESC, run_at, id LIMIT 1)
+        RETURNING *`);
+      this.claimStatements.set(key, statement);
+    }
+    return statement;
+  }
+
+  private claimParams(request: ClaimRequest, now: Date): unknown[] {
+    const params: unknown[] = [now.getTime()];
+    if (request.types !== undefined) params.push(JSON.stringify(request.types));
+    if (request.excludeTypes !== undefined && request.excludeTypes.length > 0) params.push(JSON.stringify(request.excludeTypes));
+    return params;
   }
 
   /** Loads the job of a claim inside the current transaction, refusing stale tokens. */
@@ -567,7 +681,7 @@ export class SqliteStore implements JobStore {
       const before = this.fenced(token, now);
       const after = T.renewed(before, leaseMs, now);
       // A renewal is not news to subscribers: no change event.
-      this.stmt.updateJob.run(jobParams(after, false, null));
+      this.stmt.updateJob.run(jobUpdateValues(after));
       return { leaseUntil: after.leaseUntil as Date, cancelRequested: after.cancelRequested };
     });
   }
@@ -602,7 +716,24 @@ export class SqliteStore implements JobStore {
   }
 
   async complete(token: ClaimToken, results: JsonObject | null): Promise<Job> {
-    return this.fencedTransition(token, (job, now) => T.completed(job, results, now));
+    const now = new Date();
+    return this.write(() => this.completeNow(token, results, now));
+  }
+
+  async completeAndClaim(token: ClaimToken, results: JsonObject | null, claim: ClaimRequest): Promise<{ completed: Job; next: Job | null }> {
+    const now = claim.now ?? new Date();
+    if (now.getTime() - this.lastLeaseCheck >= this.leaseCheckMs) await this.recoverExpiredLeases(now);
+    return this.write(() => ({ completed: this.completeNow(token, results, now), next: this.claimNow(claim, now) }));
+  }
+
+  /** The same state change as transitions.completed(), fenced in the WHERE clause (the hot path). */
+  private completeNow(token: ClaimToken, results: JsonObject | null, now: Date): Job {
+    const t = now.getTime();
+    const row = this.stmt.completeJob.get(json(results), t, t, token.jobId, token.leaseToken, token.workerId, t) as Row | undefined;
+    if (row === undefined) throw new LeaseLostError(token.jobId, token.leaseToken);
+    const after = jobFromRow(row);
+    this.jobWritten({ ...after, status: 'PROCESSING' }, after, now);
+    return after;
   }
 
   async fail(token: ClaimToken, failure: FailRequest): Promise<Job> {
@@ -922,13 +1053,41 @@ export class SqliteStore implements JobStore {
     if (request.changesBefore !== undefined) {
       const cutoff = request.changesBefore.getTime();
       this.write(() => {
-        const last = this.db.prepare('SELECT max(seq) AS seq FROM changes WHERE at < ?').get(cutoff) as { seq: number | null };
-        if (last.seq === null) return;
-        changes = this.db.prepare('DELETE FROM changes WHERE seq <= ?').run(last.seq).changes;
-        this.stmt.setMeta.run('changes_purged_through', String(last.seq));
+        const last = this.lastChangeBefore(cutoff);
+        if (last === null) return;
+        changes = this.db.prepare('DELETE FROM changes WHERE seq <= ?').run(last).changes;
+        this.stmt.setMeta.run('changes_purged_through', String(last));
       });
     }
     return { jobs, changes };
+  }
+
+  /**
+   * The newest change older than `cutoff`, found by binary search on the sequence
+   * (times grow with the sequence), so the feed needs no index on time. The newest
+   * change is never returned: keeping it keeps `max(seq)`, so sequences never repeat.
+   */
+  private lastChangeBefore(cutoff: number): number | null {
+    const first = this.db.prepare('SELECT seq FROM changes ORDER BY seq LIMIT 1').pluck().get() as number | undefined;
+    const newest = (this.stmt.headSeq.get() as { seq: number } | undefined)?.seq;
+    if (first === undefined || newest === undefined) return null;
+    const atOrAfter = this.db.prepare('SELECT seq, at FROM changes WHERE seq >= ? ORDER BY seq LIMIT 1');
+    let lo = first;
+    let hi = newest - 1;
+    let found: number | null = null;
+    while (lo <= hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = atOrAfter.get(mid) as { seq: number; at: number } | undefined;
+      if (row === undefined || row.seq > hi) {
+        hi = mid - 1;
+      } else if (row.at < cutoff) {
+        found = row.seq;
+        lo = row.seq + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found;
   }
 
   async ping(): Promise<void> {
@@ -948,6 +1107,13 @@ export class SqliteStore implements JobStore {
     return (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
   }
 
+  /** The query plan of the claim query for a request's shape. */
+  explainClaim(request: Omit<ClaimRequest, 'workerId' | 'leaseMs'> = {}): string[] {
+    const full = { workerId: '', leaseMs: 0, ...request };
+    const t = Date.now();
+    return this.explain(this.claimStatement(full).source, '', t, t, t, ...this.claimParams(full, new Date()));
+  }
+
   /** The raw connection, for benchmarks' baselines only. */
   get connection(): Database.Database {
     return this.db;
@@ -960,9 +1126,6 @@ function toPage<T extends { id: string }>(rows: T[], limit: number): Page<T> {
   return { items, endCursor: last === undefined ? null : encodePageCursor(last.id), hasNextPage: rows.length > limit };
 }
 
-function emptyJobForColumns(): Job {
-  return prepareJobs([{ type: 'x', parameters: {}, maxAttempts: 1, ownerId: 'x' }], new Date(0))[0]?.job as Job;
-}
 
 /** Opens (and migrates) a SQLite store. */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {

@@ -1,0 +1,47 @@
+/**
+ * `npm run bench`: runs every benchmark, prints the results, writes them into
+ * docs/PERFORMANCE.md (between the bench markers) and exits 1 when a target is missed.
+ * `BENCH_QUICK=1` runs smaller sizes (a smoke run; figures are not written).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { arch, cpus, totalmem } from 'node:os';
+import { type BenchResult, benchBulkEnqueue, benchClaimComplete, benchMillion } from './store-bench.js';
+
+const quick = process.env.BENCH_QUICK === '1';
+
+async function main(): Promise<void> {
+  const results: BenchResult[] = [];
+  const run = async (label: string, fn: () => Promise<BenchResult | BenchResult[]>) => {
+    process.stdout.write(`running ${label}…\n`);
+    const out = await fn();
+    for (const result of Array.isArray(out) ? out : [out]) {
+      results.push(result);
+      const mark = result.pass === null ? '' : result.pass ? 'PASS' : 'FAIL';
+      process.stdout.write(`  ${mark.padEnd(4)} ${result.name}: ${result.value} (target ${result.target})\n`);
+      for (const line of result.detail ?? []) process.stdout.write(`         ${line}\n`);
+    }
+  };
+  await run('bulk enqueue', () => benchBulkEnqueue(quick ? 2 : 5, quick ? 2 : 10));
+  await run('claim + complete', () => benchClaimComplete(quick ? 2 : 5, quick ? 300 : 2000));
+  await run('1,000,000 jobs', () => benchMillion(quick ? 50_000 : 1_000_000));
+
+  if (!quick) {
+    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (${arch()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+    const table = [
+      `Last run: ${new Date().toISOString().slice(0, 10)} on ${machine}.`,
+      '',
+      '| benchmark | result | target | |',
+      '| --- | --- | --- | --- |',
+      ...results.map((r) => `| ${r.name} | ${r.value} | ${r.target} | ${r.pass === null ? '' : r.pass ? 'pass' : '**FAIL**'} |`),
+      '',
+      ...results.filter((r) => r.detail).flatMap((r) => [`${r.name}:`, '', '```', ...(r.detail ?? []), '```', '']),
+    ].join('\n');
+    const doc = readFileSync('docs/PERFORMANCE.md', 'utf8');
+    const updated = doc.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${table}\n<!-- bench:end -->`);
+    writeFileSync('docs/PERFORMANCE.md', updated);
+    process.stdout.write('figures written to docs/PERFORMANCE.md\n');
+  }
+  if (results.some((r) => r.pass === false)) process.exit(1);
+}
+
+await main();
