@@ -40,22 +40,26 @@ export async function startService(config: ResolvedConfig, logger: Logger): Prom
     throw error;
   }
   let sweeping = false;
-  const sweep = config.retention.intervalMs > 0
-    ? setInterval(() => {
-        if (sweeping) return;
-        sweeping = true;
-        sweepRetention(store, config)
-          .then((result) => {
-            if (result.jobs + result.changes > 0) logger.info('retention sweep', { ...result });
-          })
-          .catch((error: unknown) => logger.error('retention sweep failed', { error: coerceError(error) }))
-          .finally(() => {
-            sweeping = false;
-          });
-      }, config.retention.intervalMs)
-    : null;
+  const sweep =
+    config.retention.intervalMs > 0
+      ? setInterval(() => {
+          if (sweeping) return;
+          sweeping = true;
+          sweepRetention(store, config)
+            .then((result) => {
+              if (result.jobs + result.changes > 0) logger.info('retention sweep', { ...result });
+            })
+            .catch((error: unknown) => logger.error('retention sweep failed', { error: coerceError(error) }))
+            .finally(() => {
+              sweeping = false;
+            });
+        }, config.retention.intervalMs)
+      : null;
   sweep?.unref();
-  logger.info('conveyor listening', { url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`, store: store.driver });
+  logger.info('conveyor listening', {
+    url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
+    store: store.driver,
+  });
 
   let stopping: Promise<void> | null = null;
   return {

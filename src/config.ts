@@ -112,9 +112,7 @@ const isTree = (value: unknown): value is Tree => typeof value === 'object' && v
 
 /** Every key path of the defaults, e.g. `store.sqlite.path`. */
 function leafPaths(tree: Tree, prefix = ''): string[] {
-  return Object.entries(tree).flatMap(([key, value]) =>
-    isTree(value) ? leafPaths(value, `${prefix}${key}.`) : [`${prefix}${key}`],
-  );
+  return Object.entries(tree).flatMap(([key, value]) => (isTree(value) ? leafPaths(value, `${prefix}${key}.`) : [`${prefix}${key}`]));
 }
 
 /** `store.sqlite.busyTimeoutMs` → `CONVEYOR_STORE__SQLITE__BUSY_TIMEOUT_MS` */
@@ -150,7 +148,8 @@ function fromEnv(path: string, name: string, raw: string): unknown {
   }
   if (typeof example === 'number') {
     const value = Number(raw);
-    if (raw.trim() === '' || Number.isNaN(value)) throw new ConfigError(`${name} (${path}): expected a number, got "${raw}"`, { key: path });
+    if (raw.trim() === '' || Number.isNaN(value))
+      throw new ConfigError(`${name} (${path}): expected a number, got "${raw}"`, { key: path });
     return value;
   }
   if (typeof example === 'boolean') {
@@ -214,7 +213,9 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
     try {
       parsed = parseYaml(readFileSync(path, 'utf8'));
     } catch (error) {
-      throw new ConfigError(`config file ${path} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`, { file: path });
+      throw new ConfigError(`config file ${path} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`, {
+        file: path,
+      });
     }
     if (parsed !== null && parsed !== undefined) {
       if (!isTree(parsed)) throw new ConfigError(`config file ${path} must hold a mapping of keys`, { file: path });
@@ -228,7 +229,9 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
     const path = ALIASES[name] ?? byEnvName.get(name);
     if (path === undefined) {
       if (name.startsWith('CONVEYOR_') && !NOT_KEYS.has(name)) {
-        throw new ConfigError(`unknown environment variable ${name}: it names no config key (see docs/CONFIGURATION.md)`, { variable: name });
+        throw new ConfigError(`unknown environment variable ${name}: it names no config key (see docs/CONFIGURATION.md)`, {
+          variable: name,
+        });
       }
       continue;
     }

@@ -12,11 +12,16 @@ export interface Logger {
 }
 
 function serialise(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code, stack: value.stack };
+  if (value instanceof Error)
+    return { name: value.name, message: value.message, code: (value as { code?: unknown }).code, stack: value.stack };
   return value;
 }
 
-export function createLogger(level: Level, bound: Record<string, unknown> = {}, write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
+export function createLogger(
+  level: Level,
+  bound: Record<string, unknown> = {},
+  write: (line: string) => void = (line) => process.stderr.write(line),
+): Logger {
   const emit = (at: Level, message: string, fields: Record<string, unknown> = {}) => {
     if (ORDER[at] < ORDER[level]) return;
     const entry: Record<string, unknown> = { time: new Date().toISOString(), level: at, msg: message, ...bound };

@@ -1,9 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { DEFAULTS, envName, loadConfig, sqlitePath } from '../src/config.js';
 import { AppError } from '../src/errors.js';
 
@@ -80,7 +79,9 @@ describe('configuration', () => {
     const error = configError(() => loadConfig({ env: { CONVEYOR_STORE: 'postgres' }, file: null }));
     expect(error.message).toContain('store.driver (from CONVEYOR_STORE)');
     expect(error.message).toContain('"sqlite", "mongodb"');
-    expect(configError(() => loadConfig({ env: { CONVEYOR_PORT: 'eighty' }, file: null })).message).toContain('CONVEYOR_PORT (server.port): expected a number');
+    expect(configError(() => loadConfig({ env: { CONVEYOR_PORT: 'eighty' }, file: null })).message).toContain(
+      'CONVEYOR_PORT (server.port): expected a number',
+    );
     expect(configError(() => loadConfig({ env: { CONVEYOR_PORT: '70000' }, file: null })).message).toContain('server.port');
     expect(configError(() => loadConfig({ env: { CONVEYOR_NET_ALLOW: '10.0.0.0/99' }, file: null })).message).toContain('net.allow.0');
   });

@@ -24,7 +24,11 @@ export interface HttpServer {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -48,7 +52,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         sendJson(res, 200, { status: 'ready', store: store.driver });
       } catch (error) {
         logger.warn('readiness check failed', { error: coerceError(error) });
-        sendJson(res, 503, { status: 'unavailable', store: store.driver, error: { code: 'STORE_UNAVAILABLE', message: 'the store does not answer' } });
+        sendJson(res, 503, {
+          status: 'unavailable',
+          store: store.driver,
+          error: { code: 'STORE_UNAVAILABLE', message: 'the store does not answer' },
+        });
       }
       return;
     }

@@ -66,7 +66,11 @@ function checkOwner(ownerId: unknown, teamIds: unknown): void {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (isPlainObject(v)) {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]] as const));
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, v[k]] as const),
+      );
     }
     return v;
   });
@@ -175,7 +179,9 @@ export function prepareBatch(input: NewBatch, now: Date): PreparedBatch {
   if (input.metadata !== undefined && input.metadata !== null && !isPlainObject(input.metadata)) {
     fail('must be an object', 'metadata');
   }
-  input.jobs.forEach((job, index) => checkJobFields(job, index));
+  input.jobs.forEach((job, index) => {
+    checkJobFields(job, index);
+  });
   const owner = {
     ownerId: input.ownerId,
     teamIds: input.teamIds ?? [],

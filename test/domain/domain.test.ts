@@ -4,7 +4,7 @@ import { newId } from '../../src/domain/ids.js';
 import { assertTransition, batchStatus, canTransition, emptyCounts } from '../../src/domain/status.js';
 import type { AccessControl, JobStatus, Principal } from '../../src/domain/types.js';
 import { JOB_STATUSES } from '../../src/domain/types.js';
-import { AppError } from '../../src/errors.js';
+import type { AppError } from '../../src/errors.js';
 
 describe('job state machine', () => {
   const allowed: [JobStatus, JobStatus][] = [
@@ -60,7 +60,11 @@ describe('batch status', () => {
 });
 
 describe('access control', () => {
-  const acl = (visibility: AccessControl['visibility'], extra: Partial<AccessControl> = {}): AccessControl => ({ ...defaultAccessControl(), visibility, ...extra });
+  const acl = (visibility: AccessControl['visibility'], extra: Partial<AccessControl> = {}): AccessControl => ({
+    ...defaultAccessControl(),
+    visibility,
+    ...extra,
+  });
   const owned = (a: AccessControl) => ({ ownerId: 'alice', teamIds: ['red'], accessControl: a });
   const p = (userId: string | null, teams: string[] = [], admin = false): Principal => ({ userId, teams, admin });
 
@@ -77,7 +81,10 @@ describe('access control', () => {
     ];
     for (const [principal, visibility, [read, write, admin]] of cases) {
       const resource = owned(acl(visibility));
-      expect([can(principal, 'read', resource), can(principal, 'write', resource), can(principal, 'admin', resource)], `${principal.userId} ${visibility}`).toEqual([read, write, admin]);
+      expect(
+        [can(principal, 'read', resource), can(principal, 'write', resource), can(principal, 'admin', resource)],
+        `${principal.userId} ${visibility}`,
+      ).toEqual([read, write, admin]);
     }
   });
 

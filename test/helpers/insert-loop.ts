@@ -9,7 +9,12 @@ const store = createSqliteStore({ path });
 for (let round = 0; ; round++) {
   const count = round % 2 === 0 ? 1 : 50;
   const created = await store.createJobs(
-    Array.from({ length: count }, (_, i) => ({ type: 'noop', parameters: { round, i, pad: 'x'.repeat(200) }, maxAttempts: 1, ownerId: 'crash' })),
+    Array.from({ length: count }, (_, i) => ({
+      type: 'noop',
+      parameters: { round, i, pad: 'x'.repeat(200) },
+      maxAttempts: 1,
+      ownerId: 'crash',
+    })),
   );
   process.stdout.write(`${created.map((c) => c.value.id).join('\n')}\n`);
 }

@@ -7,7 +7,10 @@ export function spawnTs(script: string, args: string[]): ChildProcessWithoutNull
 }
 
 /** Calls `onLine` for each stdout line; resolves with the exit code and collected stderr. */
-export function watchLines(child: ChildProcessWithoutNullStreams, onLine: (line: string) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+export function watchLines(
+  child: ChildProcessWithoutNullStreams,
+  onLine: (line: string) => void,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();

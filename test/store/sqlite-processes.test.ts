@@ -24,7 +24,9 @@ describe('sqlite store across processes', () => {
     const path = tempDb();
     const store = createSqliteStore({ path });
     for (let i = 0; i < 10; i++) {
-      await store.createJobs(Array.from({ length: 1000 }, (_, j) => ({ type: 'noop', parameters: { n: i * 1000 + j }, maxAttempts: 1, ownerId: 'p' })));
+      await store.createJobs(
+        Array.from({ length: 1000 }, (_, j) => ({ type: 'noop', parameters: { n: i * 1000 + j }, maxAttempts: 1, ownerId: 'p' })),
+      );
     }
     const workers = ['w1', 'w2'].map((id) => {
       const child = spawnTs('test/helpers/claim-worker.ts', [path, id]);

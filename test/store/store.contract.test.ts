@@ -100,9 +100,9 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(await codeOf(store.createJobs([job({ type: '' })]))).toBe('BAD_USER_INPUT');
       expect(await codeOf(store.createJobs([job({ parameters: [] as never })]))).toBe('BAD_USER_INPUT');
       expect(await codeOf(store.createJobs([job({ priority: 1.5 })]))).toBe('BAD_USER_INPUT');
-      expect(
-        await codeOf(store.createJobs([job({ accessControl: { visibility: 'PRIVATE', read: ['bob'], write: [], admin: [] } })])),
-      ).toBe('BAD_USER_INPUT');
+      expect(await codeOf(store.createJobs([job({ accessControl: { visibility: 'PRIVATE', read: ['bob'], write: [], admin: [] } })]))).toBe(
+        'BAD_USER_INPUT',
+      );
     });
 
     it('returns the same job for the same idempotency key and payload, CONFLICT for another payload', async () => {
@@ -124,7 +124,9 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     });
 
     it('lists with filters and opaque cursor pages, newest first', async () => {
-      await store.createJobs(Array.from({ length: 7 }, (_, i) => job({ type: i % 2 ? 'pdf' : 'session', parameters: { track: i < 3 ? 'ai' : 'web' } })));
+      await store.createJobs(
+        Array.from({ length: 7 }, (_, i) => job({ type: i % 2 ? 'pdf' : 'session', parameters: { track: i < 3 ? 'ai' : 'web' } })),
+      );
       await store.createJobs([job({ ownerId: 'bob' })]);
       const pdf = await store.listJobs({ type: ['pdf'] }, { first: 10 });
       expect(pdf.items).toHaveLength(3);
@@ -201,7 +203,12 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     });
 
     it('skips paused batches and resumes them when reactivated', async () => {
-      const { value } = await store.createBatch({ name: 'paused', ownerId: 'alice', active: false, jobs: [{ type: 'noop', parameters: {}, maxAttempts: 1 }] });
+      const { value } = await store.createBatch({
+        name: 'paused',
+        ownerId: 'alice',
+        active: false,
+        jobs: [{ type: 'noop', parameters: {}, maxAttempts: 1 }],
+      });
       expect(value.batch.active).toBe(false);
       expect(await store.claimNext({ workerId: 'w', leaseMs: 1000 })).toBeNull();
       await store.setBatchActive(value.batch.id, true);
@@ -446,7 +453,12 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       const forJob = await store.listDeliveries({ jobId: c1.id });
       expect(forJob).toHaveLength(1);
       expect(forJob[0]).toMatchObject({ event: 'job.completed', status: 'PENDING' });
-      expect(forJob[0]?.payload).toMatchObject({ type: 'job.completed', jobId: c1.id, status: 'COMPLETED', data: { results: { pages: 3 } } });
+      expect(forJob[0]?.payload).toMatchObject({
+        type: 'job.completed',
+        jobId: c1.id,
+        status: 'COMPLETED',
+        data: { results: { pages: 3 } },
+      });
       expect(forJob[0]?.payload.id).toBe(forJob[0]?.id);
       const c2 = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
       await store.fail(tokenOf(c2), { code: 'E', message: 'e', retriable: false, retryAt: null });
@@ -519,7 +531,9 @@ describe.each(adapters)('store contract: $name', (adapter) => {
         await store.complete(tokenOf(claimed), null);
       }
       const events = await collect(store, start, (seen) => seen.filter((e) => e.entity === 'batch').length === 6);
-      const completed = events.filter((e) => e.entity === 'batch').map((e) => (e.data?.counts as { completed: number }).completed);
+      const completed = events
+        .filter((e) => e.entity === 'batch')
+        .map((e) => (e.data as { counts: { completed: number } }).counts.completed);
       expect(completed).toEqual([0, 1, 1, 2, 2, 3]);
       expect(events.filter((e) => e.entity === 'batch').at(-1)).toMatchObject({ id: value.batch.id, status: 'COMPLETED' });
     });
@@ -527,11 +541,21 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     it('starts live from now without an after cursor, and fans out to several subscribers', async () => {
       await store.createJobs([job()]);
       const twice = await Promise.all([
-        collect(store, null, (seen) => seen.length >= 1, async () => {}),
-        collect(store, null, (seen) => seen.length >= 1, async () => {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-          await store.createJobs([job({ type: 'late' })]);
-        }),
+        collect(
+          store,
+          null,
+          (seen) => seen.length >= 1,
+          async () => {},
+        ),
+        collect(
+          store,
+          null,
+          (seen) => seen.length >= 1,
+          async () => {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            await store.createJobs([job({ type: 'late' })]);
+          },
+        ),
       ]);
       for (const events of twice) expect(events[0]).toMatchObject({ entity: 'job', op: 'created' });
       expect(twice[1]?.[0]?.id).toBe(twice[0]?.[0]?.id);
@@ -561,8 +585,18 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       await store.complete(tokenOf(claimed), null);
       const stats = await store.stats({});
       expect(stats.byStatus).toMatchObject({ PENDING: 2, COMPLETED: 1, PROCESSING: 0 });
-      expect(stats.byType).toEqual(expect.arrayContaining([{ key: 'pdf', status: 'PENDING', count: 2 }, { key: 'session', status: 'COMPLETED', count: 1 }]));
-      expect(stats.byTrack).toEqual(expect.arrayContaining([{ key: 'ai', status: 'PENDING', count: 1 }, { key: 'ai', status: 'COMPLETED', count: 1 }]));
+      expect(stats.byType).toEqual(
+        expect.arrayContaining([
+          { key: 'pdf', status: 'PENDING', count: 2 },
+          { key: 'session', status: 'COMPLETED', count: 1 },
+        ]),
+      );
+      expect(stats.byTrack).toEqual(
+        expect.arrayContaining([
+          { key: 'ai', status: 'PENDING', count: 1 },
+          { key: 'ai', status: 'COMPLETED', count: 1 },
+        ]),
+      );
       expect(stats.queueDepth).toBe(2);
       expect(stats.finishedLastHour).toBe(1);
       expect(stats.p95DurationMs).not.toBeNull();

@@ -8,6 +8,7 @@
  * Change streams and transactions need a replica set: start-up checks and says so.
  */
 import {
+  type ChangeStream,
   type ClientSession,
   type Collection,
   type Db,
@@ -15,7 +16,6 @@ import {
   type Filter,
   MongoClient,
   MongoServerError,
-  type ChangeStream,
 } from 'mongodb';
 import { newId } from '../../domain/ids.js';
 import { batchStatus } from '../../domain/status.js';
@@ -101,8 +101,23 @@ type MetaDoc = { _id: string; purgedBefore?: Date };
 
 /** Fields of a job that change after creation. */
 const MUTABLE_JOB_FIELDS = [
-  'status', 'priority', 'runAt', 'attempts', 'maxAttempts', 'leaseToken', 'leaseOwner', 'leaseUntil', 'cancelRequested',
-  'progress', 'results', 'error', 'errors', 'version', 'updatedAt', 'startedAt', 'finishedAt',
+  'status',
+  'priority',
+  'runAt',
+  'attempts',
+  'maxAttempts',
+  'leaseToken',
+  'leaseOwner',
+  'leaseUntil',
+  'cancelRequested',
+  'progress',
+  'results',
+  'error',
+  'errors',
+  'version',
+  'updatedAt',
+  'startedAt',
+  'finishedAt',
 ] as const satisfies readonly (keyof Job)[];
 
 function jobToDoc(job: Job, paused: boolean, idempotencyHash: string | null): JobDoc {
@@ -275,7 +290,13 @@ export class MongoStore implements JobStore {
     return this.client.withSession((session) => session.withTransaction(() => fn(new Tx(session, new Date()))));
   }
 
-  private async change(tx: Tx, entity: ChangeEntity, op: ChangeOp, rec: { id: string; batchId?: string | null; ownerId?: string | null; status?: string | null; version: number }, data: JsonObject | null): Promise<void> {
+  private async change(
+    tx: Tx,
+    entity: ChangeEntity,
+    op: ChangeOp,
+    rec: { id: string; batchId?: string | null; ownerId?: string | null; status?: string | null; version: number },
+    data: JsonObject | null,
+  ): Promise<void> {
     await this.changes.insertOne(
       {
         at: tx.now,
@@ -292,7 +313,13 @@ export class MongoStore implements JobStore {
     );
   }
 
-  private async enqueueDelivery(tx: Tx, event: WebhookEvent, webhook: JsonObject, target: { jobId: string | null; batchId: string | null }, payload: (id: string) => JsonObject): Promise<void> {
+  private async enqueueDelivery(
+    tx: Tx,
+    event: WebhookEvent,
+    webhook: JsonObject,
+    target: { jobId: string | null; batchId: string | null },
+    payload: (id: string) => JsonObject,
+  ): Promise<void> {
     const id = newId('dlv', tx.now.getTime());
     await this.deliveries.insertOne(
       {
@@ -312,7 +339,13 @@ export class MongoStore implements JobStore {
       },
       { session: tx.session },
     );
-    await this.change(tx, 'delivery', 'created', { id, batchId: target.batchId, status: 'PENDING', version: 1 }, { event, status: 'PENDING', jobId: target.jobId });
+    await this.change(
+      tx,
+      'delivery',
+      'created',
+      { id, batchId: target.batchId, status: 'PENDING', version: 1 },
+      { event, status: 'PENDING', jobId: target.jobId },
+    );
   }
 
   private async loadJob(tx: Tx | null, id: string): Promise<Job> {
@@ -330,10 +363,25 @@ export class MongoStore implements JobStore {
   private async saveBatch(tx: Tx, batch: Batch): Promise<void> {
     await this.batches.updateOne(
       { _id: batch.id },
-      { $set: { active: batch.active, archived: batch.archived, counts: batch.counts, version: batch.version, updatedAt: batch.updatedAt, finishedAt: batch.finishedAt } },
+      {
+        $set: {
+          active: batch.active,
+          archived: batch.archived,
+          counts: batch.counts,
+          version: batch.version,
+          updatedAt: batch.updatedAt,
+          finishedAt: batch.finishedAt,
+        },
+      },
       { session: tx.session },
     );
-    await this.change(tx, 'batch', 'updated', { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: batch.version }, batchChangeData(batch));
+    await this.change(
+      tx,
+      'batch',
+      'updated',
+      { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: batch.version },
+      batchChangeData(batch),
+    );
   }
 
   private async moveInBatch(tx: Tx, batchId: string, moves: { from: JobStatus | null; to: JobStatus | null }[]): Promise<void> {
@@ -341,19 +389,27 @@ export class MongoStore implements JobStore {
     const { batch, finished } = T.batchMoved(await this.loadBatch(tx, batchId), moves, tx.now);
     await this.saveBatch(tx, batch);
     if (finished && wantsEvent(batch.webhook, 'batch.completed')) {
-      await this.enqueueDelivery(tx, 'batch.completed', batch.webhook as JsonObject, { jobId: null, batchId: batch.id }, (id) => batchDeliveryPayload(id, batch, tx.now));
+      await this.enqueueDelivery(tx, 'batch.completed', batch.webhook as JsonObject, { jobId: null, batchId: batch.id }, (id) =>
+        batchDeliveryPayload(id, batch, tx.now),
+      );
     }
   }
 
   private async commitJob(tx: Tx, before: Job, after: Job, moveBatch = true): Promise<T.Effects> {
     if (after === before) return { batchMove: null, jobEvent: null };
-    const result = await this.jobs.updateOne({ _id: before.id, version: before.version }, { $set: mutableJobFields(after) }, { session: tx.session });
+    const result = await this.jobs.updateOne(
+      { _id: before.id, version: before.version },
+      { $set: mutableJobFields(after) },
+      { session: tx.session },
+    );
     if (result.matchedCount === 0) throw new ConflictError(`job ${before.id} changed concurrently; try again`, { jobId: before.id });
     await this.change(tx, 'job', 'updated', after, jobChangeData(after));
     const effects = T.effectsOf(before, after);
     if (effects.jobEvent !== null) {
       const event = effects.jobEvent;
-      await this.enqueueDelivery(tx, event, after.webhook as JsonObject, { jobId: after.id, batchId: after.batchId }, (id) => jobDeliveryPayload(id, event, after, tx.now));
+      await this.enqueueDelivery(tx, event, after.webhook as JsonObject, { jobId: after.id, batchId: after.batchId }, (id) =>
+        jobDeliveryPayload(id, event, after, tx.now),
+      );
     }
     if (moveBatch && effects.batchMove !== null) await this.moveInBatch(tx, effects.batchMove.batchId, [effects.batchMove]);
     return effects;
@@ -371,16 +427,25 @@ export class MongoStore implements JobStore {
           const earlier = inCall.get(key);
           if (earlier !== undefined) {
             if (earlier.fingerprint !== fingerprint) {
-              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, { index, idempotencyKey: job.idempotencyKey });
+              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, {
+                index,
+                idempotencyKey: job.idempotencyKey,
+              });
             }
             out.push({ value: earlier.job, created: false });
             continue;
           }
           inCall.set(key, { job, fingerprint });
-          const existing = (await this.jobs.findOne({ ownerId: job.ownerId, idempotencyKey: job.idempotencyKey }, { session: tx.session })) as JobDoc | null;
+          const existing = (await this.jobs.findOne(
+            { ownerId: job.ownerId, idempotencyKey: job.idempotencyKey },
+            { session: tx.session },
+          )) as JobDoc | null;
           if (existing !== null) {
             if (existing.idempotencyHash !== fingerprint) {
-              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, { index, idempotencyKey: job.idempotencyKey });
+              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, {
+                index,
+                idempotencyKey: job.idempotencyKey,
+              });
             }
             out.push({ value: jobFromDoc(existing), created: false });
             continue;
@@ -400,7 +465,17 @@ export class MongoStore implements JobStore {
     await this.changes.insertMany(
       docs.map((doc) => {
         const job = jobFromDoc(doc);
-        return { at: tx.now, entity: 'job', op: 'created', entityId: job.id, batchId: job.batchId, ownerId: job.ownerId, status: job.status, version: job.version, data: jobChangeData(job) };
+        return {
+          at: tx.now,
+          entity: 'job',
+          op: 'created',
+          entityId: job.id,
+          batchId: job.batchId,
+          ownerId: job.ownerId,
+          status: job.status,
+          version: job.version,
+          data: jobChangeData(job),
+        };
       }),
       { session: tx.session, ordered: true },
     );
@@ -410,18 +485,32 @@ export class MongoStore implements JobStore {
     const { batch, jobs, fingerprint } = prepareBatch(input, new Date());
     return this.tx(async (tx) => {
       if (batch.idempotencyKey !== null) {
-        const existing = (await this.batches.findOne({ ownerId: batch.ownerId, idempotencyKey: batch.idempotencyKey }, { session: tx.session })) as BatchDoc | null;
+        const existing = (await this.batches.findOne(
+          { ownerId: batch.ownerId, idempotencyKey: batch.idempotencyKey },
+          { session: tx.session },
+        )) as BatchDoc | null;
         if (existing !== null) {
           if (existing.idempotencyHash !== fingerprint) {
-            throw new ConflictError(`idempotency key "${batch.idempotencyKey}" was used with another payload`, { idempotencyKey: batch.idempotencyKey });
+            throw new ConflictError(`idempotency key "${batch.idempotencyKey}" was used with another payload`, {
+              idempotencyKey: batch.idempotencyKey,
+            });
           }
           const docs = await this.jobs.find({ batchId: existing._id }, { session: tx.session }).sort({ _id: 1 }).toArray();
           return { value: { batch: batchFromDoc(existing), jobs: docs.map((d) => jobFromDoc(d as JobDoc)) }, created: false };
         }
       }
       await this.batches.insertOne(batchToDoc(batch, fingerprint), { session: tx.session });
-      await this.change(tx, 'batch', 'created', { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: 1 }, batchChangeData(batch));
-      await this.insertJobs(tx, jobs.map((job) => jobToDoc(job, !batch.active, null)));
+      await this.change(
+        tx,
+        'batch',
+        'created',
+        { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: 1 },
+        batchChangeData(batch),
+      );
+      await this.insertJobs(
+        tx,
+        jobs.map((job) => jobToDoc(job, !batch.active, null)),
+      );
       return { value: { batch, jobs }, created: true };
     });
   }
@@ -436,8 +525,15 @@ export class MongoStore implements JobStore {
     const query = jobQuery(filter) as Document;
     const limit = pageSize(page.first);
     const paged = page.after ? { $and: [query, { _id: { $lt: decodePageCursor(page.after) } }] } : query;
-    const docs = await this.jobs.find(paged as Filter<JobDoc>).sort({ _id: -1 }).limit(limit + 1).toArray();
-    return toPage(docs.map((d) => jobFromDoc(d as JobDoc)), limit);
+    const docs = await this.jobs
+      .find(paged as Filter<JobDoc>)
+      .sort({ _id: -1 })
+      .limit(limit + 1)
+      .toArray();
+    return toPage(
+      docs.map((d) => jobFromDoc(d as JobDoc)),
+      limit,
+    );
   }
 
   async countJobs(filter: JobFilter): Promise<number> {
@@ -465,11 +561,25 @@ export class MongoStore implements JobStore {
       grouped('track', { track: { $type: 'string' } }),
       this.jobs.countDocuments({ $and: [match, { status: 'PENDING', paused: false, runAt: { $lte: now } }] } as Filter<JobDoc>),
       this.jobs
-        .find({ $and: [match, { finishedAt: { $gte: new Date(now.getTime() - 3_600_000) }, startedAt: { $type: 'date' }, status: { $in: ['COMPLETED', 'FAILED'] } }] } as Filter<JobDoc>)
+        .find({
+          $and: [
+            match,
+            {
+              finishedAt: { $gte: new Date(now.getTime() - 3_600_000) },
+              startedAt: { $type: 'date' },
+              status: { $in: ['COMPLETED', 'FAILED'] },
+            },
+          ],
+        } as Filter<JobDoc>)
         .project<{ startedAt: Date; finishedAt: Date }>({ startedAt: 1, finishedAt: 1 })
         .toArray(),
     ]);
-    return summarizeStats(byType, byTrack, queueDepth, finished.map((j) => j.finishedAt.getTime() - j.startedAt.getTime()));
+    return summarizeStats(
+      byType,
+      byTrack,
+      queueDepth,
+      finished.map((j) => j.finishedAt.getTime() - j.startedAt.getTime()),
+    );
   }
 
   async claimNext(request: ClaimRequest): Promise<Job | null> {
@@ -484,7 +594,14 @@ export class MongoStore implements JobStore {
       const before = await this.jobs.findOneAndUpdate(
         query as Filter<JobDoc>,
         {
-          $set: { status: 'PROCESSING', leaseOwner: request.workerId, leaseUntil: new Date(now.getTime() + request.leaseMs), startedAt: now, finishedAt: null, updatedAt: now },
+          $set: {
+            status: 'PROCESSING',
+            leaseOwner: request.workerId,
+            leaseUntil: new Date(now.getTime() + request.leaseMs),
+            startedAt: now,
+            finishedAt: null,
+            updatedAt: now,
+          },
           $inc: { attempts: 1, leaseToken: 1, version: 1 },
         },
         { sort: { priority: -1, runAt: 1, _id: 1 }, returnDocument: 'before', session: tx.session },
@@ -523,7 +640,11 @@ export class MongoStore implements JobStore {
     if (entries.length === 0) return;
     await this.tx(async (tx) => {
       const job = await this.fenced(tx, token);
-      const updated = await this.jobs.findOneAndUpdate({ _id: job.id }, { $inc: { logSeq: entries.length } }, { session: tx.session, returnDocument: 'after' });
+      const updated = await this.jobs.findOneAndUpdate(
+        { _id: job.id },
+        { $inc: { logSeq: entries.length } },
+        { session: tx.session, returnDocument: 'after' },
+      );
       const end = (updated as JobDoc | null)?.logSeq ?? entries.length;
       const first = end - entries.length + 1;
       const docs: LogDoc[] = entries.map((entry, i) => ({
@@ -555,7 +676,11 @@ export class MongoStore implements JobStore {
     return this.fencedTransition(token, (job, now) => T.completed(job, results, now));
   }
 
-  async completeAndClaim(token: ClaimToken, results: JsonObject | null, claim: ClaimRequest): Promise<{ completed: Job; next: Job | null }> {
+  async completeAndClaim(
+    token: ClaimToken,
+    results: JsonObject | null,
+    claim: ClaimRequest,
+  ): Promise<{ completed: Job; next: Job | null }> {
     // Two transactions here: a claim's findOneAndUpdate contends across workers, and a
     // retried transaction must not redo a completion that already committed.
     const completed = await this.complete(token, results);
@@ -629,7 +754,11 @@ export class MongoStore implements JobStore {
   }
 
   async listLogs(jobId: string, after: number | null, limit: number): Promise<LogEntry[]> {
-    const docs = await this.logs.find({ jobId, seq: { $gt: after ?? 0 } }).sort({ seq: 1 }).limit(pageSize(limit)).toArray();
+    const docs = await this.logs
+      .find({ jobId, seq: { $gt: after ?? 0 } })
+      .sort({ seq: 1 })
+      .limit(pageSize(limit))
+      .toArray();
     return docs.map((d) => ({ seq: d.seq, jobId: d.jobId, attempt: d.attempt, at: d.at, level: d.level, message: d.message }));
   }
 
@@ -655,14 +784,18 @@ export class MongoStore implements JobStore {
       .sort({ _id: -1 })
       .limit(limit + 1)
       .toArray();
-    return toPage(docs.map((d) => batchFromDoc(d as BatchDoc)), limit);
+    return toPage(
+      docs.map((d) => batchFromDoc(d as BatchDoc)),
+      limit,
+    );
   }
 
   private async mutateBatch(id: string, patch: Partial<Pick<Batch, 'active' | 'archived'>>): Promise<Batch> {
     return this.tx(async (tx) => {
       const batch = T.batchPatched(await this.loadBatch(tx, id), patch, tx.now);
       await this.saveBatch(tx, batch);
-      if (patch.active !== undefined) await this.jobs.updateMany({ batchId: id }, { $set: { paused: !patch.active } }, { session: tx.session });
+      if (patch.active !== undefined)
+        await this.jobs.updateMany({ batchId: id }, { $set: { paused: !patch.active } }, { session: tx.session });
       return batch;
     });
   }
@@ -678,7 +811,10 @@ export class MongoStore implements JobStore {
   private async batchJobsStep(id: string, statuses: JobStatus[], step: (job: Job, now: Date) => Job): Promise<Batch> {
     return this.tx(async (tx) => {
       await this.loadBatch(tx, id);
-      const docs = await this.jobs.find({ batchId: id, status: { $in: statuses } }, { session: tx.session }).sort({ _id: 1 }).toArray();
+      const docs = await this.jobs
+        .find({ batchId: id, status: { $in: statuses } }, { session: tx.session })
+        .sort({ _id: 1 })
+        .toArray();
       const moves = [];
       for (const doc of docs) {
         const before = jobFromDoc(doc as JobDoc);
@@ -708,7 +844,13 @@ export class MongoStore implements JobStore {
       for (const doc of docs) await this.removeJob(tx, jobFromDoc(doc as JobDoc));
       await this.batches.deleteOne({ _id: id }, { session: tx.session });
       await this.deliveries.deleteMany({ batchId: id }, { session: tx.session });
-      await this.change(tx, 'batch', 'deleted', { id, batchId: id, ownerId: batch.ownerId, status: batch.status, version: batch.version + 1 }, null);
+      await this.change(
+        tx,
+        'batch',
+        'deleted',
+        { id, batchId: id, ownerId: batch.ownerId, status: batch.status, version: batch.version + 1 },
+        null,
+      );
     });
   }
 
@@ -717,12 +859,18 @@ export class MongoStore implements JobStore {
     if (filter.jobId !== undefined) query.jobId = filter.jobId;
     if (filter.batchId !== undefined) query.batchId = filter.batchId;
     if (Object.keys(query).length === 0) throw new ValidationError('listDeliveries needs a jobId or a batchId');
-    const docs = await this.deliveries.find(query as Filter<DeliveryDoc>).sort({ _id: 1 }).toArray();
+    const docs = await this.deliveries
+      .find(query as Filter<DeliveryDoc>)
+      .sort({ _id: 1 })
+      .toArray();
     return docs.map((d) => deliveryFromDoc(d as DeliveryDoc));
   }
 
   async claimDeliveries(workerId: string, limit: number, leaseMs: number, now: Date = new Date()): Promise<Delivery[]> {
-    await this.deliveries.updateMany({ status: 'SENDING', leaseUntil: { $lt: now } }, { $set: { status: 'PENDING', leaseOwner: null, leaseUntil: null } });
+    await this.deliveries.updateMany(
+      { status: 'SENDING', leaseUntil: { $lt: now } },
+      { $set: { status: 'PENDING', leaseOwner: null, leaseUntil: null } },
+    );
     const claimed: Delivery[] = [];
     while (claimed.length < limit) {
       const doc = await this.deliveries.findOneAndUpdate(
@@ -738,9 +886,19 @@ export class MongoStore implements JobStore {
 
   private async saveDelivery(tx: Tx, before: Delivery, after: Delivery): Promise<void> {
     const { id: _id, ...fields } = after;
-    const result = await this.deliveries.updateOne({ _id: before.id, updatedAt: before.updatedAt }, { $set: fields }, { session: tx.session });
+    const result = await this.deliveries.updateOne(
+      { _id: before.id, updatedAt: before.updatedAt },
+      { $set: fields },
+      { session: tx.session },
+    );
     if (result.matchedCount === 0) throw new ConflictError(`delivery ${before.id} changed concurrently; try again`);
-    await this.change(tx, 'delivery', 'updated', { id: after.id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, { event: after.event, status: after.status, jobId: after.jobId });
+    await this.change(
+      tx,
+      'delivery',
+      'updated',
+      { id: after.id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 },
+      { event: after.event, status: after.status, jobId: after.jobId },
+    );
   }
 
   private async loadDelivery(tx: Tx, id: string): Promise<Delivery> {

@@ -199,8 +199,23 @@ function accessColumns(owner: { teamIds: string[]; accessControl: AccessControl 
 
 /** Columns a state change can touch (never identity, ownership or creation data). */
 const MUTABLE_JOB_COLUMNS = [
-  'status', 'priority', 'run_at', 'attempts', 'max_attempts', 'lease_token', 'lease_owner', 'lease_until',
-  'cancel_requested', 'progress', 'results', 'error', 'errors', 'version', 'updated_at', 'started_at', 'finished_at',
+  'status',
+  'priority',
+  'run_at',
+  'attempts',
+  'max_attempts',
+  'lease_token',
+  'lease_owner',
+  'lease_until',
+  'cancel_requested',
+  'progress',
+  'results',
+  'error',
+  'errors',
+  'version',
+  'updated_at',
+  'started_at',
+  'finished_at',
 ] as const;
 
 /**
@@ -209,8 +224,24 @@ const MUTABLE_JOB_COLUMNS = [
  * `INSERT_NEW_JOB`: binding fewer values makes bulk submits markedly faster.
  */
 const NEW_JOB_COLUMNS = [
-  'id', 'type', 'parameters', 'priority', 'run_at', 'max_attempts', 'owner_id', 'team_ids', 'access', 'visibility',
-  'readers', 'batch_id', 'paused', 'track', 'webhook', 'idempotency_key', 'idempotency_hash', 'created_at',
+  'id',
+  'type',
+  'parameters',
+  'priority',
+  'run_at',
+  'max_attempts',
+  'owner_id',
+  'team_ids',
+  'access',
+  'visibility',
+  'readers',
+  'batch_id',
+  'paused',
+  'track',
+  'webhook',
+  'idempotency_key',
+  'idempotency_hash',
+  'created_at',
 ] as const;
 
 const INSERT_NEW_JOB = `INSERT INTO jobs (${NEW_JOB_COLUMNS.join(', ')}, status, attempts, lease_token, cancel_requested,
@@ -369,9 +400,29 @@ export class SqliteStore implements JobStore {
   private prepareStatements() {
     const db = this.db;
     const batchCols = [
-      'id', 'name', 'owner_id', 'team_ids', 'access', 'visibility', 'readers', 'active', 'archived', 'webhook',
-      'metadata', 'total', 'pending', 'processing', 'completed', 'failed', 'cancelled', 'idempotency_key',
-      'idempotency_hash', 'version', 'created_at', 'updated_at', 'finished_at',
+      'id',
+      'name',
+      'owner_id',
+      'team_ids',
+      'access',
+      'visibility',
+      'readers',
+      'active',
+      'archived',
+      'webhook',
+      'metadata',
+      'total',
+      'pending',
+      'processing',
+      'completed',
+      'failed',
+      'cancelled',
+      'idempotency_key',
+      'idempotency_hash',
+      'version',
+      'created_at',
+      'updated_at',
+      'finished_at',
     ];
     return {
       insertJob: db.prepare(INSERT_NEW_JOB),
@@ -406,7 +457,9 @@ export class SqliteStore implements JobStore {
         next_attempt_at, lease_owner, lease_until, created_at, updated_at)
         VALUES (@id, @event, @job_id, @batch_id, @webhook, @payload, 'PENDING', '[]', @at, NULL, NULL, @at, @at)`),
       getDelivery: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
-      dueDeliveries: db.prepare(`SELECT * FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`),
+      dueDeliveries: db.prepare(
+        `SELECT * FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+      ),
       expiredDeliveries: db.prepare(`UPDATE deliveries SET status = 'PENDING', lease_owner = NULL, lease_until = NULL
         WHERE status = 'SENDING' AND lease_until < ?`),
       updateDelivery: db.prepare(`UPDATE deliveries SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at,
@@ -427,11 +480,33 @@ export class SqliteStore implements JobStore {
     return result;
   }
 
-  private change(entity: ChangeEntity, op: ChangeOp, rec: { id: string; batchId?: string | null; ownerId?: string | null; status?: string | null; version: number }, at: Date, data: JsonObject | null): void {
-    this.stmt.insertChange.run(at.getTime(), entity, op, rec.id, rec.batchId ?? null, rec.ownerId ?? null, rec.status ?? null, rec.version, json(data));
+  private change(
+    entity: ChangeEntity,
+    op: ChangeOp,
+    rec: { id: string; batchId?: string | null; ownerId?: string | null; status?: string | null; version: number },
+    at: Date,
+    data: JsonObject | null,
+  ): void {
+    this.stmt.insertChange.run(
+      at.getTime(),
+      entity,
+      op,
+      rec.id,
+      rec.batchId ?? null,
+      rec.ownerId ?? null,
+      rec.status ?? null,
+      rec.version,
+      json(data),
+    );
   }
 
-  private enqueueDelivery(event: WebhookEvent, webhook: JsonObject, target: { jobId: string | null; batchId: string | null }, payload: (id: string) => JsonObject, now: Date): void {
+  private enqueueDelivery(
+    event: WebhookEvent,
+    webhook: JsonObject,
+    target: { jobId: string | null; batchId: string | null },
+    payload: (id: string) => JsonObject,
+    now: Date,
+  ): void {
     const id = newId('dlv', now.getTime());
     this.stmt.insertDelivery.run({
       id,
@@ -442,7 +517,11 @@ export class SqliteStore implements JobStore {
       payload: JSON.stringify(payload(id)),
       at: now.getTime(),
     });
-    this.change('delivery', 'created', { id, batchId: target.batchId, status: 'PENDING', version: 1 }, now, { event, status: 'PENDING', jobId: target.jobId });
+    this.change('delivery', 'created', { id, batchId: target.batchId, status: 'PENDING', version: 1 }, now, {
+      event,
+      status: 'PENDING',
+      jobId: target.jobId,
+    });
   }
 
   private loadJob(id: string): Job {
@@ -467,7 +546,13 @@ export class SqliteStore implements JobStore {
       updated_at: batch.updatedAt.getTime(),
       finished_at: ms(batch.finishedAt),
     });
-    this.change('batch', op, { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: batch.version }, now, batchChangeData(batch));
+    this.change(
+      'batch',
+      op,
+      { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: batch.version },
+      now,
+      batchChangeData(batch),
+    );
   }
 
   /** Moves jobs between a batch's counts, and writes `batch.completed` when this finished it. */
@@ -476,7 +561,13 @@ export class SqliteStore implements JobStore {
     const { batch, finished } = T.batchMoved(this.loadBatch(batchId), moves, now);
     this.saveBatch(batch, now);
     if (finished && wantsEvent(batch.webhook, 'batch.completed')) {
-      this.enqueueDelivery('batch.completed', batch.webhook as JsonObject, { jobId: null, batchId: batch.id }, (id) => batchDeliveryPayload(id, batch, now), now);
+      this.enqueueDelivery(
+        'batch.completed',
+        batch.webhook as JsonObject,
+        { jobId: null, batchId: batch.id },
+        (id) => batchDeliveryPayload(id, batch, now),
+        now,
+      );
     }
   }
 
@@ -493,7 +584,13 @@ export class SqliteStore implements JobStore {
     const effects = T.effectsOf(before, after);
     if (effects.jobEvent !== null) {
       const event = effects.jobEvent;
-      this.enqueueDelivery(event, after.webhook as JsonObject, { jobId: after.id, batchId: after.batchId }, (id) => jobDeliveryPayload(id, event, after, now), now);
+      this.enqueueDelivery(
+        event,
+        after.webhook as JsonObject,
+        { jobId: after.id, batchId: after.batchId },
+        (id) => jobDeliveryPayload(id, event, after, now),
+        now,
+      );
     }
     if (moveBatch && effects.batchMove !== null) this.moveInBatch(effects.batchMove.batchId, [effects.batchMove], now);
     return effects;
@@ -504,7 +601,17 @@ export class SqliteStore implements JobStore {
     const encoder = newJobEncoder();
     jobs.forEach((job, i) => {
       this.stmt.insertJob.run(encoder.row(job, paused, hashes[i] ?? null));
-      this.stmt.insertChange.run(now.getTime(), 'job', 'created', job.id, job.batchId, job.ownerId, job.status, job.version, encoder.createdData(job));
+      this.stmt.insertChange.run(
+        now.getTime(),
+        'job',
+        'created',
+        job.id,
+        job.batchId,
+        job.ownerId,
+        job.status,
+        job.version,
+        encoder.createdData(job),
+      );
     });
   }
 
@@ -521,7 +628,10 @@ export class SqliteStore implements JobStore {
           const earlier = inCall.get(key);
           if (earlier !== undefined) {
             if (earlier.fingerprint !== fingerprint) {
-              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, { index, idempotencyKey: job.idempotencyKey });
+              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, {
+                index,
+                idempotencyKey: job.idempotencyKey,
+              });
             }
             return { value: earlier.job, created: false };
           }
@@ -529,7 +639,10 @@ export class SqliteStore implements JobStore {
           const row = this.stmt.jobByKey.get(job.ownerId, job.idempotencyKey) as Row | undefined;
           if (row !== undefined) {
             if (row.idempotency_hash !== fingerprint) {
-              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, { index, idempotencyKey: job.idempotencyKey });
+              throw new ConflictError(`jobs[${index}]: idempotency key "${job.idempotencyKey}" was used with another payload`, {
+                index,
+                idempotencyKey: job.idempotencyKey,
+              });
             }
             return { value: jobFromRow(row), created: false };
           }
@@ -551,7 +664,9 @@ export class SqliteStore implements JobStore {
         const row = this.stmt.batchByKey.get(batch.ownerId, batch.idempotencyKey) as Row | undefined;
         if (row !== undefined) {
           if (row.idempotency_hash !== fingerprint) {
-            throw new ConflictError(`idempotency key "${batch.idempotencyKey}" was used with another payload`, { idempotencyKey: batch.idempotencyKey });
+            throw new ConflictError(`idempotency key "${batch.idempotencyKey}" was used with another payload`, {
+              idempotencyKey: batch.idempotencyKey,
+            });
           }
           const existing = batchFromRow(row);
           const existingJobs = (this.stmt.batchJobs.all(existing.id) as Row[]).map(jobFromRow);
@@ -575,7 +690,13 @@ export class SqliteStore implements JobStore {
         updated_at: now.getTime(),
         finished_at: null,
       });
-      this.change('batch', 'created', { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: 1 }, now, batchChangeData(batch));
+      this.change(
+        'batch',
+        'created',
+        { id: batch.id, batchId: batch.id, ownerId: batch.ownerId, status: batch.status, version: 1 },
+        now,
+        batchChangeData(batch),
+      );
       this.insertJobs(jobs, !batch.active, [], now);
       return { value: { batch, jobs }, created: true };
     });
@@ -608,12 +729,20 @@ export class SqliteStore implements JobStore {
     if (filter.visibleTo !== undefined) base.visibleTo = filter.visibleTo;
     const where = jobWhere(base);
     const and = where.parts.length === 0 ? 'WHERE' : `${where.sql} AND`;
-    const byType = this.db.prepare(`SELECT type AS key, status, count(*) AS count FROM jobs ${where.sql} GROUP BY type, status`).all(...where.params) as Stats['byType'];
-    const byTrack = this.db.prepare(`SELECT track AS key, status, count(*) AS count FROM jobs ${and} track IS NOT NULL GROUP BY track, status`).all(...where.params) as Stats['byTrack'];
-    const depth = this.db.prepare(`SELECT count(*) AS n FROM jobs ${and} status = 'PENDING' AND paused = 0 AND run_at <= ?`).get(...where.params, now.getTime()) as { n: number };
+    const byType = this.db
+      .prepare(`SELECT type AS key, status, count(*) AS count FROM jobs ${where.sql} GROUP BY type, status`)
+      .all(...where.params) as Stats['byType'];
+    const byTrack = this.db
+      .prepare(`SELECT track AS key, status, count(*) AS count FROM jobs ${and} track IS NOT NULL GROUP BY track, status`)
+      .all(...where.params) as Stats['byTrack'];
+    const depth = this.db
+      .prepare(`SELECT count(*) AS n FROM jobs ${and} status = 'PENDING' AND paused = 0 AND run_at <= ?`)
+      .get(...where.params, now.getTime()) as { n: number };
     const hourAgo = now.getTime() - 3_600_000;
     const durations = this.db
-      .prepare(`SELECT finished_at - started_at AS d FROM jobs ${and} finished_at >= ? AND started_at IS NOT NULL AND status IN ('COMPLETED', 'FAILED')`)
+      .prepare(
+        `SELECT finished_at - started_at AS d FROM jobs ${and} finished_at >= ? AND started_at IS NOT NULL AND status IN ('COMPLETED', 'FAILED')`,
+      )
       .pluck()
       .all(...where.params, hourAgo) as number[];
     return summarizeStats(byType, byTrack, depth.n, durations);
@@ -627,7 +756,9 @@ export class SqliteStore implements JobStore {
 
   private claimNow(request: ClaimRequest, now: Date): Job | null {
     const t = now.getTime();
-    const row = this.claimStatement(request).get(request.workerId, t + request.leaseMs, t, t, ...this.claimParams(request, now)) as Row | undefined;
+    const row = this.claimStatement(request).get(request.workerId, t + request.leaseMs, t, t, ...this.claimParams(request, now)) as
+      | Row
+      | undefined;
     if (row === undefined) return null;
     const after = jobFromRow(row);
     this.jobWritten({ ...after, status: 'PENDING' }, after, now);
@@ -720,7 +851,11 @@ export class SqliteStore implements JobStore {
     return this.write(() => this.completeNow(token, results, now));
   }
 
-  async completeAndClaim(token: ClaimToken, results: JsonObject | null, claim: ClaimRequest): Promise<{ completed: Job; next: Job | null }> {
+  async completeAndClaim(
+    token: ClaimToken,
+    results: JsonObject | null,
+    claim: ClaimRequest,
+  ): Promise<{ completed: Job; next: Job | null }> {
     const now = claim.now ?? new Date();
     if (now.getTime() - this.lastLeaseCheck >= this.leaseCheckMs) await this.recoverExpiredLeases(now);
     return this.write(() => ({ completed: this.completeNow(token, results, now), next: this.claimNow(claim, now) }));
@@ -844,7 +979,11 @@ export class SqliteStore implements JobStore {
   }
 
   async setBatchActive(id: string, active: boolean): Promise<Batch> {
-    return this.mutateBatch(id, (b, now) => T.batchPatched(b, { active }, now), () => this.stmt.pauseBatchJobs.run(active ? 0 : 1, id));
+    return this.mutateBatch(
+      id,
+      (b, now) => T.batchPatched(b, { active }, now),
+      () => this.stmt.pauseBatchJobs.run(active ? 0 : 1, id),
+    );
   }
 
   async archiveBatch(id: string, archived: boolean): Promise<Batch> {
@@ -886,7 +1025,13 @@ export class SqliteStore implements JobStore {
       for (const row of this.stmt.batchJobs.all(id) as Row[]) this.removeJob(jobFromRow(row), now);
       this.stmt.deleteBatch.run(id);
       this.stmt.deleteBatchDeliveries.run(id);
-      this.change('batch', 'deleted', { id, batchId: id, ownerId: batch.ownerId, status: batch.status, version: batch.version + 1 }, now, null);
+      this.change(
+        'batch',
+        'deleted',
+        { id, batchId: id, ownerId: batch.ownerId, status: batch.status, version: batch.version + 1 },
+        now,
+        null,
+      );
     });
   }
 
@@ -903,7 +1048,13 @@ export class SqliteStore implements JobStore {
       this.stmt.expiredDeliveries.run(now.getTime());
       const rows = this.stmt.dueDeliveries.all(now.getTime(), limit) as Row[];
       return rows.map((row) => {
-        const delivery: Delivery = { ...deliveryFromRow(row), status: 'SENDING', leaseOwner: workerId, leaseUntil: new Date(now.getTime() + leaseMs), updatedAt: now };
+        const delivery: Delivery = {
+          ...deliveryFromRow(row),
+          status: 'SENDING',
+          leaseOwner: workerId,
+          leaseUntil: new Date(now.getTime() + leaseMs),
+          updatedAt: now,
+        };
         this.saveDelivery(delivery);
         return delivery;
       });
@@ -943,7 +1094,11 @@ export class SqliteStore implements JobStore {
         updatedAt: now,
       };
       this.saveDelivery(after);
-      this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, { event: after.event, status: after.status, jobId: after.jobId });
+      this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, {
+        event: after.event,
+        status: after.status,
+        jobId: after.jobId,
+      });
       return after;
     });
   }
@@ -957,7 +1112,11 @@ export class SqliteStore implements JobStore {
       }
       const after: Delivery = { ...before, status: 'PENDING', nextAttemptAt: now, updatedAt: now };
       this.saveDelivery(after);
-      this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, { event: after.event, status: after.status, jobId: after.jobId });
+      this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, {
+        event: after.event,
+        status: after.status,
+        jobId: after.jobId,
+      });
       return after;
     });
   }
@@ -1126,9 +1285,7 @@ function toPage<T extends { id: string }>(rows: T[], limit: number): Page<T> {
   return { items, endCursor: last === undefined ? null : encodePageCursor(last.id), hasNextPage: rows.length > limit };
 }
 
-
 /** Opens (and migrates) a SQLite store. */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(options);
 }
-

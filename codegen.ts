@@ -1,0 +1,28 @@
+/**
+ * GraphQL Code Generator: typed resolvers from schema/*.graphql, with the store's
+ * record types as mappers. Run `npm run codegen`; CI fails when the committed output
+ * differs from what this produces. Never edit the generated file by hand.
+ */
+import type { CodegenConfig } from '@graphql-codegen/cli';
+
+const config: CodegenConfig = {
+  schema: 'schema/*.graphql',
+  generates: {
+    'src/graphql/generated/resolvers-types.ts': {
+      plugins: ['typescript', 'typescript-resolvers'],
+      config: {
+        useIndexSignature: true,
+        enumsAsTypes: true,
+        useTypeImports: true,
+        strictScalars: true,
+        scalars: { DateTime: 'Date', JSON: 'unknown' },
+        mappers: {
+          Job: '../../domain/types.js#Job as JobRecord',
+          Batch: '../../domain/types.js#Batch as BatchRecord',
+        },
+      },
+    },
+  },
+};
+
+export default config;
