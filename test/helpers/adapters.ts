@@ -61,6 +61,8 @@ export async function mongoAdapter(): Promise<AdapterUnderTest | null> {
   mongoPromise ??= mongoTarget();
   const target = await mongoPromise;
   if (typeof target === 'string') {
+    // CI with a replica set sets REQUIRE_MONGODB=1 so that a broken connection fails instead of skipping.
+    if (process.env.REQUIRE_MONGODB === '1') throw new Error(`REQUIRE_MONGODB=1 but ${target}`);
     console.log(`[store contract] MongoDB adapter skipped: ${target}`);
     return null;
   }
