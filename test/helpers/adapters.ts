@@ -46,11 +46,20 @@ async function startMemoryReplSet(): Promise<MongoTarget> {
 async function mongoTarget(): Promise<MongoTarget | string> {
   const uri = process.env.MONGODB_URI;
   if (uri !== undefined && uri !== '') return { uri, stop: async () => {} };
+  // The library prints its own stack traces when the download fails; the one line below says it all.
+  const { warn, error: logError } = console;
+  console.warn = () => {};
+  console.error = () => {};
   try {
     return await startMemoryReplSet();
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return `MONGODB_URI is not set and mongodb-memory-server could not start a replica set (${reason})`;
+    const reason = (error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error))
+      .replace(/"?https?:\/\/[^\s"]+"?/g, '(mongod download)')
+      .replace(/,? Details:$/, '');
+    return `MONGODB_URI is not set and mongodb-memory-server could not start a replica set: ${reason}`;
+  } finally {
+    console.warn = warn;
+    console.error = logError;
   }
 }
 
