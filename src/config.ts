@@ -29,7 +29,15 @@ const hostOrCidr = z.string().refine(
 
 const ms = (min: number) => z.number().int().min(min);
 
+const perType = z.strictObject({
+  concurrency: z.number().int().min(1).optional(),
+  timeoutMs: ms(1).optional(),
+  maxAttempts: z.number().int().min(1).max(1000).optional(),
+});
+
 const schema = z.strictObject({
+  /** What this process runs: the API, the worker, or both. */
+  role: z.enum(['all', 'api', 'worker']),
   /** Where the SQLite file, results and uploads go. */
   dataDir: z.string().min(1),
   server: z.strictObject({
@@ -54,6 +62,48 @@ const schema = z.strictObject({
       socketTimeoutMs: ms(0),
     }),
   }),
+  worker: z.strictObject({
+    /** Jobs one worker process runs at the same time. */
+    concurrency: z.number().int().min(1).max(10_000),
+    /** Per job type: concurrency, timeoutMs, maxAttempts (override the handler's defaults). */
+    perType: z.record(z.string(), perType),
+    /** How long a claim lasts without a heartbeat. */
+    leaseMs: ms(100),
+    /** How often a running job's lease is renewed; must be well under leaseMs. */
+    heartbeatMs: ms(10),
+    /** Fallback poll for due jobs (delayed, retried) when no change wakes the worker. */
+    pollMs: ms(10),
+    /** Attempt budget of new jobs whose type sets none. */
+    maxAttempts: z.number().int().min(1).max(1000),
+    /** Handler timeout for types that set none; 0 means none. */
+    timeoutMs: ms(0),
+    backoff: z.strictObject({
+      /** Delay before the second attempt; doubles with each further attempt. */
+      baseMs: ms(0),
+      /** Longest delay between attempts. */
+      maxMs: ms(0),
+      /** Random spread, as a fraction of the delay (0.2 = ±20 %). */
+      jitter: z.number().min(0).max(1),
+    }),
+    /** On shutdown, how long running jobs may finish before their leases are released. */
+    shutdownGraceMs: ms(0),
+    /** After an abort (cancel, timeout), how long a handler that ignores its signal keeps its slot. */
+    abandonGraceMs: ms(0),
+    /** At most one progress write per job per this interval. */
+    progressIntervalMs: ms(0),
+  }),
+  handlers: z.strictObject({
+    /** Modules (paths or package names) exporting handler definitions, loaded at start-up. */
+    modules: z.array(z.string().min(1)),
+  }),
+  limits: z.strictObject({
+    /** Most jobs in one batch. */
+    maxBatchSize: z.number().int().min(1),
+    /** Largest file a handler downloads. */
+    maxDownloadBytes: z.number().int().min(1),
+    /** How long one download may take. */
+    downloadTimeoutMs: ms(1),
+  }),
   net: z.strictObject({
     /** Hosts and CIDR ranges the SSRF guard lets through although they are private. */
     allow: z.array(hostOrCidr),
@@ -75,6 +125,7 @@ export type ResolvedConfig = z.infer<typeof schema>;
 
 /** Every default. `config.yaml` at the project root documents the same values. */
 export const DEFAULTS: ResolvedConfig = {
+  role: 'all',
   dataDir: './data',
   server: { host: '127.0.0.1', port: 4000, shutdownGraceMs: 10_000 },
   store: {
@@ -88,6 +139,21 @@ export const DEFAULTS: ResolvedConfig = {
       socketTimeoutMs: 30_000,
     },
   },
+  worker: {
+    concurrency: 5,
+    perType: {},
+    leaseMs: 30_000,
+    heartbeatMs: 10_000,
+    pollMs: 1000,
+    maxAttempts: 3,
+    timeoutMs: 0,
+    backoff: { baseMs: 5000, maxMs: 600_000, jitter: 0.2 },
+    shutdownGraceMs: 10_000,
+    abandonGraceMs: 5000,
+    progressIntervalMs: 250,
+  },
+  handlers: { modules: [] },
+  limits: { maxBatchSize: 10_000, maxDownloadBytes: 52_428_800, downloadTimeoutMs: 60_000 },
   net: { allow: [] },
   retention: { jobsDays: 30, changesHours: 24, intervalMs: 3_600_000 },
   log: { level: 'info' },
@@ -95,6 +161,7 @@ export const DEFAULTS: ResolvedConfig = {
 
 /** Short environment names for common keys. */
 export const ALIASES: Record<string, string> = {
+  CONVEYOR_ROLE: 'role',
   CONVEYOR_HOST: 'server.host',
   CONVEYOR_PORT: 'server.port',
   CONVEYOR_DATA_DIR: 'dataDir',
@@ -249,7 +316,24 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
     const message = describeIssues(result.error.issues, source);
     throw new ConfigError(`invalid configuration:\n${message}`, { issues: message });
   }
-  return result.data;
+  const config = result.data;
+  if (config.worker.heartbeatMs * 2 > config.worker.leaseMs) {
+    throw new ConfigError(
+      `invalid configuration:\nworker.heartbeatMs (${config.worker.heartbeatMs}) must be at most half of worker.leaseMs (${config.worker.leaseMs}), or leases expire between heartbeats`,
+      { key: 'worker.heartbeatMs' },
+    );
+  }
+  return config;
+}
+
+/** The folder of result files. */
+export function resultsDir(config: ResolvedConfig): string {
+  return resolve(config.dataDir, 'results');
+}
+
+/** The folder of uploads. */
+export function uploadsDir(config: ResolvedConfig): string {
+  return resolve(config.dataDir, 'uploads');
 }
 
 /** The SQLite file the config points at. */

@@ -120,3 +120,26 @@ export function coerceError(thrown: unknown): Error {
 export function errorCode(thrown: unknown): ErrorCode {
   return thrown instanceof AppError ? thrown.code : 'INTERNAL';
 }
+
+/**
+ * A handler's failure with its own stable code (e.g. `PDF_INVALID`). `retriable: false`
+ * fails the job at once whatever attempts are left; the worker retries the others.
+ */
+export class JobFailure extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+
+  constructor(code: string, message: string, options?: { retriable?: boolean; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options?.retriable ?? true;
+  }
+}
+
+/** A failure that retrying cannot fix (bad input, corrupt file, forbidden target): no retry. */
+export class PermanentJobError extends JobFailure {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, { ...options, retriable: false });
+  }
+}

@@ -1,28 +1,42 @@
 /**
- * Composition root for the command line: `node dist/src/main.js [--config FILE]`.
- * Loads and validates configuration, starts the service, stops it on SIGINT/SIGTERM.
+ * Composition root for the command line:
+ *   node dist/src/main.js [--config FILE] [--role all|api|worker]
+ * Loads and validates configuration, starts what the role says, and stops gracefully
+ * on SIGINT/SIGTERM (running jobs finish or are released; exit code 0).
  */
-import { startService } from './app.js';
+
 import { loadConfig } from './config.js';
+import { createConveyor, type Role } from './conveyor.js';
 import { AppError, coerceError } from './errors.js';
 import { createLogger } from './log.js';
 
-function configFileFromArgs(argv: string[]): string | undefined {
-  const index = argv.indexOf('--config');
+const ROLES: readonly Role[] = ['all', 'api', 'worker'];
+
+function flag(argv: string[], name: string): string | undefined {
+  const index = argv.indexOf(name);
   if (index === -1) return undefined;
-  const file = argv[index + 1];
-  if (file === undefined) throw new AppError('CONFIG_INVALID', '--config needs a file path');
-  return file;
+  const value = argv[index + 1];
+  if (value === undefined || value.startsWith('--')) throw new AppError('CONFIG_INVALID', `${name} needs a value`);
+  return value;
 }
 
 async function main(): Promise<void> {
-  const file = configFileFromArgs(process.argv.slice(2));
-  const config = loadConfig(file === undefined ? {} : { file });
+  const argv = process.argv.slice(2);
+  const file = flag(argv, '--config');
+  const role = flag(argv, '--role');
+  if (role !== undefined && !ROLES.includes(role as Role)) {
+    throw new AppError('CONFIG_INVALID', `--role must be one of ${ROLES.join(', ')}, not "${role}"`);
+  }
+  const config = loadConfig({
+    ...(file === undefined ? {} : { file }),
+    ...(role === undefined ? {} : { overrides: { role } }),
+  });
   const logger = createLogger(config.log.level);
-  const service = await startService(config, logger);
+  const conveyor = await createConveyor({ config, logger });
+  await conveyor.start();
   const shutdown = (signal: string) => {
     logger.info('shutting down', { signal });
-    service.stop().then(
+    conveyor.stop().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error('shutdown failed', { error: coerceError(error) });

@@ -1,0 +1,159 @@
+/**
+ * The programmatic entry point: `createConveyor({ config, handlers })` wires store,
+ * handler registry (built-ins, `handlers.modules` from config, and `handlers` given
+ * here), result and upload stores, worker and HTTP server. `main.ts` uses it for the
+ * command line; another Node service can embed Conveyor the same way.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type LoadConfigOptions, loadConfig, type ResolvedConfig, resultsDir, uploadsDir } from './config.js';
+import { ANONYMOUS } from './domain/access.js';
+import type { Batch, Job, Principal } from './domain/types.js';
+import { ConfigError, coerceError } from './errors.js';
+import { builtInHandlers } from './handlers/index.js';
+import {
+  createRegistry,
+  definitionsFromModule,
+  type HandlerDefinition,
+  type HandlerRegistry,
+  type HandlerServices,
+} from './handlers/registry.js';
+import { createHttpServer, type HttpServer } from './http/server.js';
+import { type BatchInput, createSubmitter, type JobInput } from './jobs/submit.js';
+import { createLogger, type Logger } from './log.js';
+import { createNetGuard } from './net/guard.js';
+import { createFsResultStore } from './results/fs/fs-result-store.js';
+import type { ResultStore } from './results/port.js';
+import { openStore } from './store/index.js';
+import type { Created, JobStore } from './store/port.js';
+import { sweepRetention } from './store/retention.js';
+import { createFsUploadStore, type UploadStore } from './uploads/uploads.js';
+import { createWorker, type Worker } from './worker/worker.js';
+
+export type Role = ResolvedConfig['role'];
+
+export interface ConveyorOptions {
+  /** A resolved config, or options for `loadConfig` (default: config.yaml and the environment). */
+  config?: ResolvedConfig | LoadConfigOptions;
+  /** Extra job types, registered next to the built-in ones. */
+  handlers?: HandlerDefinition[];
+  logger?: Logger;
+  /** Open this store instead of the one the config names (embedding, tests). */
+  store?: JobStore;
+}
+
+/** The store-backed client: submit and control jobs without going through HTTP. */
+export interface ConveyorClient {
+  submitJob(input: JobInput, as: Principal): Promise<Created<Job>>;
+  submitBatch(input: BatchInput, as: Principal): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
+  getJob(id: string): Promise<Job | null>;
+  getBatch(id: string): Promise<Batch | null>;
+  cancelJob(id: string): Promise<Job>;
+  restartJob(id: string): Promise<Job>;
+}
+
+export interface Conveyor {
+  readonly config: ResolvedConfig;
+  readonly store: JobStore;
+  readonly registry: HandlerRegistry;
+  readonly results: ResultStore;
+  readonly uploads: UploadStore;
+  readonly client: ConveyorClient;
+  /** Starts what the role says (default: `config.role`). Resolves once listening / claiming. */
+  start(role?: Role): Promise<{ url: string | null; worker: Worker | null }>;
+  /** Graceful stop: HTTP drained, worker finished or released, store closed. */
+  stop(): Promise<void>;
+}
+
+function isResolved(config: ConveyorOptions['config']): config is ResolvedConfig {
+  return typeof config === 'object' && config !== null && 'worker' in config && 'store' in config;
+}
+
+/** Loads `handlers.modules`: file paths (relative to the working directory) or package names. */
+export async function loadHandlerModules(modules: readonly string[]): Promise<HandlerDefinition[]> {
+  const definitions: HandlerDefinition[] = [];
+  for (const specifier of modules) {
+    const isPath = specifier.startsWith('.') || isAbsolute(specifier);
+    const target = isPath ? pathToFileURL(resolve(specifier)).href : specifier;
+    let module: Record<string, unknown>;
+    try {
+      module = (await import(target)) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigError(`handlers.modules: cannot load ${specifier}: ${coerceError(error).message}`, { module: specifier });
+    }
+    definitions.push(...definitionsFromModule(specifier, module));
+  }
+  return definitions;
+}
+
+export async function createConveyor(options: ConveyorOptions = {}): Promise<Conveyor> {
+  const config = isResolved(options.config) ? options.config : loadConfig(options.config ?? {});
+  const logger = options.logger ?? createLogger(config.log.level);
+  const modules = await loadHandlerModules(config.handlers.modules);
+  const registry = createRegistry([...builtInHandlers, ...modules, ...(options.handlers ?? [])]);
+  const store = options.store ?? (await openStore(config));
+  const results = createFsResultStore(resultsDir(config));
+  const uploads = createFsUploadStore(uploadsDir(config));
+  const services: HandlerServices = {
+    net: createNetGuard(config.net.allow),
+    uploads,
+    limits: { maxDownloadBytes: config.limits.maxDownloadBytes, downloadTimeoutMs: config.limits.downloadTimeoutMs },
+  };
+  const submitter = createSubmitter(store, registry, config);
+  let http: HttpServer | null = null;
+  let worker: Worker | null = null;
+  let retention: NodeJS.Timeout | null = null;
+  let stopping: Promise<void> | null = null;
+
+  const first = async <T>(items: Promise<(T | null)[]>) => (await items)[0] ?? null;
+
+  return {
+    config,
+    store,
+    registry,
+    results,
+    uploads,
+    client: {
+      submitJob: (input, as) => submitter.submitJob(input, as ?? ANONYMOUS),
+      submitBatch: (input, as) => submitter.submitBatch(input, as ?? ANONYMOUS),
+      getJob: (id) => first(store.getJobs([id])),
+      getBatch: (id) => first(store.getBatches([id])),
+      cancelJob: (id) => store.cancelJob(id),
+      restartJob: (id) => store.restartJob(id),
+    },
+    async start(role = config.role) {
+      let url: string | null = null;
+      if (role === 'all' || role === 'api') {
+        http = createHttpServer({ store, logger, shutdownGraceMs: config.server.shutdownGraceMs });
+        const address = await http.listen(config.server.port, config.server.host);
+        const host = address.address.includes(':') ? `[${address.address}]` : address.address;
+        url = `http://${host}:${address.port}`;
+        logger.info('conveyor listening', { url, store: store.driver, role });
+        if (config.retention.intervalMs > 0) {
+          retention = setInterval(() => {
+            sweepRetention(store, config).then(
+              (result) => {
+                if (result.jobs + result.changes > 0) logger.info('retention sweep', { ...result });
+              },
+              (error: unknown) => logger.error('retention sweep failed', { error: coerceError(error) }),
+            );
+          }, config.retention.intervalMs);
+          retention.unref();
+        }
+      }
+      if (role === 'all' || role === 'worker') {
+        worker = createWorker({ store, registry, results, services, config: config.worker, logger });
+        worker.start();
+      }
+      return { url, worker };
+    },
+    stop() {
+      stopping ??= (async () => {
+        if (retention !== null) clearInterval(retention);
+        await Promise.all([http?.close(), worker?.stop()]);
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,5 @@
+/** The job types Conveyor ships with. They are registered like any user handler. */
+import { pdfHandler } from './pdf.js';
+import type { HandlerDefinition } from './registry.js';
+
+export const builtInHandlers: HandlerDefinition[] = [pdfHandler as unknown as HandlerDefinition];

@@ -1,0 +1,96 @@
+/**
+ * Submitting work: validates the job type and parameters against the handler registry
+ * before anything is stored, applies per-type defaults, and creates the jobs. The
+ * GraphQL mutations and the programmatic client both go through here.
+ */
+import type { ResolvedConfig } from '../config.js';
+import type { AccessControl, Batch, Job, JsonObject, Principal } from '../domain/types.js';
+import { LimitExceededError, ValidationError } from '../errors.js';
+import type { HandlerRegistry } from '../handlers/registry.js';
+import type { Created, JobStore, NewBatchJob } from '../store/port.js';
+
+export interface JobInput {
+  type: string;
+  parameters?: JsonObject;
+  priority?: number;
+  runAt?: Date;
+  maxAttempts?: number;
+  webhook?: JsonObject | null;
+  idempotencyKey?: string | null;
+  accessControl?: AccessControl;
+}
+
+export interface BatchInput {
+  name: string;
+  jobs: Omit<JobInput, 'idempotencyKey' | 'accessControl'>[];
+  active?: boolean;
+  webhook?: JsonObject | null;
+  metadata?: JsonObject | null;
+  idempotencyKey?: string | null;
+  accessControl?: AccessControl;
+}
+
+export interface Submitter {
+  submitJob(input: JobInput, principal: Principal): Promise<Created<Job>>;
+  submitBatch(input: BatchInput, principal: Principal): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
+}
+
+export function createSubmitter(store: JobStore, registry: HandlerRegistry, config: ResolvedConfig): Submitter {
+  const owner = (principal: Principal): string => {
+    if (principal.userId === null) throw new ValidationError('anonymous callers cannot submit jobs', { field: 'owner' });
+    return principal.userId;
+  };
+
+  function prepare(input: Omit<JobInput, 'idempotencyKey' | 'accessControl'>, field: string): NewBatchJob {
+    if (typeof input?.type !== 'string') throw new ValidationError(`${field}.type: required`, { field: `${field}.type` });
+    const parameters = registry.validate(input.type, input.parameters, `${field}.parameters`);
+    const defaults = registry.get(input.type)?.defaults ?? {};
+    return {
+      type: input.type,
+      parameters,
+      maxAttempts: input.maxAttempts ?? config.worker.perType[input.type]?.maxAttempts ?? defaults.maxAttempts ?? config.worker.maxAttempts,
+      ...(input.priority === undefined ? {} : { priority: input.priority }),
+      ...(input.runAt === undefined ? {} : { runAt: input.runAt }),
+      ...(input.webhook === undefined ? {} : { webhook: input.webhook }),
+    };
+  }
+
+  return {
+    async submitJob(input, principal) {
+      const job = prepare(input, 'job');
+      const [created] = await store.createJobs([
+        {
+          ...job,
+          ownerId: owner(principal),
+          teamIds: principal.teams,
+          ...(input.accessControl === undefined ? {} : { accessControl: input.accessControl }),
+          ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+        },
+      ]);
+      return created as Created<Job>;
+    },
+    async submitBatch(input, principal) {
+      if (!Array.isArray(input.jobs)) throw new ValidationError('jobs: must be a list', { field: 'jobs' });
+      if (input.jobs.length > config.limits.maxBatchSize) {
+        throw new LimitExceededError(
+          `a batch holds at most ${config.limits.maxBatchSize} jobs (limits.maxBatchSize); this one has ${input.jobs.length}`,
+          {
+            limit: config.limits.maxBatchSize,
+          },
+        );
+      }
+      const jobs = input.jobs.map((job, index) => prepare(job, `jobs[${index}]`));
+      return store.createBatch({
+        name: input.name,
+        ownerId: owner(principal),
+        teamIds: principal.teams,
+        jobs,
+        ...(input.active === undefined ? {} : { active: input.active }),
+        ...(input.webhook === undefined ? {} : { webhook: input.webhook }),
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
+        ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+        ...(input.accessControl === undefined ? {} : { accessControl: input.accessControl }),
+      });
+    },
+  };
+}

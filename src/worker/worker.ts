@@ -1,0 +1,389 @@
+/**
+ * The worker: claims jobs from the store and runs their handlers with a global
+ * concurrency limit and per-type limits. It wakes at once on the store's change feed
+ * (a slow poll remains for delayed jobs and as a fallback), renews each job's lease
+ * while it runs, retries failures with backoff, aborts handlers on cancel, timeout or
+ * lease loss, and on shutdown lets running jobs finish within a grace period before
+ * releasing the rest to other workers.
+ *
+ * Every outcome is written with the claim's fencing token, so a worker that lost a
+ * job (lease expired, job cancelled) can never overwrite what happened since.
+ */
+import { hostname } from 'node:os';
+import type { ResolvedConfig } from '../config.js';
+import { newId } from '../domain/ids.js';
+import type { Job, JsonObject, LogLevel } from '../domain/types.js';
+import { AppError, coerceError, JobFailure, LeaseLostError } from '../errors.js';
+import type { HandlerContext, HandlerRegistry, HandlerServices, ProgressUpdate } from '../handlers/registry.js';
+import type { Logger } from '../log.js';
+import type { ResultFile, ResultStore } from '../results/port.js';
+import type { ClaimToken, JobStore, NewLogEntry } from '../store/port.js';
+import { retryDelay } from './backoff.js';
+
+export type WorkerConfig = ResolvedConfig['worker'];
+
+export interface WorkerOptions {
+  store: JobStore;
+  registry: HandlerRegistry;
+  results: ResultStore;
+  services: HandlerServices;
+  config: WorkerConfig;
+  logger: Logger;
+  /** Default: `<host>-<pid>-<random>`. */
+  workerId?: string;
+  /** Source of randomness for backoff jitter (tests pass a fixed one). */
+  random?: () => number;
+}
+
+export interface Worker {
+  readonly id: string;
+  /** Jobs whose handler currently holds a slot. */
+  readonly active: number;
+  start(): void;
+  /** Stops claiming, lets running jobs finish within `shutdownGraceMs`, releases the rest. */
+  stop(): Promise<void>;
+}
+
+/** Why a run was aborted: the AbortSignal's reason is an AbortReason. */
+export class AbortReason extends Error {
+  constructor(readonly kind: 'cancelled' | 'timeout' | 'lease-lost' | 'shutdown') {
+    super(`job aborted: ${kind}`);
+    this.name = 'AbortError';
+  }
+}
+
+interface Run {
+  job: Job;
+  token: ClaimToken;
+  controller: AbortController;
+  /** The store holds this run's outcome already (set once; later writes are skipped). */
+  decided: boolean;
+  /** The slot is free again (handler settled, or abandoned after an abort). */
+  freed: boolean;
+  files: ResultFile[];
+  pendingProgress: ProgressUpdate | null;
+  lastProgressAt: number;
+  pendingLogs: NewLogEntry[];
+  flushTimer: NodeJS.Timeout | null;
+  flushing: Promise<void>;
+  timers: NodeJS.Timeout[];
+}
+
+export function createWorker(options: WorkerOptions): Worker {
+  const { store, registry, results, services, config, logger } = options;
+  const id = options.workerId ?? `${hostname()}-${process.pid}-${newId('w').slice(-6)}`;
+  const random = options.random ?? Math.random;
+  const log = logger.child({ workerId: id });
+  const runs = new Map<string, Run>();
+  const perTypeActive = new Map<string, number>();
+  let slots = 0;
+  let stopping = false;
+  let started = false;
+  let filling = false;
+  let refill = false;
+  let pollTimer: NodeJS.Timeout | null = null;
+  const watchController = new AbortController();
+  let watchDone: Promise<void> = Promise.resolve();
+  const slotFreed = new Set<() => void>();
+
+  const settingsOf = (type: string) => {
+    const own = registry.get(type)?.defaults ?? {};
+    const configured = config.perType[type] ?? {};
+    return {
+      concurrency: configured.concurrency ?? own.concurrency ?? Number.POSITIVE_INFINITY,
+      timeoutMs: configured.timeoutMs ?? own.timeoutMs ?? config.timeoutMs,
+    };
+  };
+
+  const tokenOf = (job: Job): ClaimToken => ({ jobId: job.id, workerId: id, leaseToken: job.leaseToken });
+
+  /** Store writes of a run: a lost lease is expected (someone else decided), anything else is logged. */
+  async function guarded(run: Run, what: string, write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (thrown) {
+      const error = coerceError(thrown);
+      if (error instanceof LeaseLostError) log.debug(`${what}: lease no longer held`, { jobId: run.job.id });
+      else log.error(`${what} failed`, { jobId: run.job.id, error });
+    }
+  }
+
+  function flush(run: Run): Promise<void> {
+    run.flushing = run.flushing.then(async () => {
+      if (run.flushTimer !== null) clearTimeout(run.flushTimer);
+      run.flushTimer = null;
+      const logs = run.pendingLogs.splice(0);
+      const progress = run.pendingProgress;
+      run.pendingProgress = null;
+      if (logs.length > 0) await guarded(run, 'writing logs', () => store.appendLogs(run.token, logs));
+      if (progress !== null) {
+        run.lastProgressAt = Date.now();
+        await guarded(run, 'writing progress', () =>
+          store.updateProgress(run.token, { percent: progress.percent, step: progress.step ?? null, message: progress.message ?? null }),
+        );
+      }
+    });
+    return run.flushing;
+  }
+
+  /** Coalesces progress and log writes: at most one flush per progressIntervalMs. */
+  function scheduleFlush(run: Run): void {
+    if (run.decided || run.flushTimer !== null) return;
+    const wait = Math.max(0, run.lastProgressAt + config.progressIntervalMs - Date.now());
+    run.flushTimer = setTimeout(() => {
+      run.flushTimer = null;
+      void flush(run);
+    }, wait);
+  }
+
+  function freeSlot(run: Run): void {
+    if (run.freed) return;
+    run.freed = true;
+    slots--;
+    perTypeActive.set(run.job.type, (perTypeActive.get(run.job.type) ?? 1) - 1);
+    for (const notify of slotFreed) notify();
+    if (!stopping) void fill();
+  }
+
+  /** Aborts a run and records the outcome the abort implies, once. */
+  function abort(run: Run, kind: AbortReason['kind']): Promise<void> {
+    if (run.decided || run.controller.signal.aborted) return Promise.resolve();
+    run.controller.abort(new AbortReason(kind));
+    run.decided = true;
+    // A handler that ignores its signal keeps the slot only this long.
+    run.timers.push(setTimeout(() => freeSlot(run), config.abandonGraceMs));
+    const job = run.job;
+    switch (kind) {
+      case 'cancelled':
+        log.info('job cancelled', { jobId: job.id });
+        return flush(run).then(() => guarded(run, 'recording cancellation', () => store.markCancelled(run.token)));
+      case 'timeout':
+        log.warn('job timed out', { jobId: job.id });
+        return flush(run).then(() =>
+          guarded(run, 'recording timeout', () =>
+            store.fail(run.token, {
+              code: 'TIMEOUT',
+              message: `the handler ran longer than ${settingsOf(job.type).timeoutMs} ms`,
+              retriable: true,
+              retryAt: new Date(Date.now() + retryDelay(job.attempts, config.backoff, random)),
+            }),
+          ),
+        );
+      case 'shutdown':
+        log.info('releasing job at shutdown', { jobId: job.id });
+        return guarded(run, 'releasing', () => store.release(run.token));
+      case 'lease-lost':
+        log.warn('lease lost; abandoning job', { jobId: job.id });
+        return Promise.resolve();
+    }
+  }
+
+  function failureOf(thrown: unknown): { code: string; message: string; retriable: boolean } {
+    const error = coerceError(thrown);
+    if (error instanceof JobFailure) return { code: error.code, message: error.message, retriable: error.retriable };
+    // Expected errors of our own (bad input, forbidden upload…) will not change on retry.
+    if (error instanceof AppError) return { code: error.code, message: error.message, retriable: false };
+    const retriable = (error as { retriable?: unknown }).retriable !== false;
+    return { code: 'HANDLER_ERROR', message: error.message || error.name, retriable };
+  }
+
+  async function execute(job: Job): Promise<void> {
+    const definition = registry.get(job.type);
+    const run: Run = {
+      job,
+      token: tokenOf(job),
+      controller: new AbortController(),
+      decided: false,
+      freed: false,
+      files: [],
+      pendingProgress: null,
+      lastProgressAt: 0,
+      pendingLogs: [],
+      flushTimer: null,
+      flushing: Promise.resolve(),
+      timers: [],
+    };
+    runs.set(job.id, run);
+    const jobLog = log.child({
+      jobId: job.id,
+      type: job.type,
+      attempt: job.attempts,
+      ...(job.batchId === null ? {} : { batchId: job.batchId }),
+    });
+    try {
+      if (definition === undefined) {
+        // Claims only ask for registered types; this guards against a registry change mid-flight.
+        await guarded(run, 'failing unknown type', () =>
+          store.fail(run.token, {
+            code: 'UNKNOWN_JOB_TYPE',
+            message: `no handler for ${job.type}`,
+            retriable: true,
+            retryAt: new Date(Date.now() + config.pollMs),
+          }),
+        );
+        return;
+      }
+      const heartbeat = setInterval(() => {
+        store.renewLease(run.token, config.leaseMs).then(
+          (lease) => {
+            if (lease.cancelRequested) void abort(run, 'cancelled');
+          },
+          (error: unknown) => {
+            if (error instanceof LeaseLostError) void abort(run, 'lease-lost');
+            else jobLog.warn('lease renewal failed', { error: coerceError(error) });
+          },
+        );
+      }, config.heartbeatMs);
+      run.timers.push(heartbeat);
+      const { timeoutMs } = settingsOf(job.type);
+      if (timeoutMs > 0) run.timers.push(setTimeout(() => void abort(run, 'timeout'), timeoutMs));
+      if (job.cancelRequested) void abort(run, 'cancelled');
+
+      const context: HandlerContext = {
+        job,
+        attempt: job.attempts,
+        signal: run.controller.signal,
+        logger: jobLog,
+        services,
+        progress(update) {
+          run.pendingProgress = update;
+          scheduleFlush(run);
+        },
+        log(level: LogLevel, message: string) {
+          run.pendingLogs.push({ level, message: String(message).slice(0, 10_000) });
+          if (run.pendingLogs.length >= 100) void flush(run);
+          else scheduleFlush(run);
+        },
+        async writeResult(name, body, contentType) {
+          // Fence the write: a run that lost the job must not touch its results.
+          if (run.decided) throw new LeaseLostError(job.id, job.leaseToken);
+          await store.renewLease(run.token, config.leaseMs);
+          const file = await results.put(job.id, name, body, contentType);
+          run.files = [...run.files.filter((f) => f.name !== file.name), file];
+          return file;
+        },
+      };
+
+      let outcome: { ok: true; value: JsonObject | undefined } | { ok: false; error: unknown };
+      try {
+        const parameters = definition.parameters.parse(job.parameters);
+        outcome = { ok: true, value: await definition.run(parameters, context) };
+      } catch (error) {
+        outcome = { ok: false, error };
+      }
+      if (run.decided) return;
+      run.decided = true;
+      await flush(run);
+      if (outcome.ok) {
+        const value = outcome.value ?? {};
+        const files = run.files.map((f) => ({ ...f }));
+        await guarded(run, 'completing', () => store.complete(run.token, files.length > 0 ? { ...value, files } : value));
+        jobLog.debug('job completed');
+      } else {
+        const failure = failureOf(outcome.error);
+        const retryAt = failure.retriable ? new Date(Date.now() + retryDelay(job.attempts, config.backoff, random)) : null;
+        jobLog.info('job failed', { code: failure.code, error: failure.message, retryAt: retryAt?.toISOString() ?? null });
+        await guarded(run, 'recording failure', () => store.fail(run.token, { ...failure, retryAt }));
+      }
+    } finally {
+      for (const timer of run.timers) clearTimeout(timer);
+      if (run.flushTimer !== null) clearTimeout(run.flushTimer);
+      runs.delete(job.id);
+      freeSlot(run);
+    }
+  }
+
+  async function fill(): Promise<void> {
+    if (filling) {
+      refill = true;
+      return;
+    }
+    filling = true;
+    try {
+      do {
+        refill = false;
+        while (!stopping && slots < config.concurrency) {
+          const types = registry.types.filter((type) => (perTypeActive.get(type) ?? 0) < settingsOf(type).concurrency);
+          if (types.length === 0) break;
+          const job = await store.claimNext({ workerId: id, leaseMs: config.leaseMs, types });
+          if (job === null) break;
+          if (stopping) {
+            // Claimed while shutting down: give it straight back.
+            await store.release(tokenOf(job)).catch(() => {});
+            break;
+          }
+          slots++;
+          perTypeActive.set(job.type, (perTypeActive.get(job.type) ?? 0) + 1);
+          void execute(job).catch((error: unknown) => log.error('job run crashed', { jobId: job.id, error: coerceError(error) }));
+        }
+      } while (refill && !stopping);
+    } catch (error) {
+      log.error('claiming failed', { error: coerceError(error) });
+    } finally {
+      filling = false;
+    }
+  }
+
+  /** Follows the change feed: new pending work wakes the worker, cancellations reach running jobs. */
+  async function watchChanges(): Promise<void> {
+    while (!watchController.signal.aborted) {
+      try {
+        for await (const event of store.watch({ signal: watchController.signal })) {
+          if (event.entity === 'job') {
+            if (event.status === 'PENDING' && (event.op === 'created' || event.op === 'updated')) void fill();
+            const run = runs.get(event.id);
+            if (run !== undefined && event.data?.cancelRequested === true) void abort(run, 'cancelled');
+          } else if (event.entity === 'batch' && event.data?.active === true && event.op === 'updated') {
+            void fill();
+          }
+        }
+      } catch (error) {
+        if (watchController.signal.aborted) return;
+        // A failing feed must not stop the worker: the poll keeps it going until the feed is back.
+        log.warn('change feed interrupted; resubscribing', { error: coerceError(error) });
+        await new Promise((resolve) => setTimeout(resolve, config.pollMs).unref());
+      }
+    }
+  }
+
+  return {
+    id,
+    get active() {
+      return slots;
+    },
+    start() {
+      if (started) return;
+      started = true;
+      watchDone = watchChanges();
+      pollTimer = setInterval(() => void fill(), config.pollMs);
+      pollTimer.unref();
+      log.info('worker started', { concurrency: config.concurrency, types: registry.types });
+      void fill();
+    },
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      if (pollTimer !== null) clearInterval(pollTimer);
+      watchController.abort();
+      await watchDone;
+      if (slots > 0) {
+        log.info('waiting for running jobs', { running: slots, graceMs: config.shutdownGraceMs });
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            if (slots > 0) return;
+            clearTimeout(timer);
+            slotFreed.delete(done);
+            resolve();
+          };
+          const timer = setTimeout(() => {
+            slotFreed.delete(done);
+            resolve();
+          }, config.shutdownGraceMs);
+          slotFreed.add(done);
+        });
+      }
+      await Promise.all([...runs.values()].map((run) => abort(run, 'shutdown')));
+      log.info('worker stopped');
+    },
+  };
+}
