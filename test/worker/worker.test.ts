@@ -1,0 +1,292 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import type { Job } from '../../src/domain/types.js';
+import { JobFailure, PermanentJobError } from '../../src/errors.js';
+import { defineHandler, type HandlerDefinition } from '../../src/handlers/registry.js';
+import { retryDelay } from '../../src/worker/backoff.js';
+import { createHarness, type Harness } from '../helpers/worker-harness.js';
+
+const anyParams = z.looseObject({});
+
+function handler(type: string, run: HandlerDefinition['run'], defaults?: HandlerDefinition['defaults']): HandlerDefinition {
+  return defineHandler({ type, parameters: anyParams, run, ...(defaults === undefined ? {} : { defaults }) }) as HandlerDefinition;
+}
+
+async function submit(h: Harness, type: string, count: number, extra: { maxAttempts?: number; batch?: boolean } = {}): Promise<string[]> {
+  const jobs = Array.from({ length: count }, (_, i) => ({ type, parameters: { i }, maxAttempts: extra.maxAttempts ?? 3, ownerId: 'alice' }));
+  const created = await h.store.createJobs(jobs);
+  return created.map((c) => c.value.id);
+}
+
+describe('worker', () => {
+  let h: Harness;
+  beforeEach(() => {
+    h = createHarness();
+  });
+  afterEach(async () => {
+    vi.useRealTimers();
+    await h.close();
+  });
+
+  it('never runs more than `concurrency` handlers at once, and completes all 100 jobs', async () => {
+    let current = 0;
+    let peak = 0;
+    const seen = new Set<string>();
+    const worker = h.worker(
+      [
+        handler('work', async (_p, ctx) => {
+          current++;
+          peak = Math.max(peak, current);
+          seen.add(ctx.job.id);
+          await sleep(2 + Math.random() * 8);
+          current--;
+          return { ok: true };
+        }),
+      ],
+      { concurrency: 5 },
+    );
+    const ids = await submit(h, 'work', 100);
+    worker.start();
+    const jobs = await h.waitForStatus(ids, ['COMPLETED']);
+    expect(jobs.every((j) => j.results?.ok === true && j.attempts === 1)).toBe(true);
+    expect(peak).toBeLessThanOrEqual(5);
+    expect(peak).toBe(5);
+    expect(seen.size).toBe(100);
+  });
+
+  it('honours per-type limits inside the global one', async () => {
+    const running = { slow: 0, fast: 0 };
+    const peaks = { slow: 0, fast: 0 };
+    const track = (type: 'slow' | 'fast') =>
+      handler(type, async () => {
+        running[type]++;
+        peaks[type] = Math.max(peaks[type], running[type]);
+        await sleep(10);
+        running[type]--;
+        return {};
+      });
+    const worker = h.worker([track('slow'), track('fast')], { concurrency: 6, perType: { slow: { concurrency: 2 } } });
+    const ids = [...(await submit(h, 'slow', 20)), ...(await submit(h, 'fast', 20))];
+    worker.start();
+    await h.waitForStatus(ids, ['COMPLETED']);
+    expect(peaks.slow).toBe(2);
+    expect(peaks.fast).toBeGreaterThan(2);
+  });
+
+  it('starts pending work on the change feed, without waiting for the poll', async () => {
+    const worker = h.worker([handler('work', async () => ({}))], { pollMs: 60_000 });
+    worker.start();
+    await sleep(50); // the first fill found nothing; only the feed can wake it now
+    const ids = await submit(h, 'work', 3);
+    await h.waitForStatus(ids, ['COMPLETED'], 5000);
+  });
+
+  it('retries on the configured backoff schedule, stops at maxAttempts, and records every error', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'Date'] });
+    const attempts: number[] = [];
+    const worker = h.worker(
+      [
+        handler('flaky', async (_p, ctx) => {
+          attempts.push(Date.now());
+          throw new JobFailure('UPSTREAM_DOWN', `attempt ${ctx.attempt} failed`);
+        }),
+      ],
+      { pollMs: 50, backoff: { baseMs: 1000, maxMs: 60_000, jitter: 0 } },
+    );
+    const [id] = await submit(h, 'flaky', 1, { maxAttempts: 3 });
+    worker.start();
+    for (let i = 0; i < 200 && attempts.length < 3; i++) await vi.advanceTimersByTimeAsync(50);
+    await vi.advanceTimersByTimeAsync(100);
+    const [job] = (await h.store.getJobs([id as string])) as Job[];
+    expect(job?.status).toBe('FAILED');
+    expect(job?.errors.map((e) => [e.code, e.attempt])).toEqual([
+      ['UPSTREAM_DOWN', 1],
+      ['UPSTREAM_DOWN', 2],
+      ['UPSTREAM_DOWN', 3],
+    ]);
+    // 1 s after the first failure, then 2 s after the second (within one poll interval).
+    const gaps = [(attempts[1] as number) - (attempts[0] as number), (attempts[2] as number) - (attempts[1] as number)];
+    expect(gaps[0]).toBeGreaterThanOrEqual(1000);
+    expect(gaps[0]).toBeLessThanOrEqual(1000 + 100);
+    expect(gaps[1]).toBeGreaterThanOrEqual(2000);
+    expect(gaps[1]).toBeLessThanOrEqual(2000 + 100);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(attempts).toHaveLength(3);
+  });
+
+  it('does not retry a permanent error', async () => {
+    let calls = 0;
+    const worker = h.worker([
+      handler('bad', async () => {
+        calls++;
+        throw new PermanentJobError('BAD_INPUT', 'cannot work with this');
+      }),
+    ]);
+    const [id] = await submit(h, 'bad', 1, { maxAttempts: 5 });
+    worker.start();
+    const [job] = await h.waitForStatus([id as string], ['FAILED']);
+    expect(job).toMatchObject({ attempts: 1, error: { code: 'BAD_INPUT', retriable: false } });
+    expect(calls).toBe(1);
+  });
+
+  it('computes exponential backoff with capped, bounded jitter', () => {
+    const config = { baseMs: 1000, maxMs: 5000, jitter: 0.2 };
+    expect([1, 2, 3, 4, 5].map((a) => retryDelay(a, { ...config, jitter: 0 }))).toEqual([1000, 2000, 4000, 5000, 5000]);
+    expect(retryDelay(2, config, () => 0)).toBe(1600);
+    expect(retryDelay(2, config, () => 0.999999)).toBe(2400);
+  });
+
+  it('aborts a running handler when its job is cancelled, and records CANCELLED', async () => {
+    let started: () => void = () => {};
+    const isStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    let abortedWith: unknown = null;
+    const worker = h.worker([
+      handler('long', async (_p, ctx) => {
+        started();
+        await new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            abortedWith = ctx.signal.reason;
+            reject(ctx.signal.reason);
+          });
+        });
+        return {};
+      }),
+    ]);
+    const [id] = await submit(h, 'long', 1);
+    worker.start();
+    await isStarted;
+    await h.store.cancelJob(id as string);
+    const [job] = await h.waitForStatus([id as string], ['CANCELLED'], 5000);
+    expect(job?.cancelRequested).toBe(false);
+    expect((abortedWith as { kind?: string } | null)?.kind).toBe('cancelled');
+  });
+
+  it('never starts a job cancelled while pending', async () => {
+    const ran: string[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const worker = h.worker(
+      [
+        handler('gated', async (_p, ctx) => {
+          ran.push(ctx.job.id);
+          await gate;
+          return {};
+        }),
+      ],
+      { concurrency: 1 },
+    );
+    const [first, second] = await submit(h, 'gated', 2);
+    worker.start();
+    await h.waitForStatus([first as string], ['PROCESSING']);
+    await h.store.cancelJob(second as string);
+    release();
+    await h.waitForStatus([first as string], ['COMPLETED']);
+    await sleep(100);
+    const [after] = (await h.store.getJobs([second as string])) as Job[];
+    expect(after?.status).toBe('CANCELLED');
+    expect(ran).toEqual([first]);
+  });
+
+  it('times out a handler that ignores its signal, frees the slot, and refuses its late writes', async () => {
+    let lateWrite: unknown = 'not attempted';
+    const worker = h.worker(
+      [
+        handler(
+          'stubborn',
+          async (_p, ctx) => {
+            await sleep(400); // ignores the signal
+            lateWrite = await ctx.writeResult('late.txt', 'too late', 'text/plain').then(
+              () => 'written',
+              (e: { code?: string }) => e.code,
+            );
+            return { late: true };
+          },
+          { timeoutMs: 50, maxAttempts: 1 },
+        ),
+        handler('quick', async () => ({})),
+      ],
+      { concurrency: 1, abandonGraceMs: 100 },
+    );
+    const [stubborn] = await submit(h, 'stubborn', 1, { maxAttempts: 1 });
+    const [quick] = await submit(h, 'quick', 1);
+    worker.start();
+    const [timedOut] = await h.waitForStatus([stubborn as string], ['FAILED']);
+    expect(timedOut?.error?.code).toBe('TIMEOUT');
+    // The abandoned slot went to the next job before the stubborn handler returned.
+    await h.waitForStatus([quick as string], ['COMPLETED'], 2000);
+    await sleep(500);
+    expect(lateWrite).toBe('LEASE_LOST');
+    const [still] = (await h.store.getJobs([stubborn as string])) as Job[];
+    expect(still?.status).toBe('FAILED');
+    expect(await h.results.read(stubborn as string, 'late.txt')).toBeNull();
+  });
+
+  it('coalesces progress: 10,000 calls write a handful of times, and the last value wins', async () => {
+    const worker = h.worker(
+      [
+        handler('chatty', async (_p, ctx) => {
+          for (let i = 1; i <= 10_000; i++) ctx.progress({ percent: i / 100, step: 'loop', message: `${i}` });
+          await sleep(50);
+          ctx.log('info', 'done looping');
+          return {};
+        }),
+      ],
+      { progressIntervalMs: 20 },
+    );
+    const [id] = await submit(h, 'chatty', 1);
+    const cursor = await h.store.headCursor();
+    worker.start();
+    const [job] = await h.waitForStatus([id as string], ['COMPLETED']);
+    expect(job?.progress).toMatchObject({ percent: 100, step: 'loop', message: '10000' });
+    const controller = new AbortController();
+    let progressWrites = 0;
+    setTimeout(() => controller.abort(), 300);
+    for await (const event of h.store.watch({ after: cursor, signal: controller.signal })) {
+      if (event.id === id && event.op === 'updated' && event.status === 'PROCESSING' && event.data?.progress !== null) progressWrites++;
+    }
+    expect(progressWrites).toBeGreaterThanOrEqual(1);
+    expect(progressWrites).toBeLessThan(10);
+    expect((await h.store.listLogs(id as string, null, 10)).map((l) => l.message)).toEqual(['done looping']);
+  });
+
+  it('writes result files and lists them in the results', async () => {
+    const worker = h.worker([
+      handler('writer', async (_p, ctx) => {
+        await ctx.writeResult('out/notes.md', '# Notes\n', 'text/markdown');
+        return { summary: 'one file' };
+      }),
+    ]);
+    const [id] = await submit(h, 'writer', 1);
+    worker.start();
+    const [job] = await h.waitForStatus([id as string], ['COMPLETED']);
+    expect(job?.results).toMatchObject({
+      summary: 'one file',
+      files: [{ name: 'out/notes.md', contentType: 'text/markdown', size: 8 }],
+    });
+    expect((await h.results.read(id as string, 'out/notes.md'))?.toString()).toBe('# Notes\n');
+  });
+
+  it('does not claim jobs of paused batches until they are resumed', async () => {
+    const worker = h.worker([handler('work', async () => ({}))]);
+    const { value } = await h.store.createBatch({
+      name: 'paused',
+      ownerId: 'alice',
+      active: false,
+      jobs: Array.from({ length: 5 }, () => ({ type: 'work', parameters: {}, maxAttempts: 1 })),
+    });
+    worker.start();
+    await sleep(300);
+    expect((await h.store.getBatches([value.batch.id]))[0]?.counts.pending).toBe(5);
+    await h.store.setBatchActive(value.batch.id, true);
+    await h.waitForStatus(
+      value.jobs.map((j) => j.id),
+      ['COMPLETED'],
+    );
+    expect((await h.store.getBatches([value.batch.id]))[0]).toMatchObject({ status: 'COMPLETED', counts: { completed: 5 } });
+  });
+});
