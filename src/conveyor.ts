@@ -4,6 +4,7 @@
  * here), result and upload stores, worker and HTTP server. `main.ts` uses it for the
  * command line; another Node service can embed Conveyor the same way.
  */
+import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type LoadConfigOptions, loadConfig, type ResolvedConfig, resultsDir, uploadsDir } from './config.js';
@@ -73,7 +74,8 @@ function isResolved(config: ConveyorOptions['config']): config is ResolvedConfig
 export async function loadHandlerModules(modules: readonly string[]): Promise<HandlerDefinition[]> {
   const definitions: HandlerDefinition[] = [];
   for (const specifier of modules) {
-    const isPath = specifier.startsWith('.') || isAbsolute(specifier);
+    // A file path when it looks like one or names an existing file; a package name otherwise.
+    const isPath = specifier.startsWith('.') || isAbsolute(specifier) || existsSync(resolve(specifier));
     const target = isPath ? pathToFileURL(resolve(specifier)).href : specifier;
     let module: Record<string, unknown>;
     try {
