@@ -19,7 +19,11 @@ export interface Harness {
   store: SqliteStore;
   results: ResultStore;
   uploads: UploadStore;
-  worker(handlers: HandlerDefinition[], config?: Partial<WorkerConfig>, options?: { allow?: string[]; random?: () => number; workerId?: string }): Worker;
+  worker(
+    handlers: HandlerDefinition[],
+    config?: Partial<WorkerConfig>,
+    options?: { allow?: string[]; random?: () => number; workerId?: string },
+  ): Worker;
   /** Resolves when every job matches `done`, checked on each change (fails after `ms`). */
   waitFor(ids: string[], done: (jobs: Job[]) => boolean, ms?: number): Promise<Job[]>;
   waitForStatus(ids: string[], statuses: JobStatus[], ms?: number): Promise<Job[]>;

@@ -82,7 +82,9 @@ describe('worker processes', () => {
   });
 
   async function submitSleepy(count: number, ms: number): Promise<string[]> {
-    const created = await h.store.createJobs(Array.from({ length: count }, (_, n) => ({ type: 'sleepy', parameters: { ms, n }, maxAttempts: 3, ownerId: 'alice' })));
+    const created = await h.store.createJobs(
+      Array.from({ length: count }, (_, n) => ({ type: 'sleepy', parameters: { ms, n }, maxAttempts: 3, ownerId: 'alice' })),
+    );
     return created.map((c) => c.value.id);
   }
 

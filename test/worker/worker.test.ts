@@ -14,7 +14,12 @@ function handler(type: string, run: HandlerDefinition['run'], defaults?: Handler
 }
 
 async function submit(h: Harness, type: string, count: number, extra: { maxAttempts?: number; batch?: boolean } = {}): Promise<string[]> {
-  const jobs = Array.from({ length: count }, (_, i) => ({ type, parameters: { i }, maxAttempts: extra.maxAttempts ?? 3, ownerId: 'alice' }));
+  const jobs = Array.from({ length: count }, (_, i) => ({
+    type,
+    parameters: { i },
+    maxAttempts: extra.maxAttempts ?? 3,
+    ownerId: 'alice',
+  }));
   const created = await h.store.createJobs(jobs);
   return created.map((c) => c.value.id);
 }
