@@ -74,7 +74,7 @@ export function defineHandler<S extends z.ZodType>(definition: HandlerDefinition
 export interface JobTypeInfo {
   type: string;
   description: string | null;
-  /** The parameters as JSON Schema. */
+  /** The parameters a submitter sends, as JSON Schema (fields with defaults are optional). */
   parameterSchema: JsonObject;
   defaults: HandlerDefaults;
 }
@@ -129,7 +129,7 @@ export function createRegistry(definitions: readonly HandlerDefinition[]): Handl
       return [...byType.values()].map((d) => ({
         type: d.type,
         description: d.description ?? null,
-        parameterSchema: z.toJSONSchema(d.parameters, { unrepresentable: 'any' }) as JsonObject,
+        parameterSchema: z.toJSONSchema(d.parameters, { unrepresentable: 'any', io: 'input' }) as JsonObject,
         defaults: d.defaults ?? {},
       }));
     },
