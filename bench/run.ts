@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { arch, cpus, totalmem } from 'node:os';
 import { type BenchResult, benchBulkEnqueue, benchClaimComplete, benchMillion } from './store-bench.js';
+import { benchLatency, benchMemory, benchWorkerThroughput } from './worker-bench.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 
@@ -24,6 +25,9 @@ async function main(): Promise<void> {
   await run('bulk enqueue', () => benchBulkEnqueue(quick ? 2 : 5, quick ? 2 : 10));
   await run('claim + complete', () => benchClaimComplete(quick ? 2 : 5, quick ? 300 : 2000));
   await run('1,000,000 jobs', () => benchMillion(quick ? 50_000 : 1_000_000));
+  await run('worker throughput', () => benchWorkerThroughput(quick ? 1 : 3, quick ? 2000 : 5000));
+  await run('enqueue → start latency', () => benchLatency(quick ? 200 : 1000));
+  await run('worker memory', () => benchMemory(quick ? 20_000 : 100_000));
 
   if (!quick) {
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (${arch()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;

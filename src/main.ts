@@ -6,7 +6,7 @@
  */
 
 import { loadConfig } from './config.js';
-import { createConveyor, type Role } from './conveyor.js';
+import { type Conveyor, createConveyor, type Role } from './conveyor.js';
 import { AppError, coerceError } from './errors.js';
 import { createLogger } from './log.js';
 
@@ -32,11 +32,14 @@ async function main(): Promise<void> {
     ...(role === undefined ? {} : { overrides: { role } }),
   });
   const logger = createLogger(config.log.level);
-  const conveyor = await createConveyor({ config, logger });
-  await conveyor.start();
+  // Signals are handled from the start: a stop requested while starting up is graceful too.
+  let conveyor: Conveyor | null = null;
+  let stopRequested = false;
   const shutdown = (signal: string) => {
+    if (stopRequested) return;
+    stopRequested = true;
     logger.info('shutting down', { signal });
-    conveyor.stop().then(
+    (conveyor?.stop() ?? Promise.resolve()).then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error('shutdown failed', { error: coerceError(error) });
@@ -44,8 +47,15 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  const created = await createConveyor({ config, logger });
+  if (stopRequested) {
+    await created.stop();
+    return;
+  }
+  conveyor = created;
+  await created.start();
 }
 
 main().catch((thrown: unknown) => {

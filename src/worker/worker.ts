@@ -277,7 +277,7 @@ export function createWorker(options: WorkerOptions): Worker {
       if (outcome.ok) {
         const value = outcome.value ?? {};
         const files = run.files.map((f) => ({ ...f }));
-        await guarded(run, 'completing', () => store.complete(run.token, files.length > 0 ? { ...value, files } : value));
+        await guarded(run, 'completing', () => completeAndContinue(run, files.length > 0 ? { ...value, files } : value));
         jobLog.debug('job completed');
       } else {
         const failure = failureOf(outcome.error);
@@ -293,6 +293,35 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   }
 
+  /** Types this worker may claim now; `leaving` is a job about to give its slot back. */
+  function claimableTypes(leaving?: Job): string[] {
+    return registry.types.filter((type) => {
+      const active = (perTypeActive.get(type) ?? 0) - (leaving?.type === type ? 1 : 0);
+      return active < settingsOf(type).concurrency;
+    });
+  }
+
+  function begin(job: Job): void {
+    slots++;
+    perTypeActive.set(job.type, (perTypeActive.get(job.type) ?? 0) + 1);
+    void execute(job).catch((error: unknown) => log.error('job run crashed', { jobId: job.id, error: coerceError(error) }));
+  }
+
+  /**
+   * Completes a job and, in the same store transaction, claims the next one for the
+   * slot it frees (one commit per job instead of two on a busy worker).
+   */
+  async function completeAndContinue(run: Run, value: JsonObject): Promise<void> {
+    const types = stopping ? [] : claimableTypes(run.job);
+    if (types.length === 0) {
+      await store.complete(run.token, value);
+      return;
+    }
+    const { next } = await store.completeAndClaim(run.token, value, { workerId: id, leaseMs: config.leaseMs, types });
+    // The finishing handler has returned: its slot passes to the next job when this run frees it.
+    if (next !== null) begin(next);
+  }
+
   async function fill(): Promise<void> {
     if (filling) {
       refill = true;
@@ -303,7 +332,7 @@ export function createWorker(options: WorkerOptions): Worker {
       do {
         refill = false;
         while (!stopping && slots < config.concurrency) {
-          const types = registry.types.filter((type) => (perTypeActive.get(type) ?? 0) < settingsOf(type).concurrency);
+          const types = claimableTypes();
           if (types.length === 0) break;
           const job = await store.claimNext({ workerId: id, leaseMs: config.leaseMs, types });
           if (job === null) break;
@@ -312,9 +341,7 @@ export function createWorker(options: WorkerOptions): Worker {
             await store.release(tokenOf(job)).catch(() => {});
             break;
           }
-          slots++;
-          perTypeActive.set(job.type, (perTypeActive.get(job.type) ?? 0) + 1);
-          void execute(job).catch((error: unknown) => log.error('job run crashed', { jobId: job.id, error: coerceError(error) }));
+          begin(job);
         }
       } while (refill && !stopping);
     } catch (error) {
@@ -355,8 +382,8 @@ export function createWorker(options: WorkerOptions): Worker {
       if (started) return;
       started = true;
       watchDone = watchChanges();
+      // Not unref'd: a started worker keeps its process alive until stop(), even when idle.
       pollTimer = setInterval(() => void fill(), config.pollMs);
-      pollTimer.unref();
       log.info('worker started', { concurrency: config.concurrency, types: registry.types });
       void fill();
     },

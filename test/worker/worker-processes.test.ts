@@ -119,6 +119,9 @@ describe('worker processes', () => {
     expect(abortedAt - cancelledAt).toBeLessThan(1000);
     const [job] = await h.waitForStatus([id as string], ['CANCELLED'], 5000);
     expect(job?.finishedAt).toBeInstanceOf(Date);
+    // An idle worker process stays up until it is told to stop.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(worker.child.exitCode).toBeNull();
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
   });
