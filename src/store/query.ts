@@ -2,7 +2,7 @@
 import type { JobStatus } from '../domain/types.js';
 import { JOB_STATUSES } from '../domain/types.js';
 import { ValidationError } from '../errors.js';
-import type { CountRow, Stats } from './port.js';
+import type { CountRow, JobFilter, Page, Stats, StatsFilter } from './port.js';
 
 /** A list cursor: the id of the last item, opaque to clients. */
 export function encodePageCursor(id: string): string {
@@ -50,4 +50,21 @@ export function summarizeStats(byType: CountRow[], byTrack: CountRow[], queueDep
     p95DurationMs: p95(durations),
     throughputPerMinute: durations.length / 60,
   };
+}
+
+/** A page from `limit + 1` rows fetched newest first: the extra row only says there is more. */
+export function toPage<T extends { id: string }>(rows: T[], limit: number): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, endCursor: last === undefined ? null : encodePageCursor(last.id), hasNextPage: rows.length > limit };
+}
+
+/** The job filter a stats request stands for. */
+export function statsJobFilter(filter: StatsFilter): JobFilter {
+  const base: JobFilter = {};
+  if (filter.batchId !== undefined) base.batchId = filter.batchId;
+  if (filter.ownerId !== undefined) base.ownerId = filter.ownerId;
+  if (filter.type !== undefined) base.type = [filter.type];
+  if (filter.visibleTo !== undefined) base.visibleTo = filter.visibleTo;
+  return base;
 }

@@ -57,7 +57,7 @@ import {
   readerEntries,
   wantsEvent,
 } from '../prepare.js';
-import { decodePageCursor, encodePageCursor, summarizeStats } from '../query.js';
+import { decodePageCursor, statsJobFilter, summarizeStats, toPage } from '../query.js';
 import * as T from '../transitions.js';
 
 export interface MongoStoreOptions {
@@ -541,11 +541,7 @@ export class MongoStore implements JobStore {
   }
 
   async stats(filter: StatsFilter, now: Date = new Date()): Promise<Stats> {
-    const base: JobFilter = {};
-    if (filter.batchId !== undefined) base.batchId = filter.batchId;
-    if (filter.ownerId !== undefined) base.ownerId = filter.ownerId;
-    if (filter.type !== undefined) base.type = [filter.type];
-    if (filter.visibleTo !== undefined) base.visibleTo = filter.visibleTo;
+    const base = statsJobFilter(filter);
     const match = jobQuery(base) as Document;
     const grouped = async (field: string, extra: Document) => {
       const rows = await this.jobs
@@ -1083,12 +1079,6 @@ export class MongoStore implements JobStore {
     await this.live?.close();
     await this.client.close();
   }
-}
-
-function toPage<T extends { id: string }>(rows: T[], limit: number): Page<T> {
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return { items, endCursor: last === undefined ? null : encodePageCursor(last.id), hasNextPage: rows.length > limit };
 }
 
 /**

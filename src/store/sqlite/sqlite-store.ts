@@ -58,7 +58,7 @@ import {
   readerEntries,
   wantsEvent,
 } from '../prepare.js';
-import { decodePageCursor, decodeSeqCursor, encodePageCursor, encodeSeqCursor, summarizeStats } from '../query.js';
+import { decodePageCursor, decodeSeqCursor, encodeSeqCursor, statsJobFilter, summarizeStats, toPage } from '../query.js';
 import * as T from '../transitions.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -722,11 +722,7 @@ export class SqliteStore implements JobStore {
   }
 
   async stats(filter: StatsFilter, now: Date = new Date()): Promise<Stats> {
-    const base: JobFilter = {};
-    if (filter.batchId !== undefined) base.batchId = filter.batchId;
-    if (filter.ownerId !== undefined) base.ownerId = filter.ownerId;
-    if (filter.type !== undefined) base.type = [filter.type];
-    if (filter.visibleTo !== undefined) base.visibleTo = filter.visibleTo;
+    const base = statsJobFilter(filter);
     const where = jobWhere(base);
     const and = where.parts.length === 0 ? 'WHERE' : `${where.sql} AND`;
     const byType = this.db
@@ -1277,12 +1273,6 @@ export class SqliteStore implements JobStore {
   get connection(): Database.Database {
     return this.db;
   }
-}
-
-function toPage<T extends { id: string }>(rows: T[], limit: number): Page<T> {
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return { items, endCursor: last === undefined ? null : encodePageCursor(last.id), hasNextPage: rows.length > limit };
 }
 
 /** Opens (and migrates) a SQLite store. */
