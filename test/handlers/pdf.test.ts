@@ -12,6 +12,7 @@ import { createHarness, type Harness } from '../helpers/worker-harness.js';
 const slides = readFileSync('test/fixtures/pdf/slides.pdf');
 const corrupt = readFileSync('test/fixtures/pdf/corrupt.pdf');
 const notPdf = readFileSync('test/fixtures/pdf/not-a-pdf.pdf');
+const encrypted = readFileSync('test/fixtures/pdf/encrypted.pdf');
 const pdf = pdfHandler as unknown as HandlerDefinition;
 
 describe('pdf handler', () => {
@@ -32,6 +33,8 @@ describe('pdf handler', () => {
           return send('application/pdf', corrupt);
         case '/fake.pdf':
           return send('application/pdf', notPdf);
+        case '/encrypted.pdf':
+          return send('application/pdf', encrypted);
         case '/page.html':
           return send('text/html; charset=utf-8', '<html>not a pdf</html>');
         case '/big.pdf':
@@ -87,6 +90,7 @@ describe('pdf handler', () => {
   it.each([
     ['a corrupt PDF', { path: '/corrupt.pdf' }, 'PDF_INVALID'],
     ['a file that is not a PDF', { path: '/fake.pdf' }, 'PDF_INVALID'],
+    ['a password-protected PDF', { path: '/encrypted.pdf' }, 'PDF_ENCRYPTED'],
     ['an HTML page', { path: '/page.html' }, 'UNSUPPORTED_CONTENT_TYPE'],
     ['a download over limits.maxDownloadBytes', { path: '/big.pdf' }, 'DOWNLOAD_TOO_LARGE'],
     ['a 404', { path: '/missing.pdf' }, 'DOWNLOAD_FAILED'],

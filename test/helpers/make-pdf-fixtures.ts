@@ -2,6 +2,8 @@
  * Generates the PDF fixtures in test/fixtures/pdf/ with pdf-lib:
  *   npx tsx test/helpers/make-pdf-fixtures.ts
  * The files are committed; the tests read them and check the text written here.
+ * encrypted.pdf is slides.pdf with a password (pdf-lib cannot encrypt), made with qpdf:
+ *   qpdf --encrypt secret secret 256 -- test/fixtures/pdf/slides.pdf test/fixtures/pdf/encrypted.pdf
  */
 import { writeFileSync } from 'node:fs';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
