@@ -119,6 +119,46 @@ const schema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']),
   }),
+  auth: z.strictObject({
+    /** header: trusted X-User-ID / X-Team-IDs; apiKey: hashed keys below; jwt: signed tokens. */
+    mode: z.enum(['header', 'apiKey', 'jwt']),
+    /** Header mode trusts whoever connects: refused on a non-loopback bind unless this is true. */
+    allowHeaderModeOnPublicBind: z.boolean(),
+    /** API keys, stored as `sha256:<hex>` of the key, each with the principal it stands for. */
+    apiKeys: z.array(
+      z.strictObject({
+        hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 hex digits> (see docs/CONFIGURATION.md)'),
+        userId: z.string().min(1),
+        teams: z.array(z.string().min(1)).default([]),
+        admin: z.boolean().default(false),
+      }),
+    ),
+    jwt: z.strictObject({
+      /** Shared secret for HS256 tokens; empty when jwksUrl is used. */
+      secret: z.string(),
+      /** JWKS endpoint for asymmetric tokens (RS256, ES256, ...). */
+      jwksUrl: z.string(),
+      /** Expected `iss` and `aud`; empty means not checked. */
+      issuer: z.string(),
+      audience: z.string(),
+      /** Which claims carry the user id, the teams and the admin flag. */
+      claims: z.strictObject({ userId: z.string().min(1), teams: z.string().min(1), admin: z.string().min(1) }),
+      /** Allowed clock skew when checking `exp` and `nbf`. */
+      clockToleranceSec: z.number().int().min(0),
+    }),
+  }),
+  graphql: z.strictObject({
+    /** Whether the schema can be introspected (tools such as GraphiQL need it). */
+    introspection: z.boolean(),
+    /** Deepest selection nesting a query may have. */
+    maxDepth: z.number().int().min(1),
+    /** Highest estimated cost (fields × list sizes) a query may have. */
+    maxCost: z.number().int().min(1),
+    /** Largest GraphQL request body, in bytes. */
+    maxRequestBytes: z.number().int().min(1),
+    /** How often idle websockets are pinged; dead peers are dropped after one missed pong. */
+    keepAliveMs: ms(0),
+  }),
 });
 
 export type ResolvedConfig = z.infer<typeof schema>;
@@ -157,6 +197,20 @@ export const DEFAULTS: ResolvedConfig = {
   net: { allow: [] },
   retention: { jobsDays: 30, changesHours: 24, intervalMs: 3_600_000 },
   log: { level: 'info' },
+  auth: {
+    mode: 'header',
+    allowHeaderModeOnPublicBind: false,
+    apiKeys: [],
+    jwt: {
+      secret: '',
+      jwksUrl: '',
+      issuer: '',
+      audience: '',
+      claims: { userId: 'sub', teams: 'teams', admin: 'admin' },
+      clockToleranceSec: 5,
+    },
+  },
+  graphql: { introspection: true, maxDepth: 12, maxCost: 100_000, maxRequestBytes: 1_048_576, keepAliveMs: 12_000 },
 };
 
 /** Short environment names for common keys. */
@@ -207,6 +261,14 @@ function setPath(tree: Tree, path: string, value: unknown): void {
 /** Converts an environment string to the type of the key's default. */
 function fromEnv(path: string, name: string, raw: string): unknown {
   const example = getPath(DEFAULTS as unknown as Tree, path);
+  if (Array.isArray(example) && raw.trim().startsWith('[')) {
+    // Lists of objects (auth.apiKeys) come as JSON.
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      throw new ConfigError(`${name} (${path}): expected a JSON list, got "${raw}"`, { key: path });
+    }
+  }
   if (Array.isArray(example)) {
     return raw
       .split(',')
@@ -323,7 +385,23 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
       { key: 'worker.heartbeatMs' },
     );
   }
+  if (config.auth.mode === 'header' && !isLoopback(config.server.host) && !config.auth.allowHeaderModeOnPublicBind) {
+    throw new ConfigError(
+      `invalid configuration:\nauth.mode "header" trusts the X-User-ID header of anyone who connects, so it only runs on a loopback server.host (not "${config.server.host}"); use auth.mode apiKey or jwt, or set auth.allowHeaderModeOnPublicBind: true behind a proxy that sets the headers`,
+      { key: 'auth.mode' },
+    );
+  }
+  if (config.auth.mode === 'jwt' && (config.auth.jwt.secret === '') === (config.auth.jwt.jwksUrl === '')) {
+    throw new ConfigError('invalid configuration:\nauth.mode "jwt" needs exactly one of auth.jwt.secret (HS256) and auth.jwt.jwksUrl', {
+      key: 'auth.jwt',
+    });
+  }
   return config;
+}
+
+/** True for host names and addresses that only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** The folder of result files. */

@@ -253,6 +253,8 @@ export interface JobStore {
   restartJob(id: string): Promise<Job>;
   /** Deletes a job that is not running, with its logs. */
   deleteJob(id: string): Promise<void>;
+  /** Replaces a job's access control; its change event carries `data.access: true`. */
+  setJobAccess(id: string, accessControl: AccessControl): Promise<Job>;
   listLogs(jobId: string, after: number | null, limit: number): Promise<LogEntry[]>;
 
   // Batches

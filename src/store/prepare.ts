@@ -24,7 +24,7 @@ function isPlainObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function checkAccess(acl: AccessControl | undefined, index?: number): void {
+export function checkAccess(acl: AccessControl | undefined, index?: number): void {
   if (acl === undefined) return;
   if (!VISIBILITIES.includes(acl.visibility)) {
     fail(`must be one of ${VISIBILITIES.join(', ')}`, 'accessControl.visibility', index);
@@ -223,6 +223,30 @@ export function jobChangeData(job: Job): JsonObject {
     attempts: job.attempts,
     cancelRequested: job.cancelRequested,
     progress: job.progress === null ? null : { ...job.progress, updatedAt: job.progress.updatedAt.toISOString() },
+  };
+}
+
+/**
+ * A job's access control changed: the summary carries `access: true` so change-feed
+ * consumers that cache who may read the job know to look again.
+ */
+export function accessChangeData(job: Job): JsonObject {
+  return { ...jobChangeData(job), access: true };
+}
+
+/** The job with new access control (validated), one version on. */
+export function withAccess(job: Job, accessControl: AccessControl, now: Date): Job {
+  checkAccess(accessControl);
+  return {
+    ...job,
+    accessControl: {
+      visibility: accessControl.visibility,
+      read: [...accessControl.read],
+      write: [...accessControl.write],
+      admin: [...accessControl.admin],
+    },
+    version: job.version + 1,
+    updatedAt: now,
   };
 }
 

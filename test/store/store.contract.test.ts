@@ -164,6 +164,22 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(await count(null)).toBe(1);
       expect(await count('root', [], true)).toBe(4);
     });
+
+    it('changes access control, refreshes list visibility and flags the change event', async () => {
+      const [created] = await store.createJobs([job({ ownerId: 'alice' })]);
+      const id = created?.value.id as string;
+      const head = await store.headCursor();
+      const visibleToBob = () => store.countJobs({ visibleTo: { userId: 'bob', teams: [], admin: false } });
+      expect(await visibleToBob()).toBe(0);
+      const updated = await store.setJobAccess(id, { visibility: 'PRIVATE', read: ['user:bob'], write: [], admin: [] });
+      expect(updated.accessControl.read).toEqual(['user:bob']);
+      expect(updated.version).toBe((created?.value.version as number) + 1);
+      expect(await visibleToBob()).toBe(1);
+      const [event] = await collect(store, head, (events) => events.length >= 1);
+      expect(event).toMatchObject({ entity: 'job', op: 'updated', id, data: { access: true, status: 'PENDING' } });
+      expect(await codeOf(store.setJobAccess(id, { visibility: 'PRIVATE', read: ['bob'], write: [], admin: [] }))).toBe('BAD_USER_INPUT');
+      expect(await codeOf(store.setJobAccess('job_missing', { visibility: 'PUBLIC', read: [], write: [], admin: [] }))).toBe('NOT_FOUND');
+    });
   });
 
   describe('claiming', () => {

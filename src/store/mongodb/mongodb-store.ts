@@ -19,7 +19,7 @@ import {
 } from 'mongodb';
 import { newId } from '../../domain/ids.js';
 import { batchStatus } from '../../domain/status.js';
-import type { Batch, Delivery, Job, JobStatus, JsonObject, LogEntry, Principal, WebhookEvent } from '../../domain/types.js';
+import type { AccessControl, Batch, Delivery, Job, JobStatus, JsonObject, LogEntry, Principal, WebhookEvent } from '../../domain/types.js';
 import { ConflictError, CursorExpiredError, LeaseLostError, NotFoundError, StoreUnavailableError, ValidationError } from '../../errors.js';
 import { ChangeHub, type ChangeSource } from '../change-hub.js';
 import type {
@@ -47,6 +47,7 @@ import type {
   WatchOptions,
 } from '../port.js';
 import {
+  accessChangeData,
   batchChangeData,
   batchDeliveryPayload,
   jobChangeData,
@@ -56,6 +57,7 @@ import {
   prepareJobs,
   readerEntries,
   wantsEvent,
+  withAccess,
 } from '../prepare.js';
 import { decodePageCursor, statsJobFilter, summarizeStats, toPage } from '../query.js';
 import * as T from '../transitions.js';
@@ -731,6 +733,29 @@ export class MongoStore implements JobStore {
 
   async restartJob(id: string): Promise<Job> {
     return this.mutateJob(id, T.restarted);
+  }
+
+  async setJobAccess(id: string, accessControl: AccessControl): Promise<Job> {
+    return this.tx(async (tx) => {
+      const before = await this.loadJob(tx, id);
+      const after = withAccess(before, accessControl, tx.now);
+      const result = await this.jobs.updateOne(
+        { _id: id, version: before.version },
+        {
+          $set: {
+            accessControl: after.accessControl,
+            visibility: after.accessControl.visibility,
+            readers: readerEntries(after.accessControl),
+            version: after.version,
+            updatedAt: after.updatedAt,
+          },
+        },
+        { session: tx.session },
+      );
+      if (result.matchedCount === 0) throw new ConflictError(`job ${id} changed concurrently; try again`, { jobId: id });
+      await this.change(tx, 'job', 'updated', after, accessChangeData(after));
+      return after;
+    });
   }
 
   async deleteJob(id: string): Promise<void> {

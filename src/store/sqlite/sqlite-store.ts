@@ -48,6 +48,7 @@ import type {
   WatchOptions,
 } from '../port.js';
 import {
+  accessChangeData,
   batchChangeData,
   batchDeliveryPayload,
   jobChangeData,
@@ -57,6 +58,7 @@ import {
   prepareJobs,
   readerEntries,
   wantsEvent,
+  withAccess,
 } from '../prepare.js';
 import { decodePageCursor, decodeSeqCursor, encodeSeqCursor, statsJobFilter, summarizeStats, toPage } from '../query.js';
 import * as T from '../transitions.js';
@@ -426,6 +428,7 @@ export class SqliteStore implements JobStore {
     ];
     return {
       insertJob: db.prepare(INSERT_NEW_JOB),
+      updateJobAccess: db.prepare('UPDATE jobs SET access = ?, visibility = ?, readers = ?, version = ?, updated_at = ? WHERE id = ?'),
       updateJob: db.prepare(`UPDATE jobs SET ${MUTABLE_JOB_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       completeJob: db.prepare(`UPDATE jobs SET status = 'COMPLETED', results = ?, error = NULL, cancel_requested = 0,
@@ -912,6 +915,17 @@ export class SqliteStore implements JobStore {
 
   async restartJob(id: string): Promise<Job> {
     return this.mutateJob(id, T.restarted);
+  }
+
+  async setJobAccess(id: string, accessControl: AccessControl): Promise<Job> {
+    const now = new Date();
+    return this.write(() => {
+      const after = withAccess(this.loadJob(id), accessControl, now);
+      const access = accessColumns(after);
+      this.stmt.updateJobAccess.run(access.access, access.visibility, access.readers, after.version, now.getTime(), id);
+      this.change('job', 'updated', after, now, accessChangeData(after));
+      return after;
+    });
   }
 
   async deleteJob(id: string): Promise<void> {
