@@ -19,6 +19,9 @@ import {
   type HandlerRegistry,
   type HandlerServices,
 } from './handlers/registry.js';
+import { createAuthenticator } from './auth/auth.js';
+import { createSubscriptionFeed } from './graphql/feed.js';
+import { createGraphQLService } from './graphql/service.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { type BatchInput, createSubmitter, type JobInput } from './jobs/submit.js';
 import { createLogger, type Logger } from './log.js';
@@ -126,7 +129,18 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     async start(role = config.role) {
       let url: string | null = null;
       if (role === 'all' || role === 'api') {
-        http = createHttpServer({ store, logger, shutdownGraceMs: config.server.shutdownGraceMs });
+        const graphql = await createGraphQLService({
+          config: config.graphql,
+          services: {
+            store,
+            submitter,
+            registry,
+            authenticator: createAuthenticator(config.auth),
+            feed: createSubscriptionFeed(store),
+            logger,
+          },
+        });
+        http = createHttpServer({ store, logger, shutdownGraceMs: config.server.shutdownGraceMs, graphql });
         const address = await http.listen(config.server.port, config.server.host);
         const host = address.address.includes(':') ? `[${address.address}]` : address.address;
         url = `http://${host}:${address.port}`;

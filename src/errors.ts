@@ -44,6 +44,13 @@ export class NotFoundError extends AppError {
   }
 }
 
+/** Credentials are missing where they are required, or present and wrong. */
+export class UnauthenticatedError extends AppError {
+  constructor(message: string) {
+    super('UNAUTHENTICATED', message);
+  }
+}
+
 export class ForbiddenError extends AppError {
   constructor(message = 'not allowed', details?: Record<string, unknown>) {
     super('FORBIDDEN', message, details);

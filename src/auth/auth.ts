@@ -15,13 +15,7 @@ import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, errors as jo
 import type { ResolvedConfig } from '../config.js';
 import { ANONYMOUS } from '../domain/access.js';
 import type { Principal } from '../domain/types.js';
-import { AppError } from '../errors.js';
-
-export class UnauthenticatedError extends AppError {
-  constructor(message: string) {
-    super('UNAUTHENTICATED', message);
-  }
-}
+import { UnauthenticatedError } from '../errors.js';
 
 /** Header names are matched case-insensitively; values may be lists (Node's IncomingHttpHeaders). */
 export type Credentials = Record<string, unknown>;

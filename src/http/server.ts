@@ -1,10 +1,12 @@
 /**
- * The HTTP server. Routes so far: `GET /healthz` (the process answers) and
- * `GET /readyz` (the store answers). Everything else is a JSON 404.
+ * The HTTP server. Routes: `/graphql` (GraphQL over HTTP, and graphql-ws on upgrade),
+ * `GET /healthz` (the process answers) and `GET /readyz` (the store answers).
+ * Everything else is a JSON 404.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { coerceError } from '../errors.js';
+import { GRAPHQL_PATH, type GraphQLService } from '../graphql/service.js';
 import type { Logger } from '../log.js';
 import type { JobStore } from '../store/port.js';
 
@@ -13,6 +15,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** How long `close()` waits for open requests. */
   shutdownGraceMs: number;
+  /** Serves /graphql when given. */
+  graphql?: GraphQLService;
 }
 
 export interface HttpServer {
@@ -37,6 +41,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === GRAPHQL_PATH && options.graphql !== undefined) {
+      await options.graphql.handle(req, res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD' && (path === '/healthz' || path === '/readyz')) {
       res.setHeader('allow', 'GET, HEAD');
       sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}` } });
@@ -71,6 +79,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     });
   });
 
+  options.graphql?.attach(server);
+
   return {
     server,
     listen(port, host) {
@@ -82,8 +92,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         });
       });
     },
-    close() {
-      return new Promise((resolve) => {
+    async close() {
+      // Websocket clients first (1001 Going Away), so they reconnect elsewhere at once.
+      await options.graphql?.close();
+      await new Promise<void>((resolve) => {
         const timer = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs);
         timer.unref();
         server.close(() => {

@@ -5,7 +5,7 @@
  */
 import type { ResolvedConfig } from '../config.js';
 import type { AccessControl, Batch, Job, JsonObject, Principal } from '../domain/types.js';
-import { LimitExceededError, ValidationError } from '../errors.js';
+import { LimitExceededError, UnauthenticatedError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { Created, JobStore, NewBatchJob } from '../store/port.js';
 
@@ -37,7 +37,7 @@ export interface Submitter {
 
 export function createSubmitter(store: JobStore, registry: HandlerRegistry, config: ResolvedConfig): Submitter {
   const owner = (principal: Principal): string => {
-    if (principal.userId === null) throw new ValidationError('anonymous callers cannot submit jobs', { field: 'owner' });
+    if (principal.userId === null) throw new UnauthenticatedError('anonymous callers cannot submit jobs: sign in (see docs/API.md, Authentication)');
     return principal.userId;
   };
 

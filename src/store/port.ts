@@ -260,6 +260,7 @@ export interface JobStore {
   // Batches
   getBatches(ids: readonly string[]): Promise<(Batch | null)[]>;
   listBatches(filter: BatchFilter, page: PageRequest): Promise<Page<Batch>>;
+  countBatches(filter: BatchFilter): Promise<number>;
   setBatchActive(id: string, active: boolean): Promise<Batch>;
   archiveBatch(id: string, archived: boolean): Promise<Batch>;
   /** Cancels every pending job and asks running ones to stop. */

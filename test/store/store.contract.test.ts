@@ -433,6 +433,9 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(archived.archived).toBe(true);
       expect((await store.listBatches({ archived: false }, { first: 10 })).items).toHaveLength(0);
       expect((await store.listBatches({ archived: true }, { first: 10 })).items).toHaveLength(1);
+      expect(await store.countBatches({ archived: true })).toBe(1);
+      expect(await store.countBatches({ archived: false })).toBe(0);
+      expect(await store.countBatches({ visibleTo: { userId: 'bob', teams: [], admin: false } })).toBe(0);
       const claimed = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
       expect(await codeOf(store.deleteBatch(value.batch.id))).toBe('CONFLICT');
       await store.complete(tokenOf(claimed), null);

@@ -1,7 +1,13 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
-import type { Job as JobRecord, Batch as BatchRecord } from '../../domain/types.js';
+import type { Job as JobRecord, Batch as BatchRecord, LogEntry as LogEntryRecord, Principal as PrincipalRecord } from '../../domain/types.js';
+import type { Stats as StatsRecord } from '../../store/port.js';
+import type { JobTypeInfo } from '../../handlers/registry.js';
+import type { JobConnectionModel, BatchConnectionModel } from '../connections.js';
+import type { JobChangeModel, BatchChangeModel } from '../feed.js';
+import type { GraphQLContext } from '../context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -25,6 +31,16 @@ export type AccessControl = {
   write: Array<Scalars['String']['output']>;
 };
 
+export type AccessControlInput = {
+  /** May do anything the owner may, including delete and setJobAccess. */
+  admin?: Array<Scalars['String']['input']>;
+  /** May read. */
+  read?: Array<Scalars['String']['input']>;
+  visibility?: Visibility;
+  /** May read, cancel and restart. */
+  write?: Array<Scalars['String']['input']>;
+};
+
 /** A named group of jobs, created atomically. */
 export type Batch = {
   __typename?: 'Batch';
@@ -33,16 +49,54 @@ export type Batch = {
   active: Scalars['Boolean']['output'];
   /** Archived batches are hidden from default lists; their results stay. */
   archived: Scalars['Boolean']['output'];
+  /** Live counts, kept exact in the same transaction as every job change. */
   counts: BatchCounts;
   createdAt: Scalars['DateTime']['output'];
   finishedAt?: Maybe<Scalars['DateTime']['output']>;
+  hasWebhook: Scalars['Boolean']['output'];
   id: Scalars['ID']['output'];
+  /** The batch's jobs the caller may read, newest first. */
+  jobs: JobConnection;
   metadata?: Maybe<Scalars['JSON']['output']>;
   name: Scalars['String']['output'];
   ownerId: Scalars['ID']['output'];
   status: BatchStatus;
   teamIds: Array<Scalars['ID']['output']>;
   updatedAt: Scalars['DateTime']['output'];
+  version: Scalars['Int']['output'];
+};
+
+
+/** A named group of jobs, created atomically. */
+export type BatchJobsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<JobFilter>;
+  first?: Scalars['Int']['input'];
+};
+
+/** A change of a batch's counts, status or flags. */
+export type BatchChange = {
+  __typename?: 'BatchChange';
+  active?: Maybe<Scalars['Boolean']['output']>;
+  archived?: Maybe<Scalars['Boolean']['output']>;
+  at: Scalars['DateTime']['output'];
+  /** The batch as it is now (null once deleted). */
+  batch?: Maybe<Batch>;
+  batchId: Scalars['ID']['output'];
+  counts?: Maybe<BatchCounts>;
+  cursor: Scalars['String']['output'];
+  /** The job change that moved the counts, when one did. */
+  job?: Maybe<JobChange>;
+  op: ChangeOp;
+  status?: Maybe<BatchStatus>;
+  version: Scalars['Int']['output'];
+};
+
+export type BatchConnection = {
+  __typename?: 'BatchConnection';
+  edges: Array<BatchEdge>;
+  pageInfo: PageInfo;
+  totalCount: Scalars['Int']['output'];
 };
 
 export type BatchCounts = {
@@ -55,6 +109,30 @@ export type BatchCounts = {
   total: Scalars['Int']['output'];
 };
 
+export type BatchEdge = {
+  __typename?: 'BatchEdge';
+  cursor: Scalars['String']['output'];
+  node: Batch;
+};
+
+export type BatchFilter = {
+  active?: InputMaybe<Scalars['Boolean']['input']>;
+  /** Default false: archived batches are hidden. Pass null for both. */
+  archived?: InputMaybe<Scalars['Boolean']['input']>;
+  createdAfter?: InputMaybe<Scalars['DateTime']['input']>;
+  createdBefore?: InputMaybe<Scalars['DateTime']['input']>;
+  ownerId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+/** A job of a new batch: owner, teams and access control come from the batch. */
+export type BatchJobInput = {
+  maxAttempts?: InputMaybe<Scalars['Int']['input']>;
+  parameters?: InputMaybe<Scalars['JSON']['input']>;
+  priority?: InputMaybe<Scalars['Int']['input']>;
+  runAt?: InputMaybe<Scalars['DateTime']['input']>;
+  type: Scalars['String']['input'];
+};
+
 /** Derived from a batch's counts. */
 export type BatchStatus =
   | 'CANCELLED'
@@ -64,6 +142,25 @@ export type BatchStatus =
   | 'PARTIAL'
   | 'PENDING'
   | 'PROCESSING';
+
+/** What happened in a change event. SNAPSHOT is the current state sent when a subscription starts. */
+export type ChangeOp =
+  | 'CREATED'
+  | 'DELETED'
+  | 'SNAPSHOT'
+  | 'UPDATED';
+
+/** Job counts of one type or one track. */
+export type GroupCounts = {
+  __typename?: 'GroupCounts';
+  cancelled: Scalars['Int']['output'];
+  completed: Scalars['Int']['output'];
+  failed: Scalars['Int']['output'];
+  key: Scalars['String']['output'];
+  pending: Scalars['Int']['output'];
+  processing: Scalars['Int']['output'];
+  total: Scalars['Int']['output'];
+};
 
 /** One unit of work of a registered type. */
 export type Job = {
@@ -78,7 +175,11 @@ export type Job = {
   /** Every failed attempt's error, oldest first. */
   errors: Array<JobError>;
   finishedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Whether a webhook is set (its settings are write-only). */
+  hasWebhook: Scalars['Boolean']['output'];
   id: Scalars['ID']['output'];
+  /** The job's log, oldest first, after `after` (a LogEntry.seq). */
+  logs: Array<LogEntry>;
   maxAttempts: Scalars['Int']['output'];
   ownerId: Scalars['ID']['output'];
   parameters: Scalars['JSON']['output'];
@@ -95,6 +196,48 @@ export type Job = {
   track?: Maybe<Scalars['String']['output']>;
   type: Scalars['String']['output'];
   updatedAt: Scalars['DateTime']['output'];
+  /** Increases with every change of the job. */
+  version: Scalars['Int']['output'];
+};
+
+
+/** One unit of work of a registered type. */
+export type JobLogsArgs = {
+  after?: InputMaybe<Scalars['Int']['input']>;
+  first?: Scalars['Int']['input'];
+};
+
+/** A change of one job, as the change feed saw it. */
+export type JobChange = {
+  __typename?: 'JobChange';
+  at: Scalars['DateTime']['output'];
+  attempts?: Maybe<Scalars['Int']['output']>;
+  batchId?: Maybe<Scalars['ID']['output']>;
+  cancelRequested?: Maybe<Scalars['Boolean']['output']>;
+  /** Pass as `after` to resume right after this event. */
+  cursor: Scalars['String']['output'];
+  /** The job as it is now (null once deleted or no longer readable). */
+  job?: Maybe<Job>;
+  jobId: Scalars['ID']['output'];
+  op: ChangeOp;
+  progress?: Maybe<Progress>;
+  /** Status after the change (null once deleted). */
+  status?: Maybe<JobStatus>;
+  version: Scalars['Int']['output'];
+};
+
+export type JobConnection = {
+  __typename?: 'JobConnection';
+  edges: Array<JobEdge>;
+  pageInfo: PageInfo;
+  /** Jobs matching the filter that the caller may read. */
+  totalCount: Scalars['Int']['output'];
+};
+
+export type JobEdge = {
+  __typename?: 'JobEdge';
+  cursor: Scalars['String']['output'];
+  node: Job;
 };
 
 /** One failed attempt. */
@@ -109,6 +252,23 @@ export type JobError = {
   retriable: Scalars['Boolean']['output'];
 };
 
+export type JobEventFilter = {
+  batchId?: InputMaybe<Scalars['ID']['input']>;
+  ownerId?: InputMaybe<Scalars['ID']['input']>;
+  status?: InputMaybe<Array<JobStatus>>;
+  type?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+export type JobFilter = {
+  batchId?: InputMaybe<Scalars['ID']['input']>;
+  createdAfter?: InputMaybe<Scalars['DateTime']['input']>;
+  createdBefore?: InputMaybe<Scalars['DateTime']['input']>;
+  ownerId?: InputMaybe<Scalars['ID']['input']>;
+  status?: InputMaybe<Array<JobStatus>>;
+  track?: InputMaybe<Scalars['String']['input']>;
+  type?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
 /** Where a job is in its life. PROCESSING → PENDING happens on a retry or when a worker's lease ran out. */
 export type JobStatus =
   | 'CANCELLED'
@@ -116,6 +276,120 @@ export type JobStatus =
   | 'FAILED'
   | 'PENDING'
   | 'PROCESSING';
+
+/** A registered job type. */
+export type JobType = {
+  __typename?: 'JobType';
+  /** Defaults of the type (maxAttempts, timeoutMs, ...). */
+  defaults: Scalars['JSON']['output'];
+  description?: Maybe<Scalars['String']['output']>;
+  name: Scalars['String']['output'];
+  /** The parameters' JSON Schema. */
+  parameterSchema: Scalars['JSON']['output'];
+};
+
+/** One line of a job's own log, written by its handler. */
+export type LogEntry = {
+  __typename?: 'LogEntry';
+  at: Scalars['DateTime']['output'];
+  attempt: Scalars['Int']['output'];
+  /** debug, info, warn or error. */
+  level: Scalars['String']['output'];
+  message: Scalars['String']['output'];
+  /** Ordered within the store; pass as `after` to read on. */
+  seq: Scalars['Int']['output'];
+};
+
+export type Mutation = {
+  __typename?: 'Mutation';
+  /** Hides (or shows again) a batch in default lists; results stay. Needs write access. */
+  archiveBatch: Batch;
+  /** Cancels pending jobs and asks running ones to stop. Needs write access. */
+  cancelBatch: Batch;
+  /** Pending jobs end CANCELLED at once; running ones are asked to stop (cancelRequested). Needs write access. */
+  cancelJob: Job;
+  /** Deletes a batch and its jobs; refused while any runs. Needs admin access. Returns the id. */
+  deleteBatch: Scalars['ID']['output'];
+  /** Deletes a job that is not running, with its logs. Needs admin access. Returns the id. */
+  deleteJob: Scalars['ID']['output'];
+  /** Restarts failed jobs (and cancelled ones unless onlyFailed). Needs write access. */
+  restartBatch: Batch;
+  /** A finished job (completed, failed, cancelled) runs again with a fresh attempt budget. Needs write access. */
+  restartJob: Job;
+  /** Pauses (false) or resumes (true) claiming of the batch's jobs. Needs write access. */
+  setBatchActive: Batch;
+  /** Replaces a job's access control. Needs admin access. */
+  setJobAccess: Job;
+  submitBatch: SubmitBatchPayload;
+  submitJob: SubmitJobPayload;
+};
+
+
+export type MutationArchiveBatchArgs = {
+  archived?: Scalars['Boolean']['input'];
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationCancelBatchArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationCancelJobArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationDeleteBatchArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationDeleteJobArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationRestartBatchArgs = {
+  id: Scalars['ID']['input'];
+  onlyFailed?: Scalars['Boolean']['input'];
+};
+
+
+export type MutationRestartJobArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationSetBatchActiveArgs = {
+  active: Scalars['Boolean']['input'];
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationSetJobAccessArgs = {
+  accessControl: AccessControlInput;
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationSubmitBatchArgs = {
+  input: SubmitBatchInput;
+};
+
+
+export type MutationSubmitJobArgs = {
+  input: SubmitJobInput;
+};
+
+/** Relay page information. */
+export type PageInfo = {
+  __typename?: 'PageInfo';
+  /** Pass as `after` to read the next page. */
+  endCursor?: Maybe<Scalars['String']['output']>;
+  hasNextPage: Scalars['Boolean']['output'];
+};
 
 export type Progress = {
   __typename?: 'Progress';
@@ -130,8 +404,17 @@ export type Query = {
   __typename?: 'Query';
   /** A batch, or null when it does not exist or the caller may not read it. */
   batch?: Maybe<Batch>;
+  /** Batches the caller may read, newest first. */
+  batches: BatchConnection;
   /** A job, or null when it does not exist or the caller may not read it. */
   job?: Maybe<Job>;
+  jobTypes: Array<JobType>;
+  /** Jobs the caller may read, newest first. */
+  jobs: JobConnection;
+  /** Counts and timings over the jobs the caller may read. */
+  stats: Stats;
+  /** Who the caller is, as the server sees it. */
+  viewer: Viewer;
 };
 
 
@@ -140,14 +423,179 @@ export type QueryBatchArgs = {
 };
 
 
+export type QueryBatchesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<BatchFilter>;
+  first?: Scalars['Int']['input'];
+};
+
+
 export type QueryJobArgs = {
   id: Scalars['ID']['input'];
 };
 
+
+export type QueryJobsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<JobFilter>;
+  first?: Scalars['Int']['input'];
+};
+
+
+export type QueryStatsArgs = {
+  filter?: InputMaybe<StatsFilter>;
+};
+
+export type Stats = {
+  __typename?: 'Stats';
+  /** Run time (start to finish) of the jobs finished in the last hour. */
+  avgDurationMs?: Maybe<Scalars['Float']['output']>;
+  byStatus: StatusCounts;
+  byTrack: Array<GroupCounts>;
+  byType: Array<GroupCounts>;
+  /** Jobs that finished in the last hour. */
+  finishedLastHour: Scalars['Int']['output'];
+  p95DurationMs?: Maybe<Scalars['Float']['output']>;
+  /** Pending jobs whose runAt has come. */
+  queueDepth: Scalars['Int']['output'];
+  /** Jobs finished per minute over the last hour. */
+  throughputPerMinute: Scalars['Float']['output'];
+};
+
+export type StatsFilter = {
+  batchId?: InputMaybe<Scalars['ID']['input']>;
+  ownerId?: InputMaybe<Scalars['ID']['input']>;
+  type?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type StatusCounts = {
+  __typename?: 'StatusCounts';
+  cancelled: Scalars['Int']['output'];
+  completed: Scalars['Int']['output'];
+  failed: Scalars['Int']['output'];
+  pending: Scalars['Int']['output'];
+  processing: Scalars['Int']['output'];
+  total: Scalars['Int']['output'];
+};
+
+export type SubmitBatchInput = {
+  accessControl?: InputMaybe<AccessControlInput>;
+  /** False creates the batch paused. */
+  active?: InputMaybe<Scalars['Boolean']['input']>;
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  /** At most limits.maxBatchSize jobs, inserted atomically: all of them or none. */
+  jobs: Array<BatchJobInput>;
+  metadata?: InputMaybe<Scalars['JSON']['input']>;
+  name: Scalars['String']['input'];
+  webhook?: InputMaybe<WebhookInput>;
+};
+
+export type SubmitBatchPayload = {
+  __typename?: 'SubmitBatchPayload';
+  batch: Batch;
+  created: Scalars['Boolean']['output'];
+};
+
+export type SubmitJobInput = {
+  /** Default: PRIVATE, no ACL entries. */
+  accessControl?: InputMaybe<AccessControlInput>;
+  /** The same key with the same input returns the same job; with other input it is a CONFLICT. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  /** Attempt budget; default from the type or worker.maxAttempts. */
+  maxAttempts?: InputMaybe<Scalars['Int']['input']>;
+  /** Checked against the type's parameter schema before anything is stored. */
+  parameters?: InputMaybe<Scalars['JSON']['input']>;
+  priority?: InputMaybe<Scalars['Int']['input']>;
+  /** Do not start before this time. */
+  runAt?: InputMaybe<Scalars['DateTime']['input']>;
+  /** A registered job type (see Query.jobTypes). */
+  type: Scalars['String']['input'];
+  webhook?: InputMaybe<WebhookInput>;
+};
+
+export type SubmitJobPayload = {
+  __typename?: 'SubmitJobPayload';
+  /** False when an idempotency key matched an earlier identical submit. */
+  created: Scalars['Boolean']['output'];
+  job: Job;
+};
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** The batch's current state (op SNAPSHOT), then every change of its counts and status. With `after`, what was missed first. */
+  batchUpdated: BatchChange;
+  /** Changes of every job the caller may read that matches the filter, from now (or after `after`). */
+  jobEvents: JobChange;
+  /** The job's log so far (after the given seq), then each new line. */
+  jobLogs: LogEntry;
+  /** The job's current state (op SNAPSHOT), then every change. With `after`, first what was missed since that cursor. */
+  jobUpdated: JobChange;
+};
+
+
+export type SubscriptionBatchUpdatedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  id: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionJobEventsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<JobEventFilter>;
+};
+
+
+export type SubscriptionJobLogsArgs = {
+  after?: InputMaybe<Scalars['Int']['input']>;
+  id: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionJobUpdatedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  id: Scalars['ID']['input'];
+};
+
+/** The calling principal. */
+export type Viewer = {
+  __typename?: 'Viewer';
+  admin: Scalars['Boolean']['output'];
+  /** The server's auth mode: header, apiKey or jwt. */
+  authMode: Scalars['String']['output'];
+  authenticated: Scalars['Boolean']['output'];
+  teams: Array<Scalars['ID']['output']>;
+  /** Null for anonymous callers. */
+  userId?: Maybe<Scalars['ID']['output']>;
+};
+
 export type Visibility =
+  /** Only the owner, the ACL lists and admins. */
   | 'PRIVATE'
+  /** Everyone, including anonymous callers (read only). */
   | 'PUBLIC'
+  /** Also members of the resource's teams (read only). */
   | 'TEAM';
+
+/**
+ * Where to send a callback when a job (or batch) finishes. The secret and token are
+ * write-only: no query ever returns them.
+ */
+export type WebhookInput = {
+  /** Which events to send; default all: job.completed, job.failed, job.cancelled, batch.completed. */
+  events?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Extra request headers. */
+  headers?: InputMaybe<Scalars['JSON']['input']>;
+  /** Put the Markdown result text into the payload. */
+  includeMarkdown?: InputMaybe<Scalars['Boolean']['input']>;
+  /** Put the result metadata into the payload. */
+  includeMetadata?: InputMaybe<Scalars['Boolean']['input']>;
+  /** Standard Webhooks signing secret, whsec_<base64>. */
+  secret?: InputMaybe<Scalars['String']['input']>;
+  /** Sent as Authorization: Bearer <token> and X-Callback-Token. */
+  token?: InputMaybe<Scalars['String']['input']>;
+  /** https URL of the receiver (http only where webhooks.allowHttp is true). */
+  url: Scalars['String']['input'];
+};
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
@@ -224,66 +672,142 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
   AccessControl: ResolverTypeWrapper<AccessControl>;
+  AccessControlInput: AccessControlInput;
   Batch: ResolverTypeWrapper<BatchRecord>;
+  BatchChange: ResolverTypeWrapper<BatchChangeModel>;
+  BatchConnection: ResolverTypeWrapper<BatchConnectionModel>;
   BatchCounts: ResolverTypeWrapper<BatchCounts>;
+  BatchEdge: ResolverTypeWrapper<Omit<BatchEdge, 'node'> & { node: ResolversTypes['Batch'] }>;
+  BatchFilter: BatchFilter;
+  BatchJobInput: BatchJobInput;
   BatchStatus: BatchStatus;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  ChangeOp: ChangeOp;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  GroupCounts: ResolverTypeWrapper<GroupCounts>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Job: ResolverTypeWrapper<JobRecord>;
+  JobChange: ResolverTypeWrapper<JobChangeModel>;
+  JobConnection: ResolverTypeWrapper<JobConnectionModel>;
+  JobEdge: ResolverTypeWrapper<Omit<JobEdge, 'node'> & { node: ResolversTypes['Job'] }>;
   JobError: ResolverTypeWrapper<JobError>;
+  JobEventFilter: JobEventFilter;
+  JobFilter: JobFilter;
   JobStatus: JobStatus;
+  JobType: ResolverTypeWrapper<JobTypeInfo>;
+  LogEntry: ResolverTypeWrapper<LogEntryRecord>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  PageInfo: ResolverTypeWrapper<PageInfo>;
   Progress: ResolverTypeWrapper<Progress>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Stats: ResolverTypeWrapper<StatsRecord>;
+  StatsFilter: StatsFilter;
+  StatusCounts: ResolverTypeWrapper<StatusCounts>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  SubmitBatchInput: SubmitBatchInput;
+  SubmitBatchPayload: ResolverTypeWrapper<Omit<SubmitBatchPayload, 'batch'> & { batch: ResolversTypes['Batch'] }>;
+  SubmitJobInput: SubmitJobInput;
+  SubmitJobPayload: ResolverTypeWrapper<Omit<SubmitJobPayload, 'job'> & { job: ResolversTypes['Job'] }>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Viewer: ResolverTypeWrapper<PrincipalRecord>;
   Visibility: Visibility;
+  WebhookInput: WebhookInput;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
   AccessControl: AccessControl;
+  AccessControlInput: AccessControlInput;
   Batch: BatchRecord;
+  BatchChange: BatchChangeModel;
+  BatchConnection: BatchConnectionModel;
   BatchCounts: BatchCounts;
+  BatchEdge: Omit<BatchEdge, 'node'> & { node: ResolversParentTypes['Batch'] };
+  BatchFilter: BatchFilter;
+  BatchJobInput: BatchJobInput;
   Boolean: Scalars['Boolean']['output'];
   DateTime: Scalars['DateTime']['output'];
   Float: Scalars['Float']['output'];
+  GroupCounts: GroupCounts;
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
   Job: JobRecord;
+  JobChange: JobChangeModel;
+  JobConnection: JobConnectionModel;
+  JobEdge: Omit<JobEdge, 'node'> & { node: ResolversParentTypes['Job'] };
   JobError: JobError;
+  JobEventFilter: JobEventFilter;
+  JobFilter: JobFilter;
+  JobType: JobTypeInfo;
+  LogEntry: LogEntryRecord;
+  Mutation: Record<PropertyKey, never>;
+  PageInfo: PageInfo;
   Progress: Progress;
   Query: Record<PropertyKey, never>;
+  Stats: StatsRecord;
+  StatsFilter: StatsFilter;
+  StatusCounts: StatusCounts;
   String: Scalars['String']['output'];
+  SubmitBatchInput: SubmitBatchInput;
+  SubmitBatchPayload: Omit<SubmitBatchPayload, 'batch'> & { batch: ResolversParentTypes['Batch'] };
+  SubmitJobInput: SubmitJobInput;
+  SubmitJobPayload: Omit<SubmitJobPayload, 'job'> & { job: ResolversParentTypes['Job'] };
+  Subscription: Record<PropertyKey, never>;
+  Viewer: PrincipalRecord;
+  WebhookInput: WebhookInput;
 }>;
 
-export type AccessControlResolvers<ContextType = any, ParentType extends ResolversParentTypes['AccessControl'] = ResolversParentTypes['AccessControl']> = ResolversObject<{
+export type AccessControlResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AccessControl'] = ResolversParentTypes['AccessControl']> = ResolversObject<{
   admin?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   read?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   visibility?: Resolver<ResolversTypes['Visibility'], ParentType, ContextType>;
   write?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
-export type BatchResolvers<ContextType = any, ParentType extends ResolversParentTypes['Batch'] = ResolversParentTypes['Batch']> = ResolversObject<{
+export type BatchResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Batch'] = ResolversParentTypes['Batch']> = ResolversObject<{
   accessControl?: Resolver<ResolversTypes['AccessControl'], ParentType, ContextType>;
   active?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   archived?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   counts?: Resolver<ResolversTypes['BatchCounts'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  hasWebhook?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<BatchJobsArgs, 'first'>>;
   metadata?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   ownerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['BatchStatus'], ParentType, ContextType>;
   teamIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type BatchCountsResolvers<ContextType = any, ParentType extends ResolversParentTypes['BatchCounts'] = ResolversParentTypes['BatchCounts']> = ResolversObject<{
+export type BatchChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BatchChange'] = ResolversParentTypes['BatchChange']> = ResolversObject<{
+  active?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  archived?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  batch?: Resolver<Maybe<ResolversTypes['Batch']>, ParentType, ContextType>;
+  batchId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  counts?: Resolver<Maybe<ResolversTypes['BatchCounts']>, ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  job?: Resolver<Maybe<ResolversTypes['JobChange']>, ParentType, ContextType>;
+  op?: Resolver<ResolversTypes['ChangeOp'], ParentType, ContextType>;
+  status?: Resolver<Maybe<ResolversTypes['BatchStatus']>, ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type BatchConnectionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BatchConnection'] = ResolversParentTypes['BatchConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['BatchEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+  totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type BatchCountsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BatchCounts'] = ResolversParentTypes['BatchCounts']> = ResolversObject<{
   cancelled?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   completed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   failed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -292,15 +816,30 @@ export type BatchCountsResolvers<ContextType = any, ParentType extends Resolvers
   total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type BatchEdgeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BatchEdge'] = ResolversParentTypes['BatchEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Batch'], ParentType, ContextType>;
+}>;
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
+
+export type GroupCountsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['GroupCounts'] = ResolversParentTypes['GroupCounts']> = ResolversObject<{
+  cancelled?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  completed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  failed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  pending?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  processing?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
 
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
 
-export type JobResolvers<ContextType = any, ParentType extends ResolversParentTypes['Job'] = ResolversParentTypes['Job']> = ResolversObject<{
+export type JobResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Job'] = ResolversParentTypes['Job']> = ResolversObject<{
   accessControl?: Resolver<ResolversTypes['AccessControl'], ParentType, ContextType>;
   attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   batch?: Resolver<Maybe<ResolversTypes['Batch']>, ParentType, ContextType>;
@@ -309,7 +848,9 @@ export type JobResolvers<ContextType = any, ParentType extends ResolversParentTy
   error?: Resolver<Maybe<ResolversTypes['JobError']>, ParentType, ContextType>;
   errors?: Resolver<Array<ResolversTypes['JobError']>, ParentType, ContextType>;
   finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  hasWebhook?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  logs?: Resolver<Array<ResolversTypes['LogEntry']>, ParentType, ContextType, RequireFields<JobLogsArgs, 'first'>>;
   maxAttempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   ownerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   parameters?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
@@ -323,9 +864,35 @@ export type JobResolvers<ContextType = any, ParentType extends ResolversParentTy
   track?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
-export type JobErrorResolvers<ContextType = any, ParentType extends ResolversParentTypes['JobError'] = ResolversParentTypes['JobError']> = ResolversObject<{
+export type JobChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobChange'] = ResolversParentTypes['JobChange']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  attempts?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  batchId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  cancelRequested?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  job?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType>;
+  jobId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  op?: Resolver<ResolversTypes['ChangeOp'], ParentType, ContextType>;
+  progress?: Resolver<Maybe<ResolversTypes['Progress']>, ParentType, ContextType>;
+  status?: Resolver<Maybe<ResolversTypes['JobStatus']>, ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type JobConnectionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobConnection'] = ResolversParentTypes['JobConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['JobEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+  totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type JobEdgeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobEdge'] = ResolversParentTypes['JobEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Job'], ParentType, ContextType>;
+}>;
+
+export type JobErrorResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobError'] = ResolversParentTypes['JobError']> = ResolversObject<{
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -333,27 +900,128 @@ export type JobErrorResolvers<ContextType = any, ParentType extends ResolversPar
   retriable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
 
-export type ProgressResolvers<ContextType = any, ParentType extends ResolversParentTypes['Progress'] = ResolversParentTypes['Progress']> = ResolversObject<{
+export type JobTypeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobType'] = ResolversParentTypes['JobType']> = ResolversObject<{
+  defaults?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  parameterSchema?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+}>;
+
+export type LogEntryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['LogEntry'] = ResolversParentTypes['LogEntry']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  level?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  seq?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  archiveBatch?: Resolver<ResolversTypes['Batch'], ParentType, ContextType, RequireFields<MutationArchiveBatchArgs, 'archived' | 'id'>>;
+  cancelBatch?: Resolver<ResolversTypes['Batch'], ParentType, ContextType, RequireFields<MutationCancelBatchArgs, 'id'>>;
+  cancelJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationCancelJobArgs, 'id'>>;
+  deleteBatch?: Resolver<ResolversTypes['ID'], ParentType, ContextType, RequireFields<MutationDeleteBatchArgs, 'id'>>;
+  deleteJob?: Resolver<ResolversTypes['ID'], ParentType, ContextType, RequireFields<MutationDeleteJobArgs, 'id'>>;
+  restartBatch?: Resolver<ResolversTypes['Batch'], ParentType, ContextType, RequireFields<MutationRestartBatchArgs, 'id' | 'onlyFailed'>>;
+  restartJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationRestartJobArgs, 'id'>>;
+  setBatchActive?: Resolver<ResolversTypes['Batch'], ParentType, ContextType, RequireFields<MutationSetBatchActiveArgs, 'active' | 'id'>>;
+  setJobAccess?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationSetJobAccessArgs, 'accessControl' | 'id'>>;
+  submitBatch?: Resolver<ResolversTypes['SubmitBatchPayload'], ParentType, ContextType, RequireFields<MutationSubmitBatchArgs, 'input'>>;
+  submitJob?: Resolver<ResolversTypes['SubmitJobPayload'], ParentType, ContextType, RequireFields<MutationSubmitJobArgs, 'input'>>;
+}>;
+
+export type PageInfoResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
+  endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type ProgressResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Progress'] = ResolversParentTypes['Progress']> = ResolversObject<{
   message?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   percent?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   step?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 }>;
 
-export type QueryResolvers<ContextType = any, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   batch?: Resolver<Maybe<ResolversTypes['Batch']>, ParentType, ContextType, RequireFields<QueryBatchArgs, 'id'>>;
+  batches?: Resolver<ResolversTypes['BatchConnection'], ParentType, ContextType, RequireFields<QueryBatchesArgs, 'first'>>;
   job?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType, RequireFields<QueryJobArgs, 'id'>>;
+  jobTypes?: Resolver<Array<ResolversTypes['JobType']>, ParentType, ContextType>;
+  jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<QueryJobsArgs, 'first'>>;
+  stats?: Resolver<ResolversTypes['Stats'], ParentType, ContextType, Partial<QueryStatsArgs>>;
+  viewer?: Resolver<ResolversTypes['Viewer'], ParentType, ContextType>;
 }>;
 
-export type Resolvers<ContextType = any> = ResolversObject<{
+export type StatsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Stats'] = ResolversParentTypes['Stats']> = ResolversObject<{
+  avgDurationMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  byStatus?: Resolver<ResolversTypes['StatusCounts'], ParentType, ContextType>;
+  byTrack?: Resolver<Array<ResolversTypes['GroupCounts']>, ParentType, ContextType>;
+  byType?: Resolver<Array<ResolversTypes['GroupCounts']>, ParentType, ContextType>;
+  finishedLastHour?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  p95DurationMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  queueDepth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  throughputPerMinute?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+}>;
+
+export type StatusCountsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['StatusCounts'] = ResolversParentTypes['StatusCounts']> = ResolversObject<{
+  cancelled?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  completed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  failed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pending?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  processing?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type SubmitBatchPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['SubmitBatchPayload'] = ResolversParentTypes['SubmitBatchPayload']> = ResolversObject<{
+  batch?: Resolver<ResolversTypes['Batch'], ParentType, ContextType>;
+  created?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type SubmitJobPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['SubmitJobPayload'] = ResolversParentTypes['SubmitJobPayload']> = ResolversObject<{
+  created?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  job?: Resolver<ResolversTypes['Job'], ParentType, ContextType>;
+}>;
+
+export type SubscriptionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  batchUpdated?: SubscriptionResolver<ResolversTypes['BatchChange'], "batchUpdated", ParentType, ContextType, RequireFields<SubscriptionBatchUpdatedArgs, 'id'>>;
+  jobEvents?: SubscriptionResolver<ResolversTypes['JobChange'], "jobEvents", ParentType, ContextType, Partial<SubscriptionJobEventsArgs>>;
+  jobLogs?: SubscriptionResolver<ResolversTypes['LogEntry'], "jobLogs", ParentType, ContextType, RequireFields<SubscriptionJobLogsArgs, 'id'>>;
+  jobUpdated?: SubscriptionResolver<ResolversTypes['JobChange'], "jobUpdated", ParentType, ContextType, RequireFields<SubscriptionJobUpdatedArgs, 'id'>>;
+}>;
+
+export type ViewerResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Viewer'] = ResolversParentTypes['Viewer']> = ResolversObject<{
+  admin?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  authMode?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  authenticated?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  teams?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  userId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+}>;
+
+export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AccessControl?: AccessControlResolvers<ContextType>;
   Batch?: BatchResolvers<ContextType>;
+  BatchChange?: BatchChangeResolvers<ContextType>;
+  BatchConnection?: BatchConnectionResolvers<ContextType>;
   BatchCounts?: BatchCountsResolvers<ContextType>;
+  BatchEdge?: BatchEdgeResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  GroupCounts?: GroupCountsResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Job?: JobResolvers<ContextType>;
+  JobChange?: JobChangeResolvers<ContextType>;
+  JobConnection?: JobConnectionResolvers<ContextType>;
+  JobEdge?: JobEdgeResolvers<ContextType>;
   JobError?: JobErrorResolvers<ContextType>;
+  JobType?: JobTypeResolvers<ContextType>;
+  LogEntry?: LogEntryResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
+  PageInfo?: PageInfoResolvers<ContextType>;
   Progress?: ProgressResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Stats?: StatsResolvers<ContextType>;
+  StatusCounts?: StatusCountsResolvers<ContextType>;
+  SubmitBatchPayload?: SubmitBatchPayloadResolvers<ContextType>;
+  SubmitJobPayload?: SubmitJobPayloadResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
+  Viewer?: ViewerResolvers<ContextType>;
 }>;
 

@@ -206,6 +206,19 @@ const CHANGE_STREAM_HISTORY_LOST = 286;
 const REPLAY_CATCH_UP_MS = 10_000;
 
 /** Writes of one transaction: collected, then applied in order inside it. */
+
+function batchConditions(filter: BatchFilter): Document[] {
+  const and: Document[] = [];
+  if (filter.ownerId !== undefined) and.push({ ownerId: filter.ownerId });
+  if (filter.archived !== undefined) and.push({ archived: filter.archived });
+  if (filter.active !== undefined) and.push({ active: filter.active });
+  if (filter.createdAfter !== undefined) and.push({ createdAt: { $gte: filter.createdAfter } });
+  if (filter.createdBefore !== undefined) and.push({ createdAt: { $lt: filter.createdBefore } });
+  const visible = visibleFilter(filter.visibleTo);
+  if (visible !== null) and.push(visible);
+  return and;
+}
+
 class Tx {
   constructor(
     readonly session: ClientSession,
@@ -790,14 +803,7 @@ export class MongoStore implements JobStore {
   }
 
   async listBatches(filter: BatchFilter, page: PageRequest): Promise<Page<Batch>> {
-    const and: Document[] = [];
-    if (filter.ownerId !== undefined) and.push({ ownerId: filter.ownerId });
-    if (filter.archived !== undefined) and.push({ archived: filter.archived });
-    if (filter.active !== undefined) and.push({ active: filter.active });
-    if (filter.createdAfter !== undefined) and.push({ createdAt: { $gte: filter.createdAfter } });
-    if (filter.createdBefore !== undefined) and.push({ createdAt: { $lt: filter.createdBefore } });
-    const visible = visibleFilter(filter.visibleTo);
-    if (visible !== null) and.push(visible);
+    const and = batchConditions(filter);
     if (page.after) and.push({ _id: { $lt: decodePageCursor(page.after) } });
     const limit = pageSize(page.first);
     const docs = await this.batches
@@ -809,6 +815,11 @@ export class MongoStore implements JobStore {
       docs.map((d) => batchFromDoc(d as BatchDoc)),
       limit,
     );
+  }
+
+  async countBatches(filter: BatchFilter): Promise<number> {
+    const and = batchConditions(filter);
+    return this.batches.countDocuments((and.length === 0 ? {} : { $and: and }) as Filter<BatchDoc>);
   }
 
   private async mutateBatch(id: string, patch: Partial<Pick<Batch, 'active' | 'archived'>>): Promise<Batch> {

@@ -333,6 +333,18 @@ function visibleSql(principal: Principal | undefined, table: string): { sql: str
   };
 }
 
+function batchWhere(filter: BatchFilter): Where {
+  const where = new Where();
+  if (filter.ownerId !== undefined) where.add('owner_id = ?', filter.ownerId);
+  if (filter.archived !== undefined) where.add('archived = ?', filter.archived ? 1 : 0);
+  if (filter.active !== undefined) where.add('active = ?', filter.active ? 1 : 0);
+  if (filter.createdAfter !== undefined) where.add('created_at >= ?', filter.createdAfter.getTime());
+  if (filter.createdBefore !== undefined) where.add('created_at < ?', filter.createdBefore.getTime());
+  const visible = visibleSql(filter.visibleTo, 'batches');
+  if (visible !== null) where.add(visible.sql, ...visible.params);
+  return where;
+}
+
 class Where {
   readonly parts: string[] = [];
   readonly params: unknown[] = [];
@@ -964,18 +976,16 @@ export class SqliteStore implements JobStore {
   }
 
   async listBatches(filter: BatchFilter, page: PageRequest): Promise<Page<Batch>> {
-    const where = new Where();
-    if (filter.ownerId !== undefined) where.add('owner_id = ?', filter.ownerId);
-    if (filter.archived !== undefined) where.add('archived = ?', filter.archived ? 1 : 0);
-    if (filter.active !== undefined) where.add('active = ?', filter.active ? 1 : 0);
-    if (filter.createdAfter !== undefined) where.add('created_at >= ?', filter.createdAfter.getTime());
-    if (filter.createdBefore !== undefined) where.add('created_at < ?', filter.createdBefore.getTime());
-    const visible = visibleSql(filter.visibleTo, 'batches');
-    if (visible !== null) where.add(visible.sql, ...visible.params);
+    const where = batchWhere(filter);
     if (page.after) where.add('id < ?', decodePageCursor(page.after));
     const limit = pageSize(page.first);
     const rows = this.db.prepare(`SELECT * FROM batches ${where.sql} ORDER BY id DESC LIMIT ?`).all(...where.params, limit + 1) as Row[];
     return toPage(rows.map(batchFromRow), limit);
+  }
+
+  async countBatches(filter: BatchFilter): Promise<number> {
+    const where = batchWhere(filter);
+    return (this.db.prepare(`SELECT count(*) AS n FROM batches ${where.sql}`).get(...where.params) as { n: number }).n;
   }
 
   private mutateBatch(id: string, step: (batch: Batch, now: Date) => Batch, after?: (batch: Batch) => void): Batch {

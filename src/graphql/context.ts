@@ -1,0 +1,47 @@
+/**
+ * The per-operation context: who calls, the services resolvers use, and DataLoaders
+ * that batch and cache store reads for the length of one request.
+ */
+import DataLoader from 'dataloader';
+import type { Authenticator } from '../auth/auth.js';
+import type { Batch, Job, Principal } from '../domain/types.js';
+import type { HandlerRegistry } from '../handlers/registry.js';
+import type { Submitter } from '../jobs/submit.js';
+import type { Logger } from '../log.js';
+import type { JobStore } from '../store/port.js';
+import type { SubscriptionFeed } from './feed.js';
+
+export interface GraphQLServices {
+  store: JobStore;
+  submitter: Submitter;
+  registry: HandlerRegistry;
+  authenticator: Authenticator;
+  feed: SubscriptionFeed;
+  logger: Logger;
+}
+
+export interface Loaders {
+  jobs: DataLoader<string, Job | null>;
+  batches: DataLoader<string, Batch | null>;
+}
+
+export interface GraphQLContext {
+  principal: Principal;
+  /** Echoed in masked errors and logs, so a report can be matched to its log line. */
+  requestId: string;
+  services: GraphQLServices;
+  loaders: Loaders;
+}
+
+/**
+ * Loaders for one request (cached: a query sees one consistent read of each id), or
+ * with `cache: false` for long-lived subscriptions, where each event must see fresh data
+ * but concurrent reads still share one store call.
+ */
+export function createLoaders(store: JobStore, options: { cache: boolean } = { cache: true }): Loaders {
+  const settings = { cache: options.cache, maxBatchSize: 500 };
+  return {
+    jobs: new DataLoader((ids) => store.getJobs(ids), settings),
+    batches: new DataLoader((ids) => store.getBatches(ids), settings),
+  };
+}

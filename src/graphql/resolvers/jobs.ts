@@ -1,0 +1,82 @@
+import type { AccessControl, JsonObject } from '../../domain/types.js';
+import type { JobFilter } from '../../store/port.js';
+import { connectionResolvers } from '../connections.js';
+import type { GraphQLContext } from '../context.js';
+import type { AccessControlInput, JobFilter as JobFilterInput, Resolvers } from '../generated/resolvers-types.js';
+import { jobFor, primeJob, readableBatch, readableJob, requireSignedIn } from './access.js';
+
+/** GraphQL input → store filter (nulls mean "not filtered"). */
+export function jobFilter(input: JobFilterInput | null | undefined, ctx: GraphQLContext): JobFilter {
+  const filter: JobFilter = { visibleTo: ctx.principal };
+  if (input?.status != null) filter.status = input.status;
+  if (input?.type != null) filter.type = input.type;
+  if (input?.batchId != null) filter.batchId = input.batchId;
+  if (input?.ownerId != null) filter.ownerId = input.ownerId;
+  if (input?.track != null) filter.track = input.track;
+  if (input?.createdAfter != null) filter.createdAfter = input.createdAfter;
+  if (input?.createdBefore != null) filter.createdBefore = input.createdBefore;
+  return filter;
+}
+
+export function jobConnection(ctx: GraphQLContext, filter: JobFilter, first: number, after: string | null | undefined) {
+  return ctx.services.store.listJobs(filter, { first, after: after ?? null }).then((page) => ({
+    page,
+    totalCount: () => ctx.services.store.countJobs(filter),
+  }));
+}
+
+/** Input defaults are applied by GraphQL; these cover values the types still call optional. */
+export function accessInput(input: AccessControlInput): AccessControl {
+  return { visibility: input.visibility ?? 'PRIVATE', read: input.read ?? [], write: input.write ?? [], admin: input.admin ?? [] };
+}
+
+export const jobResolvers: Resolvers = {
+  Query: {
+    job: (_root, { id }, ctx) => readableJob(ctx, id),
+    jobs: (_root, { filter, first, after }, ctx) => jobConnection(ctx, jobFilter(filter, ctx), first, after),
+  },
+  Mutation: {
+    async submitJob(_root, { input }, ctx) {
+      requireSignedIn(ctx);
+      const { value, created } = await ctx.services.submitter.submitJob(
+        {
+          type: input.type,
+          ...(input.parameters == null ? {} : { parameters: input.parameters as JsonObject }),
+          ...(input.priority == null ? {} : { priority: input.priority }),
+          ...(input.runAt == null ? {} : { runAt: input.runAt }),
+          ...(input.maxAttempts == null ? {} : { maxAttempts: input.maxAttempts }),
+          ...(input.accessControl == null ? {} : { accessControl: accessInput(input.accessControl) }),
+          ...(input.webhook == null ? {} : { webhook: input.webhook as unknown as JsonObject }),
+          ...(input.idempotencyKey == null ? {} : { idempotencyKey: input.idempotencyKey }),
+        },
+        ctx.principal,
+      );
+      return { job: primeJob(ctx, value), created };
+    },
+    async cancelJob(_root, { id }, ctx) {
+      await jobFor(ctx, id, 'write');
+      return primeJob(ctx, await ctx.services.store.cancelJob(id));
+    },
+    async restartJob(_root, { id }, ctx) {
+      await jobFor(ctx, id, 'write');
+      return primeJob(ctx, await ctx.services.store.restartJob(id));
+    },
+    async deleteJob(_root, { id }, ctx) {
+      await jobFor(ctx, id, 'admin');
+      await ctx.services.store.deleteJob(id);
+      ctx.loaders.jobs.clear(id);
+      return id;
+    },
+    async setJobAccess(_root, { id, accessControl }, ctx) {
+      await jobFor(ctx, id, 'admin');
+      return primeJob(ctx, await ctx.services.store.setJobAccess(id, accessInput(accessControl)));
+    },
+  },
+  Job: {
+    batch: (job, _args, ctx) => (job.batchId === null ? null : readableBatch(ctx, job.batchId)),
+    logs: (job, { after, first }, ctx) => ctx.services.store.listLogs(job.id, after ?? null, first),
+    hasWebhook: (job) => job.webhook !== null,
+    parameters: (job) => job.parameters,
+  },
+  JobConnection: connectionResolvers(),
+};

@@ -1,0 +1,50 @@
+import { JOB_STATUSES, type JobStatus } from '../../domain/types.js';
+import type { CountRow, StatsFilter } from '../../store/port.js';
+import type { Resolvers } from '../generated/resolvers-types.js';
+
+type Group = { key: string; total: number } & Record<Lowercase<JobStatus>, number>;
+
+/** Rows of (key, status, count) → one entry per key with a count per status. */
+function grouped(rows: CountRow[]): Group[] {
+  const byKey = new Map<string, Group>();
+  for (const row of rows) {
+    let group = byKey.get(row.key);
+    if (group === undefined) {
+      group = { key: row.key, total: 0, pending: 0, processing: 0, completed: 0, failed: 0, cancelled: 0 };
+      byKey.set(row.key, group);
+    }
+    group[row.status.toLowerCase() as Lowercase<JobStatus>] += row.count;
+    group.total += row.count;
+  }
+  return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key));
+}
+
+export const statsResolvers: Resolvers = {
+  Query: {
+    stats(_root, { filter }, ctx) {
+      const where: StatsFilter = { visibleTo: ctx.principal };
+      if (filter?.batchId != null) where.batchId = filter.batchId;
+      if (filter?.ownerId != null) where.ownerId = filter.ownerId;
+      if (filter?.type != null) where.type = filter.type;
+      return ctx.services.store.stats(where);
+    },
+    jobTypes: (_root, _args, ctx) => ctx.services.registry.describe(),
+    viewer: (_root, _args, ctx) => ctx.principal,
+  },
+  Stats: {
+    byStatus: (stats) => {
+      const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status.toLowerCase(), stats.byStatus[status]]));
+      return { ...counts, total: JOB_STATUSES.reduce((sum, status) => sum + stats.byStatus[status], 0) } as Group;
+    },
+    byType: (stats) => grouped(stats.byType),
+    byTrack: (stats) => grouped(stats.byTrack),
+  },
+  JobType: {
+    name: (info) => info.type,
+    defaults: (info) => info.defaults,
+  },
+  Viewer: {
+    authenticated: (principal) => principal.userId !== null,
+    authMode: (_principal, _args, ctx) => ctx.services.authenticator.mode,
+  },
+};
