@@ -1,6 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // graphql 16 ships CommonJS (main) and ESM (module). Node gives every package the
+    // CommonJS build; Vite would give our sources the ESM one, and two copies of graphql
+    // refuse each other's schemas. Pin the one Node uses.
+    alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,

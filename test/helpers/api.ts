@@ -1,0 +1,176 @@
+/**
+ * A real Conveyor (SQLite file in a temp dir, HTTP + graphql-ws on port 0) for API
+ * tests, with small job types whose timing the test controls.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Client, createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { z } from 'zod';
+import { loadConfig } from '../../src/config.js';
+import { type Conveyor, createConveyor } from '../../src/conveyor.js';
+import { PermanentJobError } from '../../src/errors.js';
+import { defineHandler } from '../../src/handlers/registry.js';
+
+/** Jobs of type `gate` wait until the test opens their gate (or they are cancelled). */
+export class Gates {
+  private readonly waiting = new Map<string, () => void>();
+  private readonly opened = new Set<string>();
+  open(key: string): void {
+    this.opened.add(key);
+    this.waiting.get(key)?.();
+  }
+  wait(key: string, signal: AbortSignal): Promise<void> {
+    if (this.opened.has(key)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiting.set(key, resolve);
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  }
+}
+
+export function testHandlers(gates: Gates) {
+  return [
+    defineHandler({
+      type: 'echo',
+      description: 'Logs a line, reports progress and returns its parameters.',
+      parameters: z.strictObject({ text: z.string().default('hi'), track: z.string().optional() }),
+      async run(p, ctx) {
+        ctx.log('info', `echo ${p.text}`);
+        ctx.progress({ percent: 50, step: 'echo' });
+        return { text: p.text };
+      },
+    }),
+    defineHandler({
+      type: 'gate',
+      description: 'Waits until the test opens gate `key`.',
+      parameters: z.strictObject({ key: z.string(), fail: z.boolean().default(false) }),
+      async run(p, ctx) {
+        ctx.log('info', `waiting for ${p.key}`);
+        await gates.wait(p.key, ctx.signal);
+        ctx.log('info', `opened ${p.key}`);
+        if (p.fail) throw new PermanentJobError('GATE_FAILED', `gate ${p.key} says fail`);
+        return { key: p.key };
+      },
+      defaults: { maxAttempts: 1 },
+    }),
+  ];
+}
+
+export interface TestApi {
+  conveyor: Conveyor;
+  url: string;
+  wsUrl: string;
+  gates: Gates;
+  /** POST /graphql; returns status and parsed body. */
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: { data?: T | null; errors?: { message: string; extensions?: Record<string, unknown> }[] } }>;
+  /** A real graphql-ws client; closed by `stop()`. */
+  client(connectionParams?: Record<string, unknown>, options?: { retryAttempts?: number }): Client;
+  stop(): Promise<void>;
+}
+
+export async function startApi(
+  options: { overrides?: Record<string, unknown>; role?: 'all' | 'api'; user?: string | null } = {},
+): Promise<TestApi> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'conveyor-gql-'));
+  const config = loadConfig({
+    file: null,
+    env: {},
+    overrides: {
+      dataDir,
+      'server.port': 0,
+      'log.level': 'error',
+      'retention.intervalMs': 0,
+      'worker.progressIntervalMs': 0,
+      'worker.backoff.baseMs': 10,
+      ...options.overrides,
+    },
+  });
+  const gates = new Gates();
+  const conveyor = await createConveyor({ config, handlers: testHandlers(gates) });
+  const { url } = await conveyor.start(options.role ?? 'all');
+  const base = url as string;
+  const clients: Client[] = [];
+  const user = options.user === undefined ? 'alice' : options.user;
+  return {
+    conveyor,
+    url: base,
+    wsUrl: `${base.replace('http', 'ws')}/graphql`,
+    gates,
+    async gql(query, variables = {}, headers = user === null ? {} : { 'x-user-id': user }) {
+      const response = await fetch(`${base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ query, variables }),
+      });
+      const text = await response.text();
+      return { status: response.status, body: JSON.parse(text) };
+    },
+    client(connectionParams = user === null ? {} : { 'x-user-id': user }, clientOptions = {}) {
+      const client = createClient({
+        url: `${base.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        connectionParams,
+        retryAttempts: clientOptions.retryAttempts ?? 0,
+        lazy: true,
+      });
+      clients.push(client);
+      return client;
+    },
+    async stop() {
+      await Promise.all(clients.map((client) => client.dispose()));
+      await conveyor.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Collects a subscription's values until `done` says so (or fails after `timeoutMs`). */
+export function subscribe<T>(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown>,
+  done: (values: T[]) => boolean,
+  timeoutMs = 10_000,
+): { values: T[]; finished: Promise<T[]>; cancel: () => void } {
+  const values: T[] = [];
+  let cancel: () => void = () => undefined;
+  const finished = new Promise<T[]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cancel();
+      reject(new Error(`subscription timed out after ${values.length} values: ${JSON.stringify(values.at(-1))}`));
+    }, timeoutMs);
+    cancel = client.subscribe<T>(
+      { query, variables },
+      {
+        next(result) {
+          if (result.errors !== undefined) {
+            clearTimeout(timer);
+            reject(Object.assign(new Error(result.errors[0]?.message), { errors: result.errors }));
+            return;
+          }
+          values.push(Object.values(result.data as Record<string, T>)[0] as T);
+          if (done(values)) {
+            clearTimeout(timer);
+            cancel();
+            resolve(values);
+          }
+        },
+        error(error) {
+          clearTimeout(timer);
+          reject(error);
+        },
+        complete() {
+          clearTimeout(timer);
+          resolve(values);
+        },
+      },
+    );
+  });
+  return { values, finished, cancel: () => cancel() };
+}
