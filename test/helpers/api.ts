@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { type Conveyor, createConveyor } from '../../src/conveyor.js';
 import { PermanentJobError } from '../../src/errors.js';
 import { defineHandler } from '../../src/handlers/registry.js';
+import { createLogger } from '../../src/log.js';
 
 /** Jobs of type `gate` wait until the test opens their gate (or they are cancelled). */
 export class Gates {
@@ -63,6 +64,8 @@ export interface TestApi {
   url: string;
   wsUrl: string;
   gates: Gates;
+  /** The server's log lines (JSON), captured instead of printed. */
+  logs: string[];
   /** POST /graphql; returns status and parsed body. */
   gql<T = Record<string, unknown>>(
     query: string,
@@ -88,11 +91,15 @@ export async function startApi(
       'retention.intervalMs': 0,
       'worker.progressIntervalMs': 0,
       'worker.backoff.baseMs': 10,
+      'worker.shutdownGraceMs': 100,
+      'server.shutdownGraceMs': 1000,
       ...options.overrides,
     },
   });
   const gates = new Gates();
-  const conveyor = await createConveyor({ config, handlers: testHandlers(gates) });
+  const logs: string[] = [];
+  const logger = createLogger(config.log.level, {}, (line) => logs.push(line));
+  const conveyor = await createConveyor({ config, handlers: testHandlers(gates), logger });
   const { url } = await conveyor.start(options.role ?? 'all');
   const base = url as string;
   const clients: Client[] = [];
@@ -102,6 +109,7 @@ export async function startApi(
     url: base,
     wsUrl: `${base.replace('http', 'ws')}/graphql`,
     gates,
+    logs,
     async gql(query, variables = {}, headers = user === null ? {} : { 'x-user-id': user }) {
       const response = await fetch(`${base}/graphql`, {
         method: 'POST',
