@@ -7,10 +7,13 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createAuthenticator } from './auth/auth.js';
 import { type LoadConfigOptions, loadConfig, type ResolvedConfig, resultsDir, uploadsDir } from './config.js';
 import { ANONYMOUS } from './domain/access.js';
 import type { Batch, Job, Principal } from './domain/types.js';
 import { ConfigError, coerceError } from './errors.js';
+import { createSubscriptionFeed } from './graphql/feed.js';
+import { createGraphQLService } from './graphql/service.js';
 import { builtInHandlers } from './handlers/index.js';
 import {
   createRegistry,
@@ -19,9 +22,6 @@ import {
   type HandlerRegistry,
   type HandlerServices,
 } from './handlers/registry.js';
-import { createAuthenticator } from './auth/auth.js';
-import { createSubscriptionFeed } from './graphql/feed.js';
-import { createGraphQLService } from './graphql/service.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { type BatchInput, createSubmitter, type JobInput } from './jobs/submit.js';
 import { createLogger, type Logger } from './log.js';

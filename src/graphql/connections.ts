@@ -15,8 +15,7 @@ export type BatchConnectionModel = ConnectionModel<Batch>;
 /** The field resolvers every connection type shares. */
 export function connectionResolvers<T extends { id: string }>() {
   return {
-    edges: (connection: ConnectionModel<T>) =>
-      connection.page.items.map((node) => ({ cursor: encodePageCursor(node.id), node })),
+    edges: (connection: ConnectionModel<T>) => connection.page.items.map((node) => ({ cursor: encodePageCursor(node.id), node })),
     pageInfo: (connection: ConnectionModel<T>) => ({
       hasNextPage: connection.page.hasNextPage,
       endCursor: connection.page.endCursor,

@@ -47,7 +47,11 @@ export function formatError(
     const { http: _http, stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions: { ...extensions, code: extensions.code ?? 'BAD_USER_INPUT' } };
   }
-  context.logger.error('unexpected error in a GraphQL operation', { requestId: context.requestId, error: original ?? error, path: formatted.path });
+  context.logger.error('unexpected error in a GraphQL operation', {
+    requestId: context.requestId,
+    error: original ?? error,
+    path: formatted.path,
+  });
   return {
     message: `internal error; quote request id ${context.requestId} when reporting it`,
     ...(formatted.path === undefined ? {} : { path: formatted.path }),

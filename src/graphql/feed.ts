@@ -75,7 +75,11 @@ export class StreamError {
 export interface SubscriptionFeed {
   jobUpdated(principal: Principal, id: string, after: string | null | undefined): AsyncIterableIterator<JobChangeModel | StreamError>;
   batchUpdated(principal: Principal, id: string, after: string | null | undefined): AsyncIterableIterator<BatchChangeModel | StreamError>;
-  jobEvents(principal: Principal, filter: JobEventFilter, after: string | null | undefined): AsyncIterableIterator<JobChangeModel | StreamError>;
+  jobEvents(
+    principal: Principal,
+    filter: JobEventFilter,
+    after: string | null | undefined,
+  ): AsyncIterableIterator<JobChangeModel | StreamError>;
   jobLogs(principal: Principal, id: string, after: number | null | undefined): AsyncIterableIterator<LogEntry | StreamError>;
   /** Open subscription streams in this process. */
   readonly active: number;
@@ -162,7 +166,10 @@ function batchSnapshot(batch: Batch, cursor: string): BatchChangeModel {
  * a plain async generator waiting for the next change would only see it after that
  * change arrived, keeping the watch open on a quiet job.
  */
-function abortable<T>(run: (signal: AbortSignal) => AsyncGenerator<T>, counter: { active: number }): AsyncIterableIterator<T | StreamError> {
+function abortable<T>(
+  run: (signal: AbortSignal) => AsyncGenerator<T>,
+  counter: { active: number },
+): AsyncIterableIterator<T | StreamError> {
   const controller = new AbortController();
   const inner = run(controller.signal);
   let finished = false;
@@ -205,7 +212,9 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
   // Shared by every subscriber: the events of one tick cost one store read, not one per subscriber.
   const jobInfo = new DataLoader<string, AccessInfo | null>(
     async (ids) =>
-      (await store.getJobs(ids)).map((job) => (job === null ? null : { ownerId: job.ownerId, teamIds: job.teamIds, accessControl: job.accessControl, type: job.type })),
+      (await store.getJobs(ids)).map((job) =>
+        job === null ? null : { ownerId: job.ownerId, teamIds: job.teamIds, accessControl: job.accessControl, type: job.type },
+      ),
     { cache: false, maxBatchSize: 500 },
   );
   const counter = { active: 0 };

@@ -30,8 +30,7 @@ function measure(
     if (selection.kind === Kind.FIELD) {
       const inner = measure(selection.selectionSet, fragments, seen);
       const first = selection.arguments?.find((arg) => arg.name.value === 'first');
-      const size =
-        first === undefined ? 1 : first.value.kind === Kind.INT ? Math.min(Number(first.value.value), MAX_PAGE) : MAX_PAGE;
+      const size = first === undefined ? 1 : first.value.kind === Kind.INT ? Math.min(Number(first.value.value), MAX_PAGE) : MAX_PAGE;
       depth = Math.max(depth, (selection.selectionSet === undefined ? 0 : 1) + inner.depth);
       cost += 1 + size * inner.cost;
     } else {

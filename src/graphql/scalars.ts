@@ -5,9 +5,12 @@ function parseDate(value: unknown): Date {
     const date = new Date(value);
     if (!Number.isNaN(date.getTime())) return date;
   }
-  throw new GraphQLError(`DateTime must be an ISO 8601 date and time with a zone, e.g. 2026-11-22T18:00:00Z; got ${JSON.stringify(value)}`, {
-    extensions: { code: 'BAD_USER_INPUT' },
-  });
+  throw new GraphQLError(
+    `DateTime must be an ISO 8601 date and time with a zone, e.g. 2026-11-22T18:00:00Z; got ${JSON.stringify(value)}`,
+    {
+      extensions: { code: 'BAD_USER_INPUT' },
+    },
+  );
 }
 
 export const DateTime = new GraphQLScalarType<Date, string>({

@@ -37,7 +37,8 @@ export interface Submitter {
 
 export function createSubmitter(store: JobStore, registry: HandlerRegistry, config: ResolvedConfig): Submitter {
   const owner = (principal: Principal): string => {
-    if (principal.userId === null) throw new UnauthenticatedError('anonymous callers cannot submit jobs: sign in (see docs/API.md, Authentication)');
+    if (principal.userId === null)
+      throw new UnauthenticatedError('anonymous callers cannot submit jobs: sign in (see docs/API.md, Authentication)');
     return principal.userId;
   };
 

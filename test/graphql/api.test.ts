@@ -8,7 +8,8 @@ afterEach(async () => {
   await api?.stop();
 });
 
-type Data = Record<string, any>; // biome-ignore lint/suspicious/noExplicitAny: test payloads
+// biome-ignore lint/suspicious/noExplicitAny: test payloads are read loosely
+type Data = Record<string, any>;
 
 async function ok(query: string, variables: Record<string, unknown> = {}, headers?: Record<string, string>): Promise<Data> {
   const { status, body } = await api.gql<Data>(query, variables, headers);
@@ -29,7 +30,18 @@ describe('queries and mutations', () => {
   it('submits a job, runs it, and reads it back with its results, logs and progress', async () => {
     api = await startApi();
     const { submitJob } = await ok(SUBMIT, { input: { type: 'echo', parameters: { text: 'hello', track: 'ai' }, priority: 3 } });
-    expect(submitJob).toMatchObject({ created: true, job: { type: 'echo', status: 'PENDING', parameters: { text: 'hello', track: 'ai' }, priority: 3, ownerId: 'alice', track: 'ai', hasWebhook: false } });
+    expect(submitJob).toMatchObject({
+      created: true,
+      job: {
+        type: 'echo',
+        status: 'PENDING',
+        parameters: { text: 'hello', track: 'ai' },
+        priority: 3,
+        ownerId: 'alice',
+        track: 'ai',
+        hasWebhook: false,
+      },
+    });
     const id = submitJob.job.id;
     await expect.poll(async () => (await ok('query ($id: ID!) { job(id: $id) { status } }', { id })).job.status).toBe('COMPLETED');
     const { job } = await ok(
@@ -57,7 +69,8 @@ describe('queries and mutations', () => {
 
   it('lists jobs with filters, Relay pages and totalCount', async () => {
     api = await startApi({ role: 'api' });
-    for (let i = 0; i < 5; i++) await ok(SUBMIT, { input: { type: 'echo', parameters: { text: `t${i}`, track: i % 2 === 0 ? 'even' : 'odd' } } });
+    for (let i = 0; i < 5; i++)
+      await ok(SUBMIT, { input: { type: 'echo', parameters: { text: `t${i}`, track: i % 2 === 0 ? 'even' : 'odd' } } });
     await ok(SUBMIT, { input: { type: 'gate', parameters: { key: 'x' } } });
     const page = `query ($after: String, $filter: JobFilter) { jobs(first: 2, after: $after, filter: $filter) {
       totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id type track } } } }`;
@@ -98,9 +111,20 @@ describe('queries and mutations', () => {
       },
     );
     const id = submitBatch.batch.id;
-    expect(submitBatch.batch).toMatchObject({ name: 'conference', status: 'PENDING', active: false, metadata: { year: 2026 }, counts: { total: 3, pending: 3 } });
+    expect(submitBatch.batch).toMatchObject({
+      name: 'conference',
+      status: 'PENDING',
+      active: false,
+      metadata: { year: 2026 },
+      counts: { total: 3, pending: 3 },
+    });
     const read = async () =>
-      (await ok('query ($id: ID!) { batch(id: $id) { status active archived counts { pending processing completed failed cancelled } jobs { totalCount edges { node { id status parameters } } } } }', { id })).batch;
+      (
+        await ok(
+          'query ($id: ID!) { batch(id: $id) { status active archived counts { pending processing completed failed cancelled } jobs { totalCount edges { node { id status parameters } } } } }',
+          { id },
+        )
+      ).batch;
     expect((await read()).jobs.totalCount).toBe(3);
     await ok('mutation ($id: ID!) { setBatchActive(id: $id, active: true) { active } }', { id });
     api.gates.open('ok');
@@ -112,7 +136,8 @@ describe('queries and mutations', () => {
     expect((await read()).counts).toMatchObject({ completed: 1, failed: 1, cancelled: 1 });
 
     // Only the failed job runs again; it fails again (permanent error), the cancelled one stays.
-    const restarted = (await ok('mutation ($id: ID!) { restartBatch(id: $id) { counts { pending failed cancelled } } }', { id })).restartBatch;
+    const restarted = (await ok('mutation ($id: ID!) { restartBatch(id: $id) { counts { pending failed cancelled } } }', { id }))
+      .restartBatch;
     expect(restarted.counts).toMatchObject({ failed: 0, cancelled: 1 });
     await expect.poll(async () => (await read()).counts.failed, { timeout: 10_000 }).toBe(1);
 
@@ -132,7 +157,10 @@ describe('queries and mutations', () => {
     expect((await ok('mutation ($id: ID!) { cancelJob(id: $id) { cancelRequested } }', { id })).cancelJob.cancelRequested).toBe(true);
     await expect.poll(async () => (await ok('query ($id: ID!) { job(id: $id) { status } }', { id })).job.status).toBe('CANCELLED');
     api.gates.open('c');
-    expect((await ok('mutation ($id: ID!) { restartJob(id: $id) { status attempts } }', { id })).restartJob).toEqual({ status: 'PENDING', attempts: 0 });
+    expect((await ok('mutation ($id: ID!) { restartJob(id: $id) { status attempts } }', { id })).restartJob).toEqual({
+      status: 'PENDING',
+      attempts: 0,
+    });
     await expect.poll(async () => (await ok('query ($id: ID!) { job(id: $id) { status } }', { id })).job.status).toBe('COMPLETED');
 
     const bob = { 'x-user-id': 'bob' };
@@ -143,7 +171,9 @@ describe('queries and mutations', () => {
     );
     expect(access.setJobAccess.accessControl).toEqual({ visibility: 'PRIVATE', read: ['user:bob'], write: [], admin: [] });
     expect((await ok('query ($id: ID!) { job(id: $id) { id } }', { id }, bob)).job).toEqual({ id });
-    expect(await errorCode('mutation ($id: ID!) { setJobAccess(id: $id, accessControl: { read: ["bob"] }) { id } }', { id })).toBe('BAD_USER_INPUT');
+    expect(await errorCode('mutation ($id: ID!) { setJobAccess(id: $id, accessControl: { read: ["bob"] }) { id } }', { id })).toBe(
+      'BAD_USER_INPUT',
+    );
 
     expect(await ok('mutation ($id: ID!) { deleteJob(id: $id) }', { id })).toEqual({ deleteJob: id });
     expect((await ok('query ($id: ID!) { job(id: $id) { id } }', { id })).job).toBeNull();
@@ -154,14 +184,16 @@ describe('queries and mutations', () => {
     api = await startApi();
     await ok(SUBMIT, { input: { type: 'echo', parameters: { track: 'ml' } } });
     await ok(SUBMIT, { input: { type: 'gate', parameters: { key: 'never' } } });
-    await expect
-      .poll(async () => (await ok('{ stats { byStatus { completed } } }')).stats.byStatus.completed)
-      .toBe(1);
-    const { stats, jobTypes, viewer } = await ok(`{
+    await expect.poll(async () => (await ok('{ stats { byStatus { completed } } }')).stats.byStatus.completed).toBe(1);
+    const { stats, jobTypes, viewer } = await ok(
+      `{
       stats { byStatus { pending processing completed total } byType { key total completed processing } byTrack { key total }
               queueDepth finishedLastHour avgDurationMs p95DurationMs throughputPerMinute }
       jobTypes { name description parameterSchema defaults }
-      viewer { userId teams admin authenticated authMode } }`, {}, { 'x-user-id': 'alice', 'x-team-ids': 'red, blue' });
+      viewer { userId teams admin authenticated authMode } }`,
+      {},
+      { 'x-user-id': 'alice', 'x-team-ids': 'red, blue' },
+    );
     expect(stats.byStatus).toMatchObject({ completed: 1, processing: 1, total: 2 });
     expect(stats.byType).toEqual([
       { key: 'echo', total: 1, completed: 1, processing: 0 },

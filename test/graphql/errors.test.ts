@@ -15,14 +15,20 @@ async function post(body: string, headers: Record<string, string> = {}) {
     headers: { 'content-type': 'application/json', 'x-user-id': 'alice', ...headers },
     body,
   });
-  return { status: response.status, body: JSON.parse(await response.text()) as { errors?: { message: string; extensions: Record<string, unknown> }[] } };
+  return {
+    status: response.status,
+    body: JSON.parse(await response.text()) as { errors?: { message: string; extensions: Record<string, unknown> }[] },
+  };
 }
 
 const codeOf = (result: { body: { errors?: { extensions: Record<string, unknown> }[] } }) => result.body.errors?.[0]?.extensions.code;
 
 describe('errors', () => {
   it('gives each kind of bad request its code and stays up', async () => {
-    api = await startApi({ role: 'api', overrides: { 'limits.maxBatchSize': 3, 'graphql.maxDepth': 6, 'graphql.maxRequestBytes': 20_000 } });
+    api = await startApi({
+      role: 'api',
+      overrides: { 'limits.maxBatchSize': 3, 'graphql.maxDepth': 6, 'graphql.maxRequestBytes': 20_000 },
+    });
     const cases: [string, { status: number; code: string }, { body: string; headers?: Record<string, string> }][] = [
       ['syntax error', { status: 400, code: 'GRAPHQL_PARSE_FAILED' }, { body: JSON.stringify({ query: '{ job(id: ' }) }],
       ['unknown field', { status: 400, code: 'GRAPHQL_VALIDATION_FAILED' }, { body: JSON.stringify({ query: '{ nope }' }) }],
@@ -40,7 +46,11 @@ describe('errors', () => {
       [
         'malformed pdf URL',
         { status: 200, code: 'BAD_USER_INPUT' },
-        { body: JSON.stringify({ query: 'mutation { submitJob(input: { type: "pdf", parameters: { url: "not a url" } }) { job { id } } }' }) },
+        {
+          body: JSON.stringify({
+            query: 'mutation { submitJob(input: { type: "pdf", parameters: { url: "not a url" } }) { job { id } } }',
+          }),
+        },
       ],
       [
         'oversized batch',
@@ -66,10 +76,22 @@ describe('errors', () => {
           }),
         },
       ],
-      ['bad variable type', { status: 400, code: 'BAD_USER_INPUT' }, { body: JSON.stringify({ query: 'query ($id: ID!) { job(id: $id) { id } }', variables: { id: {} } }) }],
-      ['bad DateTime', { status: 400, code: 'GRAPHQL_VALIDATION_FAILED' }, { body: JSON.stringify({ query: '{ jobs(filter: { createdAfter: "yesterday" }) { totalCount } }' }) }],
+      [
+        'bad variable type',
+        { status: 400, code: 'BAD_USER_INPUT' },
+        { body: JSON.stringify({ query: 'query ($id: ID!) { job(id: $id) { id } }', variables: { id: {} } }) },
+      ],
+      [
+        'bad DateTime',
+        { status: 400, code: 'GRAPHQL_VALIDATION_FAILED' },
+        { body: JSON.stringify({ query: '{ jobs(filter: { createdAfter: "yesterday" }) { totalCount } }' }) },
+      ],
       ['bad cursor', { status: 200, code: 'BAD_USER_INPUT' }, { body: JSON.stringify({ query: '{ jobs(after: "???") { totalCount } }' }) }],
-      ['body too large', { status: 413, code: 'LIMIT_EXCEEDED' }, { body: JSON.stringify({ query: `{ viewer { userId } } #${'x'.repeat(30_000)}` }) }],
+      [
+        'body too large',
+        { status: 413, code: 'LIMIT_EXCEEDED' },
+        { body: JSON.stringify({ query: `{ viewer { userId } } #${'x'.repeat(30_000)}` }) },
+      ],
       [
         'anonymous submit',
         { status: 200, code: 'UNAUTHENTICATED' },
@@ -93,7 +115,9 @@ describe('errors', () => {
 
   it('keeps CSRF prevention on: a simple cross-site request cannot run an operation', async () => {
     api = await startApi({ role: 'api' });
-    const response = await fetch(`${api.url}/graphql?query=${encodeURIComponent('{ viewer { userId } }')}`, { headers: { 'x-user-id': 'alice' } });
+    const response = await fetch(`${api.url}/graphql?query=${encodeURIComponent('{ viewer { userId } }')}`, {
+      headers: { 'x-user-id': 'alice' },
+    });
     expect(response.status).toBe(400);
     expect(await response.text()).toMatch(/CSRF/);
     const allowed = await fetch(`${api.url}/graphql?query=${encodeURIComponent('{ viewer { userId } }')}`, {
@@ -122,9 +146,20 @@ describe('errors', () => {
     api = await startApi({ role: 'api', user: null, overrides: { 'auth.mode': 'jwt', 'auth.jwt.secret': secret } });
     const key = new TextEncoder().encode(secret);
     const now = Math.floor(Date.now() / 1000);
-    const expired = await new SignJWT({ teams: ['red'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(now - 60).sign(key);
-    const forged = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').sign(new TextEncoder().encode('another-secret-entirely-0000000000'));
-    const valid = await new SignJWT({ teams: ['red'], admin: false }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(now + 60).sign(key);
+    const expired = await new SignJWT({ teams: ['red'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setExpirationTime(now - 60)
+      .sign(key);
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .sign(new TextEncoder().encode('another-secret-entirely-0000000000'));
+    const valid = await new SignJWT({ teams: ['red'], admin: false })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setExpirationTime(now + 60)
+      .sign(key);
     const query = JSON.stringify({ query: '{ viewer { userId teams } }' });
     const bad = await post(query, { authorization: `Bearer ${expired}` });
     expect({ status: bad.status, code: codeOf(bad), message: bad.body.errors?.[0]?.message }).toEqual({

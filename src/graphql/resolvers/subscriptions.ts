@@ -1,6 +1,6 @@
 import { can } from '../../domain/access.js';
-import { StreamError } from '../feed.js';
 import type { GraphQLContext } from '../context.js';
+import { StreamError } from '../feed.js';
 import type {
   Resolvers,
   SubscriptionBatchUpdatedArgs,
