@@ -51,6 +51,7 @@ describe('configuration', () => {
         MONGODB_URI: 'mongodb://db:27017/?replicaSet=rs0',
         CONVEYOR_NET_ALLOW: '127.0.0.1, 10.0.0.0/8,hooks.internal',
         CONVEYOR_RETENTION__JOBS_DAYS: '7',
+        CONVEYOR_AUTH__MODE: 'apiKey',
         PATH: '/usr/bin',
       },
     });

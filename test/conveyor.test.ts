@@ -85,7 +85,7 @@ describe('createConveyor', () => {
     );
     expect(
       await code(conveyor.client.submitJob({ type: 'word-count', parameters: { text: 'a' } }, { userId: null, teams: [], admin: false })),
-    ).toMatch(/^BAD_USER_INPUT: anonymous/);
+    ).toMatch(/^UNAUTHENTICATED: anonymous/);
     const jobs = Array.from({ length: 4 }, () => ({ type: 'word-count', parameters: { text: 'a' } }));
     expect(await code(conveyor.client.submitBatch({ name: 'big', jobs }, alice))).toMatch(/^LIMIT_EXCEEDED: a batch holds at most 3 jobs/);
     const mixed = [

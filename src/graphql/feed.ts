@@ -218,6 +218,26 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
     { cache: false, maxBatchSize: 500 },
   );
   const counter = { active: 0 };
+  // Live subscribers receive the same event objects from the store's fan-out; giving them
+  // the same models too lets shared-execution.ts execute each change once for all of them.
+  const jobModels = new WeakMap<ChangeEvent, JobChangeModel>();
+  const batchModels = new WeakMap<ChangeEvent, BatchChangeModel>();
+  const jobModel = (event: ChangeEvent): JobChangeModel => {
+    let model = jobModels.get(event);
+    if (model === undefined) {
+      model = jobChangeOf(event);
+      jobModels.set(event, model);
+    }
+    return model;
+  };
+  const batchModel = (event: ChangeEvent, job: JobChangeModel | null): BatchChangeModel => {
+    let model = batchModels.get(event);
+    if (model === undefined || model.job?.cursor !== job?.cursor) {
+      model = batchChangeOf(event, job);
+      batchModels.set(event, model);
+    }
+    return model;
+  };
 
   async function infoOf(id: string): Promise<AccessInfo | null> {
     if (cache.has(id)) return cache.get(id) ?? null;
@@ -303,7 +323,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           if (event.data?.access === true && !(await mayRead(principal, event))) {
             throw new ForbiddenError(`read access to job ${id} was withdrawn`, { jobId: id });
           }
-          yield jobChangeOf(event);
+          yield jobModel(event);
           if (event.op === 'deleted') return;
         }
       }, counter);
@@ -322,9 +342,9 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           }
           const { event } = item;
           if (event.entity === 'job' && event.batchId === id && event.op !== 'logged') {
-            lastJob = jobChangeOf(event);
+            lastJob = jobModel(event);
           } else if (event.entity === 'batch' && event.id === id) {
-            yield batchChangeOf(event, lastJob);
+            yield batchModel(event, lastJob);
             lastJob = null;
             if (event.op === 'deleted') return;
           }
@@ -344,7 +364,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             const info = await infoOf(event.id);
             if (info === null || info.type === null || !filter.type.includes(info.type)) continue;
           }
-          yield jobChangeOf(event);
+          yield jobModel(event);
         }
       }, counter);
     },

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { GraphQLError, type GraphQLFormattedError, specifiedRules, validate } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, specifiedRules } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { ResolvedConfig } from '../config.js';
@@ -19,6 +19,7 @@ import { formatError } from './errors.js';
 import { queryLimitRules } from './limits.js';
 import { createResolvers } from './resolvers/index.js';
 import { buildSchema } from './schema.js';
+import { createDocumentCache, createSharedSubscribe } from './shared-execution.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -122,11 +123,35 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
     return authenticator.authenticate(credentials);
   }
 
+  const documents = createDocumentCache(schema, [...specifiedRules, ...rules]);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
   const wsServer = useServer<Record<string, unknown> | undefined, { principal: Principal; requestId: string }>(
     {
       schema,
-      validate: (s, document) => validate(s, document, [...specifiedRules, ...rules]),
+      subscribe: createSharedSubscribe(),
+      // Parsing and validation are cached per query text: dashboards send the same few queries.
+      onSubscribe(ctx, _id, payload) {
+        let parsed: ReturnType<typeof documents>;
+        try {
+          parsed = documents(payload.query);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError(coerceError(error).message)];
+        }
+        if (parsed.errors.length > 0) return parsed.errors;
+        const context: GraphQLContext = {
+          principal: ctx.extra.principal as Principal,
+          requestId: ctx.extra.requestId as string,
+          services,
+          loaders: subscriptionLoaders,
+        };
+        return {
+          schema,
+          document: parsed.document,
+          variableValues: payload.variables ?? null,
+          operationName: payload.operationName ?? null,
+          contextValue: context,
+        };
+      },
       // A bad credential closes the socket with 4403 Forbidden (graphql-ws's answer to `false`).
       async onConnect(ctx) {
         try {
@@ -139,12 +164,6 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
           return false;
         }
       },
-      context: (ctx): GraphQLContext => ({
-        principal: ctx.extra.principal as Principal,
-        requestId: ctx.extra.requestId as string,
-        services,
-        loaders: subscriptionLoaders,
-      }),
       onError: (ctx, _id, _payload, errors) =>
         errors.map((error) => formatError(error.toJSON(), error, { logger, requestId: ctx.extra.requestId ?? 'unknown' })),
       onNext: (ctx, _id, _payload, _args, result) => {

@@ -1,0 +1,98 @@
+/**
+ * Subscription execution shared between subscribers. When many clients follow the same
+ * batch with the same query, every change would otherwise be executed once per
+ * subscriber. The feed hands every live subscriber of a topic the same event object,
+ * so the result of executing (document, variables, principal) against that object can
+ * be computed once and sent to all of them. Different principals never share a result:
+ * resolvers apply read access per principal.
+ */
+import {
+  createSourceEventStream,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  execute,
+  type GraphQLError,
+  type GraphQLSchema,
+  parse,
+  type ValidationRule,
+  validate,
+} from 'graphql';
+import type { GraphQLContext } from './context.js';
+
+type Result = ExecutionResult | Promise<ExecutionResult>;
+
+/** Parses and validates a query once per distinct text (bounded cache). */
+export function createDocumentCache(schema: GraphQLSchema, rules: readonly ValidationRule[], size = 1000) {
+  const documents = new Map<string, { document: DocumentNode; errors: readonly GraphQLError[] }>();
+  return (query: string): { document: DocumentNode; errors: readonly GraphQLError[] } => {
+    let entry = documents.get(query);
+    if (entry === undefined) {
+      const document = parse(query);
+      entry = { document, errors: validate(schema, document, rules) };
+      if (documents.size >= size) documents.delete(documents.keys().next().value as string);
+      documents.set(query, entry);
+    }
+    return entry;
+  };
+}
+
+function principalKey(context: unknown): string {
+  const principal = (context as GraphQLContext | undefined)?.principal;
+  if (principal === undefined) return '';
+  return `${principal.admin ? 'admin' : ''}|${principal.userId ?? ''}|${principal.teams.join(',')}`;
+}
+
+/** Like `mapAsyncIterator`, but `return()` reaches the source at once (unsubscribes never wait for the next event). */
+function mapStream<T>(source: AsyncIterator<unknown>, map: (value: unknown) => Promise<T> | T): AsyncIterableIterator<T> {
+  const iterator: AsyncIterableIterator<T> = {
+    async next() {
+      const result = await source.next();
+      if (result.done === true) return { done: true, value: undefined };
+      return { done: false, value: await map(result.value) };
+    },
+    async return() {
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
+
+/** A `subscribe` for graphql-ws that executes each event once per (document, variables, principal). */
+export function createSharedSubscribe() {
+  const results = new WeakMap<object, Map<string, Result>>();
+  const documentIds = new WeakMap<DocumentNode, number>();
+  let nextId = 0;
+  const documentId = (document: DocumentNode) => {
+    let id = documentIds.get(document);
+    if (id === undefined) {
+      id = nextId++;
+      documentIds.set(document, id);
+    }
+    return id;
+  };
+  return async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
+    const source = await createSourceEventStream(args);
+    if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
+    const key = `${documentId(args.document)}|${args.operationName ?? ''}|${JSON.stringify(args.variableValues ?? {})}|${principalKey(args.contextValue)}`;
+    const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    return mapStream(iterator, (payload) => {
+      if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+      let perPayload = results.get(payload);
+      if (perPayload === undefined) {
+        perPayload = new Map();
+        results.set(payload, perPayload);
+      }
+      let result = perPayload.get(key);
+      if (result === undefined) {
+        result = execute({ ...args, rootValue: payload });
+        perPayload.set(key, result);
+      }
+      return result;
+    });
+  };
+}
