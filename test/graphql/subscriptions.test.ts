@@ -166,6 +166,27 @@ describe('subscriptions', () => {
     await expect.poll(feed).toBe(0);
   });
 
+  it("never shares one subscriber's view with another principal on the same batch", async () => {
+    api = await startApi({ role: 'api' });
+    const { body } = await api.gql<{ submitBatch: { batch: { id: string } } }>(
+      'mutation { submitBatch(input: { name: "shared", accessControl: { visibility: PUBLIC }, jobs: [{ type: "echo" }] }) { batch { id } } }',
+    );
+    const id = body.data?.submitBatch.batch.id as string;
+    const [job] = (await api.conveyor.store.listJobs({ batchId: id }, { first: 1 })).items;
+    // The batch stays PUBLIC; its only job becomes private to alice.
+    await api.conveyor.store.setJobAccess(job?.id as string, { visibility: 'PRIVATE', read: [], write: [], admin: [] });
+    const query = 'subscription ($id: ID!) { batchUpdated(id: $id) { op status job { jobId job { id } } } }';
+    const done = (values: { op: string }[]) => values.length >= 2;
+    const alice = subscribe<{ job: { job: { id: string } | null } | null }>(api.client({ 'x-user-id': 'alice' }), query, { id }, done);
+    const bob = subscribe<{ job: { job: { id: string } | null } | null }>(api.client({ 'x-user-id': 'bob' }), query, { id }, done);
+    const feed = () => (api.conveyor.store as unknown as { hub: { subscriberCount: number } }).hub.subscriberCount;
+    await expect.poll(feed).toBe(2);
+    await api.gql('mutation ($id: ID!) { cancelBatch(id: $id) { id } }', { id });
+    const [a, b] = await Promise.all([alice.finished, bob.finished]);
+    expect(a[1]?.job).toEqual({ jobId: job?.id, job: { id: job?.id } });
+    expect(b[1]?.job).toEqual({ jobId: job?.id, job: null });
+  });
+
   it('refuses a bad credential on connect with close code 4403, and a missing job with NOT_FOUND', async () => {
     api = await startApi({
       overrides: { 'auth.mode': 'apiKey', 'auth.apiKeys': [{ hash: `sha256:${'0'.repeat(64)}`, userId: 'svc' }] },
