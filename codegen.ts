@@ -28,6 +28,8 @@ const config: CodegenConfig = {
           BatchConnection: '../connections.js#BatchConnectionModel',
           JobChange: '../feed.js#JobChangeModel',
           BatchChange: '../feed.js#BatchChangeModel',
+          DeliveryChange: '../feed.js#DeliveryChangeModel',
+          Delivery: '../../domain/types.js#Delivery as DeliveryRecord',
         },
       },
     },

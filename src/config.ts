@@ -119,6 +119,24 @@ const schema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']),
   }),
+  webhooks: z.strictObject({
+    /** Deliveries one worker process sends at the same time. */
+    concurrency: z.number().int().min(1).max(1000),
+    /** How long one delivery attempt may take (connect to last byte). */
+    timeoutMs: ms(1),
+    /** Delays before the 2nd, 3rd, ... attempt; after the last one a delivery is FAILED. */
+    schedule: z.array(ms(0)).min(0).max(50),
+    /** Random spread of each delay, as a fraction (0.2 = ±20 %). */
+    jitter: z.number().min(0).max(1),
+    /** Longest wait a receiver's Retry-After may ask for. */
+    maxRetryAfterMs: ms(0),
+    /** How long a claimed delivery stays with one worker; must exceed timeoutMs. */
+    leaseMs: ms(100),
+    /** Fallback poll for due retries when no change wakes the dispatcher. */
+    pollMs: ms(10),
+    /** Allow http:// webhook URLs (https only otherwise). */
+    allowHttp: z.boolean(),
+  }),
   auth: z.strictObject({
     /** header: trusted X-User-ID / X-Team-IDs; apiKey: hashed keys below; jwt: signed tokens. */
     mode: z.enum(['header', 'apiKey', 'jwt']),
@@ -197,6 +215,16 @@ export const DEFAULTS: ResolvedConfig = {
   net: { allow: [] },
   retention: { jobsDays: 30, changesHours: 24, intervalMs: 3_600_000 },
   log: { level: 'info' },
+  webhooks: {
+    concurrency: 10,
+    timeoutMs: 10_000,
+    schedule: [5000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 10_800_000, 21_600_000],
+    jitter: 0.2,
+    maxRetryAfterMs: 3_600_000,
+    leaseMs: 60_000,
+    pollMs: 1000,
+    allowHttp: false,
+  },
   auth: {
     mode: 'header',
     allowHeaderModeOnPublicBind: false,
@@ -383,6 +411,12 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
     throw new ConfigError(
       `invalid configuration:\nworker.heartbeatMs (${config.worker.heartbeatMs}) must be at most half of worker.leaseMs (${config.worker.leaseMs}), or leases expire between heartbeats`,
       { key: 'worker.heartbeatMs' },
+    );
+  }
+  if (config.webhooks.leaseMs <= config.webhooks.timeoutMs) {
+    throw new ConfigError(
+      `invalid configuration:\nwebhooks.leaseMs (${config.webhooks.leaseMs}) must be longer than webhooks.timeoutMs (${config.webhooks.timeoutMs}), or a slow attempt loses its claim while it runs`,
+      { key: 'webhooks.leaseMs' },
     );
   }
   if (config.auth.mode === 'header' && !isLoopback(config.server.host) && !config.auth.allowHeaderModeOnPublicBind) {

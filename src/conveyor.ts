@@ -26,12 +26,14 @@ import { createHttpServer, type HttpServer } from './http/server.js';
 import { type BatchInput, createSubmitter, type JobInput } from './jobs/submit.js';
 import { createLogger, type Logger } from './log.js';
 import { createNetGuard } from './net/guard.js';
+import { packageVersion } from './package-root.js';
 import { createFsResultStore } from './results/fs/fs-result-store.js';
 import type { ResultStore } from './results/port.js';
 import { openStore } from './store/index.js';
 import type { Created, JobStore } from './store/port.js';
 import { sweepRetention } from './store/retention.js';
 import { createFsUploadStore, type UploadStore } from './uploads/uploads.js';
+import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.js';
 import { createWorker, type Worker } from './worker/worker.js';
 
 export type Role = ResolvedConfig['role'];
@@ -99,14 +101,16 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
   const store = options.store ?? (await openStore(config));
   const results = createFsResultStore(resultsDir(config));
   const uploads = createFsUploadStore(uploadsDir(config));
+  const guard = createNetGuard(config.net.allow);
   const services: HandlerServices = {
-    net: createNetGuard(config.net.allow),
+    net: guard,
     uploads,
     limits: { maxDownloadBytes: config.limits.maxDownloadBytes, downloadTimeoutMs: config.limits.downloadTimeoutMs },
   };
   const submitter = createSubmitter(store, registry, config);
   let http: HttpServer | null = null;
   let worker: Worker | null = null;
+  let dispatcher: Dispatcher | null = null;
   let retention: NodeJS.Timeout | null = null;
   let stopping: Promise<void> | null = null;
 
@@ -160,13 +164,23 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
       if (role === 'all' || role === 'worker') {
         worker = createWorker({ store, registry, results, services, config: config.worker, logger });
         worker.start();
+        dispatcher = createDispatcher({
+          store,
+          results,
+          guard,
+          config: config.webhooks,
+          logger: logger.child({ component: 'webhooks' }),
+          workerId: worker.id,
+          version: packageVersion(),
+        });
+        dispatcher.start();
       }
       return { url, worker };
     },
     stop() {
       stopping ??= (async () => {
         if (retention !== null) clearInterval(retention);
-        await Promise.all([http?.close(), worker?.stop()]);
+        await Promise.all([http?.close(), worker?.stop(), dispatcher?.stop()]);
         await store.close();
       })();
       return stopping;

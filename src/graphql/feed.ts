@@ -15,6 +15,7 @@ import type {
   Batch,
   BatchCounts,
   BatchStatus,
+  Delivery,
   Job,
   JobStatus,
   JsonObject,
@@ -23,7 +24,7 @@ import type {
   Principal,
   Progress,
 } from '../domain/types.js';
-import { AppError, CursorExpiredError, ForbiddenError, NotFoundError } from '../errors.js';
+import { AppError, CursorExpiredError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import type { ChangeEvent, JobStore } from '../store/port.js';
 
 export type ChangeOpName = 'SNAPSHOT' | 'CREATED' | 'UPDATED' | 'DELETED';
@@ -57,6 +58,17 @@ export interface BatchChangeModel {
   snapshot: Batch | null;
 }
 
+export interface DeliveryChangeModel {
+  cursor: string;
+  op: ChangeOpName;
+  deliveryId: string;
+  jobId: string | null;
+  batchId: string | null;
+  event: string | null;
+  status: string | null;
+  snapshot: Delivery | null;
+}
+
 export interface JobEventFilter {
   status?: readonly JobStatus[] | null;
   type?: readonly string[] | null;
@@ -81,6 +93,11 @@ export interface SubscriptionFeed {
     after: string | null | undefined,
   ): AsyncIterableIterator<JobChangeModel | StreamError>;
   jobLogs(principal: Principal, id: string, after: number | null | undefined): AsyncIterableIterator<LogEntry | StreamError>;
+  deliveryUpdated(
+    principal: Principal,
+    target: { jobId?: string | null; batchId?: string | null },
+    after: string | null | undefined,
+  ): AsyncIterableIterator<DeliveryChangeModel | StreamError>;
   /** Open subscription streams in this process. */
   readonly active: number;
 }
@@ -365,6 +382,52 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             if (info === null || info.type === null || !filter.type.includes(info.type)) continue;
           }
           yield jobModel(event);
+        }
+      }, counter);
+    },
+
+    deliveryUpdated(principal, target, after) {
+      return abortable(async function* (signal) {
+        const jobId = target.jobId ?? null;
+        const batchId = target.batchId ?? null;
+        if ((jobId === null) === (batchId === null)) throw new ValidationError('give exactly one of jobId and batchId', { field: 'jobId' });
+        if (jobId !== null) await readableJob(principal, jobId);
+        else await readableBatch(principal, batchId as string);
+        const filter = jobId !== null ? { jobId } : { batchId: batchId as string };
+        const snapshot = async (head: string) =>
+          (await store.listDeliveries(filter)).map(
+            (delivery): DeliveryChangeModel => ({
+              cursor: head,
+              op: 'SNAPSHOT',
+              deliveryId: delivery.id,
+              jobId: delivery.jobId,
+              batchId: delivery.batchId,
+              event: delivery.event,
+              status: delivery.status,
+              snapshot: delivery,
+            }),
+          );
+        for await (const item of follow(after, snapshot, signal)) {
+          if ('snapshot' in item) {
+            yield item.snapshot;
+            continue;
+          }
+          const { event } = item;
+          if (event.entity === 'job' && event.op === 'deleted' && event.id === jobId) return;
+          if (event.entity === 'batch' && event.op === 'deleted' && event.id === batchId) return;
+          if (event.entity !== 'delivery') continue;
+          const eventJobId = typeof event.data?.jobId === 'string' ? event.data.jobId : null;
+          if (jobId !== null ? eventJobId !== jobId : event.batchId !== batchId) continue;
+          yield {
+            cursor: event.cursor,
+            op: OPS[event.op] ?? 'UPDATED',
+            deliveryId: event.id,
+            jobId: eventJobId,
+            batchId: event.batchId,
+            event: typeof event.data?.event === 'string' ? event.data.event : null,
+            status: event.status,
+            snapshot: null,
+          };
         }
       }, counter);
     },

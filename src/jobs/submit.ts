@@ -7,7 +7,9 @@ import type { ResolvedConfig } from '../config.js';
 import type { AccessControl, Batch, Job, JsonObject, Principal } from '../domain/types.js';
 import { LimitExceededError, UnauthenticatedError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
+import { createNetGuard } from '../net/guard.js';
 import type { Created, JobStore, NewBatchJob } from '../store/port.js';
+import { validateWebhook } from '../webhooks/validate.js';
 
 export interface JobInput {
   type: string;
@@ -36,6 +38,10 @@ export interface Submitter {
 }
 
 export function createSubmitter(store: JobStore, registry: HandlerRegistry, config: ResolvedConfig): Submitter {
+  const guard = createNetGuard(config.net.allow);
+  const webhookOf = (input: JsonObject | null | undefined, field: string) =>
+    input === undefined || input === null ? input : validateWebhook(input, { allowHttp: config.webhooks.allowHttp, guard, field });
+
   const owner = (principal: Principal): string => {
     if (principal.userId === null)
       throw new UnauthenticatedError('anonymous callers cannot submit jobs: sign in (see docs/API.md, Authentication)');
@@ -52,7 +58,7 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
       maxAttempts: input.maxAttempts ?? config.worker.perType[input.type]?.maxAttempts ?? defaults.maxAttempts ?? config.worker.maxAttempts,
       ...(input.priority === undefined ? {} : { priority: input.priority }),
       ...(input.runAt === undefined ? {} : { runAt: input.runAt }),
-      ...(input.webhook === undefined ? {} : { webhook: input.webhook }),
+      ...(input.webhook === undefined ? {} : { webhook: webhookOf(input.webhook, `${field}.webhook`) ?? null }),
     };
   }
 
@@ -80,14 +86,21 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
           },
         );
       }
-      const jobs = input.jobs.map((job, index) => prepare(job, `jobs[${index}]`));
+      const webhook = webhookOf(input.webhook, 'webhook');
+      // A batch's webhook also hears about its jobs when it asks for job events (the default: all events).
+      const events = (webhook?.events as string[] | null | undefined) ?? null;
+      const forJobs = webhook !== null && webhook !== undefined && (events === null || events.some((e) => e.startsWith('job.')));
+      const jobs = input.jobs.map((job, index) => {
+        const prepared = prepare(job, `jobs[${index}]`);
+        return forJobs && prepared.webhook === undefined ? { ...prepared, webhook } : prepared;
+      });
       return store.createBatch({
         name: input.name,
         ownerId: owner(principal),
         teamIds: principal.teams,
         jobs,
         ...(input.active === undefined ? {} : { active: input.active }),
-        ...(input.webhook === undefined ? {} : { webhook: input.webhook }),
+        ...(webhook === undefined ? {} : { webhook }),
         ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
         ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
         ...(input.accessControl === undefined ? {} : { accessControl: input.accessControl }),

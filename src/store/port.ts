@@ -273,6 +273,7 @@ export interface JobStore {
   // Webhook outbox
   /** Deliveries of a job or a batch, oldest first. */
   listDeliveries(filter: { jobId?: string; batchId?: string }): Promise<Delivery[]>;
+  getDelivery(id: string): Promise<Delivery | null>;
   /** Claims up to `limit` due deliveries with a lease. */
   claimDeliveries(workerId: string, limit: number, leaseMs: number, now?: Date): Promise<Delivery[]>;
   recordDeliveryAttempt(id: string, workerId: string, outcome: DeliveryOutcome): Promise<Delivery>;

@@ -24,7 +24,7 @@ async function errorCode(query: string, variables: Record<string, unknown> = {},
   return body.errors?.[0]?.extensions?.code;
 }
 
-const SUBMIT = `mutation ($input: SubmitJobInput!) { submitJob(input: $input) { created job { id type status parameters priority maxAttempts ownerId track hasWebhook } } }`;
+const SUBMIT = `mutation ($input: SubmitJobInput!) { submitJob(input: $input) { created job { id type status parameters priority maxAttempts ownerId track webhook { url } } } }`;
 
 describe('queries and mutations', () => {
   it('submits a job, runs it, and reads it back with its results, logs and progress', async () => {
@@ -39,7 +39,7 @@ describe('queries and mutations', () => {
         priority: 3,
         ownerId: 'alice',
         track: 'ai',
-        hasWebhook: false,
+        webhook: null,
       },
     });
     const id = submitJob.job.id;

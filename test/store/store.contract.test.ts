@@ -508,6 +508,8 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       const replay = await store.redeliver(dead.id);
       expect(replay.status).toBe('PENDING');
       expect(await codeOf(store.redeliver(dead.id))).toBe('CONFLICT');
+      expect(await store.getDelivery(dead.id)).toMatchObject({ id: dead.id, status: 'PENDING', attempts: dead.attempts });
+      expect(await store.getDelivery('dlv_missing')).toBeNull();
     });
   });
 

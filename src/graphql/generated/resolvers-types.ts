@@ -1,9 +1,9 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
-import type { Job as JobRecord, Batch as BatchRecord, LogEntry as LogEntryRecord, Principal as PrincipalRecord } from '../../domain/types.js';
+import type { Job as JobRecord, Batch as BatchRecord, LogEntry as LogEntryRecord, Principal as PrincipalRecord, Delivery as DeliveryRecord } from '../../domain/types.js';
 import type { Stats as StatsRecord } from '../../store/port.js';
 import type { JobTypeInfo } from '../../handlers/registry.js';
 import type { JobConnectionModel, BatchConnectionModel } from '../connections.js';
-import type { JobChangeModel, BatchChangeModel } from '../feed.js';
+import type { JobChangeModel, BatchChangeModel, DeliveryChangeModel } from '../feed.js';
 import type { GraphQLContext } from '../context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -52,8 +52,9 @@ export type Batch = {
   /** Live counts, kept exact in the same transaction as every job change. */
   counts: BatchCounts;
   createdAt: Scalars['DateTime']['output'];
+  /** Deliveries of the batch and of its jobs, oldest first. */
+  deliveries: Array<Delivery>;
   finishedAt?: Maybe<Scalars['DateTime']['output']>;
-  hasWebhook: Scalars['Boolean']['output'];
   id: Scalars['ID']['output'];
   /** The batch's jobs the caller may read, newest first. */
   jobs: JobConnection;
@@ -64,6 +65,7 @@ export type Batch = {
   teamIds: Array<Scalars['ID']['output']>;
   updatedAt: Scalars['DateTime']['output'];
   version: Scalars['Int']['output'];
+  webhook?: Maybe<WebhookInfo>;
 };
 
 
@@ -150,6 +152,61 @@ export type ChangeOp =
   | 'SNAPSHOT'
   | 'UPDATED';
 
+/** One webhook message for one job or batch event. Its id is the webhook-id header, the same on every attempt. */
+export type Delivery = {
+  __typename?: 'Delivery';
+  attempts: Array<DeliveryAttempt>;
+  batchId?: Maybe<Scalars['ID']['output']>;
+  createdAt: Scalars['DateTime']['output'];
+  /** job.completed, job.failed, job.cancelled or batch.completed. */
+  event: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  jobId?: Maybe<Scalars['ID']['output']>;
+  nextAttemptAt: Scalars['DateTime']['output'];
+  status: DeliveryStatus;
+  updatedAt: Scalars['DateTime']['output'];
+  url: Scalars['String']['output'];
+};
+
+/** One attempt to send a delivery. */
+export type DeliveryAttempt = {
+  __typename?: 'DeliveryAttempt';
+  at: Scalars['DateTime']['output'];
+  durationMs: Scalars['Int']['output'];
+  /** HTTP_<status>, TIMEOUT, ECONNREFUSED, TARGET_FORBIDDEN, ENDPOINT_DISABLED, ...; null on success. */
+  error?: Maybe<Scalars['String']['output']>;
+  /** The first 1 KB of the receiver's answer. */
+  responseSnippet?: Maybe<Scalars['String']['output']>;
+  /** HTTP status; null for network errors and timeouts. */
+  statusCode?: Maybe<Scalars['Int']['output']>;
+};
+
+/** A change of a delivery (queued, attempted, delivered, failed). */
+export type DeliveryChange = {
+  __typename?: 'DeliveryChange';
+  batchId?: Maybe<Scalars['ID']['output']>;
+  cursor: Scalars['String']['output'];
+  /** The delivery as it is now, with its attempts. */
+  delivery?: Maybe<Delivery>;
+  deliveryId: Scalars['ID']['output'];
+  event?: Maybe<Scalars['String']['output']>;
+  jobId?: Maybe<Scalars['ID']['output']>;
+  op: ChangeOp;
+  status?: Maybe<DeliveryStatus>;
+};
+
+export type DeliveryStatus =
+  /** The receiver answered 2xx. */
+  | 'DELIVERED'
+  /** The receiver answered 410 Gone: nothing more is sent to that URL for this job or batch. */
+  | 'DISABLED'
+  /** Out of attempts, or a final answer (4xx other than 408/410/429, forbidden target): a dead letter that redeliverWebhook replays. */
+  | 'FAILED'
+  /** Waiting for its first attempt or a retry (see nextAttemptAt). */
+  | 'PENDING'
+  /** Being sent by a worker right now. */
+  | 'SENDING';
+
 /** Job counts of one type or one track. */
 export type GroupCounts = {
   __typename?: 'GroupCounts';
@@ -170,13 +227,13 @@ export type Job = {
   batch?: Maybe<Batch>;
   cancelRequested: Scalars['Boolean']['output'];
   createdAt: Scalars['DateTime']['output'];
+  /** The job's webhook deliveries, oldest first, with every attempt. */
+  deliveries: Array<Delivery>;
   /** The last attempt's error, while the job is failed or waiting for a retry. */
   error?: Maybe<JobError>;
   /** Every failed attempt's error, oldest first. */
   errors: Array<JobError>;
   finishedAt?: Maybe<Scalars['DateTime']['output']>;
-  /** Whether a webhook is set (its settings are write-only). */
-  hasWebhook: Scalars['Boolean']['output'];
   id: Scalars['ID']['output'];
   /** The job's log, oldest first, after `after` (a LogEntry.seq). */
   logs: Array<LogEntry>;
@@ -198,6 +255,7 @@ export type Job = {
   updatedAt: Scalars['DateTime']['output'];
   /** Increases with every change of the job. */
   version: Scalars['Int']['output'];
+  webhook?: Maybe<WebhookInfo>;
 };
 
 
@@ -312,6 +370,8 @@ export type Mutation = {
   deleteBatch: Scalars['ID']['output'];
   /** Deletes a job that is not running, with its logs. Needs admin access. Returns the id. */
   deleteJob: Scalars['ID']['output'];
+  /** Sends a delivery again (a new attempt with the same webhook-id). Needs write access to its job or batch; CONFLICT while it is queued. */
+  redeliverWebhook: Delivery;
   /** Restarts failed jobs (and cancelled ones unless onlyFailed). Needs write access. */
   restartBatch: Batch;
   /** A finished job (completed, failed, cancelled) runs again with a fresh attempt budget. Needs write access. */
@@ -347,6 +407,11 @@ export type MutationDeleteBatchArgs = {
 
 
 export type MutationDeleteJobArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationRedeliverWebhookArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -524,6 +589,8 @@ export type Subscription = {
   __typename?: 'Subscription';
   /** The batch's current state (op SNAPSHOT), then every change of its counts and status. With `after`, what was missed first. */
   batchUpdated: BatchChange;
+  /** Deliveries of a job (jobId) or a batch and its jobs (batchId): each existing one (SNAPSHOT), then every change. */
+  deliveryUpdated: DeliveryChange;
   /** Changes of every job the caller may read that matches the filter, from now (or after `after`). */
   jobEvents: JobChange;
   /** The job's log so far (after the given seq), then each new line. */
@@ -536,6 +603,13 @@ export type Subscription = {
 export type SubscriptionBatchUpdatedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   id: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionDeliveryUpdatedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  batchId?: InputMaybe<Scalars['ID']['input']>;
+  jobId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
@@ -575,6 +649,20 @@ export type Visibility =
   | 'PUBLIC'
   /** Also members of the resource's teams (read only). */
   | 'TEAM';
+
+/** Webhook settings as stored. The secret and token are write-only: only whether they are set shows. */
+export type WebhookInfo = {
+  __typename?: 'WebhookInfo';
+  /** Events sent; null means all. */
+  events?: Maybe<Array<Scalars['String']['output']>>;
+  hasSecret: Scalars['Boolean']['output'];
+  hasToken: Scalars['Boolean']['output'];
+  /** Names of the extra headers (values are not shown). */
+  headerNames: Array<Scalars['String']['output']>;
+  includeMarkdown: Scalars['Boolean']['output'];
+  includeMetadata: Scalars['Boolean']['output'];
+  url: Scalars['String']['output'];
+};
 
 /**
  * Where to send a callback when a job (or batch) finishes. The secret and token are
@@ -684,6 +772,10 @@ export type ResolversTypes = ResolversObject<{
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ChangeOp: ChangeOp;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  Delivery: ResolverTypeWrapper<DeliveryRecord>;
+  DeliveryAttempt: ResolverTypeWrapper<DeliveryAttempt>;
+  DeliveryChange: ResolverTypeWrapper<DeliveryChangeModel>;
+  DeliveryStatus: DeliveryStatus;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   GroupCounts: ResolverTypeWrapper<GroupCounts>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
@@ -714,6 +806,7 @@ export type ResolversTypes = ResolversObject<{
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Viewer: ResolverTypeWrapper<PrincipalRecord>;
   Visibility: Visibility;
+  WebhookInfo: ResolverTypeWrapper<WebhookInfo>;
   WebhookInput: WebhookInput;
 }>;
 
@@ -730,6 +823,9 @@ export type ResolversParentTypes = ResolversObject<{
   BatchJobInput: BatchJobInput;
   Boolean: Scalars['Boolean']['output'];
   DateTime: Scalars['DateTime']['output'];
+  Delivery: DeliveryRecord;
+  DeliveryAttempt: DeliveryAttempt;
+  DeliveryChange: DeliveryChangeModel;
   Float: Scalars['Float']['output'];
   GroupCounts: GroupCounts;
   ID: Scalars['ID']['output'];
@@ -758,6 +854,7 @@ export type ResolversParentTypes = ResolversObject<{
   SubmitJobPayload: Omit<SubmitJobPayload, 'job'> & { job: ResolversParentTypes['Job'] };
   Subscription: Record<PropertyKey, never>;
   Viewer: PrincipalRecord;
+  WebhookInfo: WebhookInfo;
   WebhookInput: WebhookInput;
 }>;
 
@@ -774,8 +871,8 @@ export type BatchResolvers<ContextType = GraphQLContext, ParentType extends Reso
   archived?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   counts?: Resolver<ResolversTypes['BatchCounts'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deliveries?: Resolver<Array<ResolversTypes['Delivery']>, ParentType, ContextType>;
   finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
-  hasWebhook?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<BatchJobsArgs, 'first'>>;
   metadata?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
@@ -785,6 +882,7 @@ export type BatchResolvers<ContextType = GraphQLContext, ParentType extends Reso
   teamIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  webhook?: Resolver<Maybe<ResolversTypes['WebhookInfo']>, ParentType, ContextType>;
 }>;
 
 export type BatchChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BatchChange'] = ResolversParentTypes['BatchChange']> = ResolversObject<{
@@ -825,6 +923,38 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export type DeliveryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Delivery'] = ResolversParentTypes['Delivery']> = ResolversObject<{
+  attempts?: Resolver<Array<ResolversTypes['DeliveryAttempt']>, ParentType, ContextType>;
+  batchId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  event?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  jobId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  nextAttemptAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['DeliveryStatus'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type DeliveryAttemptResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['DeliveryAttempt'] = ResolversParentTypes['DeliveryAttempt']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  durationMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  responseSnippet?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  statusCode?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
+export type DeliveryChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['DeliveryChange'] = ResolversParentTypes['DeliveryChange']> = ResolversObject<{
+  batchId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  delivery?: Resolver<Maybe<ResolversTypes['Delivery']>, ParentType, ContextType>;
+  deliveryId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  event?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  jobId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  op?: Resolver<ResolversTypes['ChangeOp'], ParentType, ContextType>;
+  status?: Resolver<Maybe<ResolversTypes['DeliveryStatus']>, ParentType, ContextType>;
+}>;
+
 export type GroupCountsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['GroupCounts'] = ResolversParentTypes['GroupCounts']> = ResolversObject<{
   cancelled?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   completed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -845,10 +975,10 @@ export type JobResolvers<ContextType = GraphQLContext, ParentType extends Resolv
   batch?: Resolver<Maybe<ResolversTypes['Batch']>, ParentType, ContextType>;
   cancelRequested?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deliveries?: Resolver<Array<ResolversTypes['Delivery']>, ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['JobError']>, ParentType, ContextType>;
   errors?: Resolver<Array<ResolversTypes['JobError']>, ParentType, ContextType>;
   finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
-  hasWebhook?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   logs?: Resolver<Array<ResolversTypes['LogEntry']>, ParentType, ContextType, RequireFields<JobLogsArgs, 'first'>>;
   maxAttempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -865,6 +995,7 @@ export type JobResolvers<ContextType = GraphQLContext, ParentType extends Resolv
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  webhook?: Resolver<Maybe<ResolversTypes['WebhookInfo']>, ParentType, ContextType>;
 }>;
 
 export type JobChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobChange'] = ResolversParentTypes['JobChange']> = ResolversObject<{
@@ -921,6 +1052,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   cancelJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationCancelJobArgs, 'id'>>;
   deleteBatch?: Resolver<ResolversTypes['ID'], ParentType, ContextType, RequireFields<MutationDeleteBatchArgs, 'id'>>;
   deleteJob?: Resolver<ResolversTypes['ID'], ParentType, ContextType, RequireFields<MutationDeleteJobArgs, 'id'>>;
+  redeliverWebhook?: Resolver<ResolversTypes['Delivery'], ParentType, ContextType, RequireFields<MutationRedeliverWebhookArgs, 'id'>>;
   restartBatch?: Resolver<ResolversTypes['Batch'], ParentType, ContextType, RequireFields<MutationRestartBatchArgs, 'id' | 'onlyFailed'>>;
   restartJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationRestartJobArgs, 'id'>>;
   setBatchActive?: Resolver<ResolversTypes['Batch'], ParentType, ContextType, RequireFields<MutationSetBatchActiveArgs, 'active' | 'id'>>;
@@ -983,6 +1115,7 @@ export type SubmitJobPayloadResolvers<ContextType = GraphQLContext, ParentType e
 
 export type SubscriptionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
   batchUpdated?: SubscriptionResolver<ResolversTypes['BatchChange'], "batchUpdated", ParentType, ContextType, RequireFields<SubscriptionBatchUpdatedArgs, 'id'>>;
+  deliveryUpdated?: SubscriptionResolver<ResolversTypes['DeliveryChange'], "deliveryUpdated", ParentType, ContextType, Partial<SubscriptionDeliveryUpdatedArgs>>;
   jobEvents?: SubscriptionResolver<ResolversTypes['JobChange'], "jobEvents", ParentType, ContextType, Partial<SubscriptionJobEventsArgs>>;
   jobLogs?: SubscriptionResolver<ResolversTypes['LogEntry'], "jobLogs", ParentType, ContextType, RequireFields<SubscriptionJobLogsArgs, 'id'>>;
   jobUpdated?: SubscriptionResolver<ResolversTypes['JobChange'], "jobUpdated", ParentType, ContextType, RequireFields<SubscriptionJobUpdatedArgs, 'id'>>;
@@ -996,6 +1129,16 @@ export type ViewerResolvers<ContextType = GraphQLContext, ParentType extends Res
   userId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
 }>;
 
+export type WebhookInfoResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['WebhookInfo'] = ResolversParentTypes['WebhookInfo']> = ResolversObject<{
+  events?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
+  hasSecret?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  hasToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  headerNames?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  includeMarkdown?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  includeMetadata?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AccessControl?: AccessControlResolvers<ContextType>;
   Batch?: BatchResolvers<ContextType>;
@@ -1004,6 +1147,9 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   BatchCounts?: BatchCountsResolvers<ContextType>;
   BatchEdge?: BatchEdgeResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  Delivery?: DeliveryResolvers<ContextType>;
+  DeliveryAttempt?: DeliveryAttemptResolvers<ContextType>;
+  DeliveryChange?: DeliveryChangeResolvers<ContextType>;
   GroupCounts?: GroupCountsResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Job?: JobResolvers<ContextType>;
@@ -1023,5 +1169,6 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   SubmitJobPayload?: SubmitJobPayloadResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   Viewer?: ViewerResolvers<ContextType>;
+  WebhookInfo?: WebhookInfoResolvers<ContextType>;
 }>;
 

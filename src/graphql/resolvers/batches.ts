@@ -78,7 +78,6 @@ export const batchResolvers: Resolvers = {
   },
   Batch: {
     jobs: (batch, { filter, first, after }, ctx) => jobConnection(ctx, { ...jobFilter(filter, ctx), batchId: batch.id }, first, after),
-    hasWebhook: (batch) => batch.webhook !== null,
   },
   BatchConnection: connectionResolvers(),
 };

@@ -4,10 +4,11 @@ import { batchResolvers } from './batches.js';
 import { jobResolvers } from './jobs.js';
 import { statsResolvers } from './stats.js';
 import { subscriptionResolvers } from './subscriptions.js';
+import { webhookResolvers } from './webhooks.js';
 
 /** Every resolver, merged by type. */
 export function createResolvers(): Resolvers {
-  const parts: Resolvers[] = [jobResolvers, batchResolvers, statsResolvers, subscriptionResolvers];
+  const parts: Resolvers[] = [jobResolvers, batchResolvers, statsResolvers, subscriptionResolvers, webhookResolvers];
   const merged: Record<string, Record<string, unknown>> = {};
   for (const part of parts) {
     for (const [type, fields] of Object.entries(part)) merged[type] = { ...merged[type], ...(fields as Record<string, unknown>) };

@@ -75,7 +75,6 @@ export const jobResolvers: Resolvers = {
   Job: {
     batch: (job, _args, ctx) => (job.batchId === null ? null : readableBatch(ctx, job.batchId)),
     logs: (job, { after, first }, ctx) => ctx.services.store.listLogs(job.id, after ?? null, first),
-    hasWebhook: (job) => job.webhook !== null,
     parameters: (job) => job.parameters,
   },
   JobConnection: connectionResolvers(),

@@ -4,6 +4,7 @@ import { StreamError } from '../feed.js';
 import type {
   Resolvers,
   SubscriptionBatchUpdatedArgs,
+  SubscriptionDeliveryUpdatedArgs,
   SubscriptionJobEventsArgs,
   SubscriptionJobLogsArgs,
   SubscriptionJobUpdatedArgs,
@@ -33,6 +34,11 @@ const Subscription: SubscriptionResolvers = {
       ctx.services.feed.jobEvents(ctx.principal, filter ?? {}, after),
     resolve: unwrap,
   },
+  deliveryUpdated: {
+    subscribe: (_root: unknown, { jobId, batchId, after }: Partial<SubscriptionDeliveryUpdatedArgs>, ctx: GraphQLContext) =>
+      ctx.services.feed.deliveryUpdated(ctx.principal, { jobId: jobId ?? null, batchId: batchId ?? null }, after),
+    resolve: unwrap,
+  },
   jobLogs: {
     subscribe: (_root: unknown, { id, after }: SubscriptionJobLogsArgs, ctx: GraphQLContext) =>
       ctx.services.feed.jobLogs(ctx.principal, id, after),
@@ -46,6 +52,11 @@ export const subscriptionResolvers: Resolvers = {
     async job(change, _args, ctx) {
       const job = change.snapshot ?? (change.op === 'DELETED' ? null : await ctx.loaders.jobs.load(change.jobId));
       return job !== null && can(ctx.principal, 'read', job) ? job : null;
+    },
+  },
+  DeliveryChange: {
+    async delivery(change, _args, ctx) {
+      return change.snapshot ?? (change.op === 'DELETED' ? null : await ctx.services.store.getDelivery(change.deliveryId));
     },
   },
   BatchChange: {

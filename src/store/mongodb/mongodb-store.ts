@@ -933,6 +933,11 @@ export class MongoStore implements JobStore {
     );
   }
 
+  async getDelivery(id: string): Promise<Delivery | null> {
+    const doc = await this.deliveries.findOne({ _id: id });
+    return doc === null ? null : deliveryFromDoc(doc as DeliveryDoc);
+  }
+
   private async loadDelivery(tx: Tx, id: string): Promise<Delivery> {
     const doc = await this.deliveries.findOne({ _id: id }, { session: tx.session });
     if (doc === null) throw new NotFoundError('delivery', id);

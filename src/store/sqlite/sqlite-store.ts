@@ -1093,6 +1093,11 @@ export class SqliteStore implements JobStore {
     });
   }
 
+  async getDelivery(id: string): Promise<Delivery | null> {
+    const row = this.stmt.getDelivery.get(id) as Row | undefined;
+    return row === undefined ? null : deliveryFromRow(row);
+  }
+
   private loadDelivery(id: string): Delivery {
     const row = this.stmt.getDelivery.get(id) as Row | undefined;
     if (row === undefined) throw new NotFoundError('delivery', id);

@@ -1,0 +1,259 @@
+/**
+ * The webhook dispatcher: runs in worker processes, claims due deliveries from the
+ * store's outbox with a lease (like jobs), sends them with `got` through the SSRF
+ * guard, and records each attempt. A crash mid-send leaves the delivery claimed until
+ * its lease ends; then any dispatcher sends it again with the same `webhook-id`, so
+ * receivers that deduplicate see it once.
+ *
+ * Outcomes: 2xx DELIVERED; 410 DISABLED (and later deliveries of the same job or
+ * batch to that URL are not sent); 408, 429 (Retry-After honoured, capped), 5xx,
+ * network errors and timeouts retry on the schedule; any other status is final
+ * (FAILED); a forbidden target is FAILED with TARGET_FORBIDDEN.
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import got, { type Response } from 'got';
+import type { ResolvedConfig } from '../config.js';
+import type { Delivery, DeliveryAttempt, JsonObject } from '../domain/types.js';
+import { coerceError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { NetGuard } from '../net/guard.js';
+import type { ResultStore } from '../results/port.js';
+import type { DeliveryOutcome, JobStore } from '../store/port.js';
+import { nextDelay, retryAfterMs } from './schedule.js';
+import { sign } from './signing.js';
+import type { WebhookSettings } from './validate.js';
+
+export interface DispatcherOptions {
+  store: JobStore;
+  results: ResultStore;
+  guard: NetGuard;
+  config: ResolvedConfig['webhooks'];
+  logger: Logger;
+  workerId: string;
+  /** Sent as `User-Agent: Conveyor/<version>`. */
+  version: string;
+}
+
+export interface Dispatcher {
+  start(): void;
+  /** Stops claiming and waits for the requests in flight (their leases end otherwise). */
+  stop(): Promise<void>;
+  readonly inFlight: number;
+}
+
+const SNIPPET_BYTES = 1024;
+
+/** What a receiver sees: the stored event, with the parts its settings ask for. */
+export async function deliveryBody(delivery: Delivery, results: ResultStore): Promise<string> {
+  const payload = delivery.payload;
+  const settings = delivery.webhook as unknown as WebhookSettings;
+  const data = (payload.data ?? {}) as JsonObject;
+  if (delivery.jobId === null || typeof data.results !== 'object' || data.results === null) return JSON.stringify(payload);
+  const { files, metadata, markdown, ...rest } = data.results as JsonObject;
+  const jobId = delivery.jobId;
+  const shaped: JsonObject = {
+    type: data.type ?? null,
+    finishedAt: data.finishedAt ?? null,
+    results: rest,
+    files: Array.isArray(files)
+      ? files.map((file) => {
+          const f = file as JsonObject;
+          return { ...f, path: `/files/${jobId}/${String(f.name)}` };
+        })
+      : [],
+  };
+  if (settings.includeMetadata) shaped.metadata = metadata ?? null;
+  if (settings.includeMarkdown) {
+    const text = typeof markdown === 'string' ? await results.read(jobId, markdown) : null;
+    shaped.markdown = text === null ? null : text.toString('utf8');
+  }
+  return JSON.stringify({ ...payload, data: shaped });
+}
+
+function errorCode(error: unknown): string {
+  const e = error as { code?: string; name?: string };
+  if (e.code === 'TARGET_FORBIDDEN') return 'TARGET_FORBIDDEN';
+  if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') return 'TIMEOUT';
+  return typeof e.code === 'string' ? e.code : 'NETWORK_ERROR';
+}
+
+export function createDispatcher(options: DispatcherOptions): Dispatcher {
+  const { store, results, guard, config, logger, workerId } = options;
+  const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+  const client = got.extend({
+    agent: agents,
+    dnsLookup: guard.lookup,
+    followRedirect: false,
+    throwHttpErrors: false,
+    retry: { limit: 0 },
+    timeout: { request: config.timeoutMs },
+    decompress: true,
+  });
+  const running = new Set<Promise<void>>();
+  let started = false;
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  let loop: Promise<void> | null = null;
+  let poll: NodeJS.Timeout | null = null;
+  let feed: AbortController | null = null;
+
+  const nudge = () => {
+    wake?.();
+    wake = null;
+  };
+
+  /** True when an earlier delivery of the same job or batch to this URL got 410 Gone. */
+  async function disabledTarget(delivery: Delivery): Promise<boolean> {
+    const url = (delivery.webhook as unknown as WebhookSettings).url;
+    const filter = delivery.jobId !== null ? { jobId: delivery.jobId } : { batchId: delivery.batchId as string };
+    const siblings = await store.listDeliveries(filter);
+    return siblings.some((d) => d.id !== delivery.id && d.status === 'DISABLED' && (d.webhook as unknown as WebhookSettings).url === url);
+  }
+
+  async function attempt(delivery: Delivery): Promise<DeliveryOutcome> {
+    const settings = delivery.webhook as unknown as WebhookSettings;
+    const at = new Date();
+    const started = performance.now();
+    const attemptNo = delivery.attempts.length + 1;
+    const record = (fields: Omit<DeliveryAttempt, 'at' | 'durationMs'>): DeliveryAttempt => ({
+      at,
+      durationMs: Math.round(performance.now() - started),
+      ...fields,
+    });
+    // The schedule bounds the number of attempts; a receiver's Retry-After only moves the next one.
+    const retry = (attemptRecord: DeliveryAttempt, retryAfter: number | null): DeliveryOutcome => {
+      const scheduled = nextDelay(config.schedule, attemptNo, config.jitter);
+      if (scheduled === null) return { attempt: attemptRecord, status: 'FAILED' };
+      return { attempt: attemptRecord, status: 'PENDING', nextAttemptAt: new Date(Date.now() + (retryAfter ?? scheduled)) };
+    };
+
+    if (await disabledTarget(delivery)) {
+      return { attempt: record({ statusCode: null, error: 'ENDPOINT_DISABLED', responseSnippet: null }), status: 'DISABLED' };
+    }
+    let body: string;
+    try {
+      body = await deliveryBody(delivery, results);
+      guard.checkUrl(new URL(settings.url));
+    } catch (error) {
+      return { attempt: record({ statusCode: null, error: errorCode(error), responseSnippet: null }), status: 'FAILED' };
+    }
+    const timestamp = Math.floor(at.getTime() / 1000);
+    const headers: Record<string, string> = {
+      ...settings.headers,
+      'content-type': 'application/json',
+      'user-agent': `Conveyor/${options.version}`,
+      'webhook-id': delivery.id,
+      'webhook-timestamp': String(timestamp),
+    };
+    if (settings.secret !== null) headers['webhook-signature'] = sign(settings.secret, delivery.id, timestamp, body);
+    if (settings.token !== null) {
+      headers.authorization = `Bearer ${settings.token}`;
+      headers['x-callback-token'] = settings.token;
+    }
+
+    let response: Response<Buffer>;
+    try {
+      response = await client.post(settings.url, { body, headers, responseType: 'buffer' });
+    } catch (error) {
+      const code = errorCode(error);
+      const failed = record({ statusCode: null, error: code, responseSnippet: null });
+      return code === 'TARGET_FORBIDDEN' ? { attempt: failed, status: 'FAILED' } : retry(failed, null);
+    }
+    const status = response.statusCode;
+    const done = record({
+      statusCode: status,
+      error: status >= 200 && status < 300 ? null : `HTTP_${status}`,
+      responseSnippet: response.rawBody.subarray(0, SNIPPET_BYTES).toString('utf8'),
+    });
+    if (status >= 200 && status < 300) return { attempt: done, status: 'DELIVERED' };
+    if (status === 410) return { attempt: done, status: 'DISABLED' };
+    if (status === 429) {
+      const header = response.headers['retry-after'];
+      return retry(done, retryAfterMs(Array.isArray(header) ? header[0] : header, config.maxRetryAfterMs));
+    }
+    if (status === 408 || status >= 500) return retry(done, null);
+    return { attempt: done, status: 'FAILED' };
+  }
+
+  async function send(delivery: Delivery): Promise<void> {
+    const log = logger.child({ deliveryId: delivery.id, jobId: delivery.jobId, batchId: delivery.batchId, event: delivery.event });
+    try {
+      const outcome = await attempt(delivery);
+      await store.recordDeliveryAttempt(delivery.id, workerId, outcome);
+      const level = outcome.status === 'DELIVERED' ? 'debug' : outcome.status === 'PENDING' ? 'info' : 'warn';
+      log[level]('webhook attempt', {
+        status: outcome.status,
+        statusCode: outcome.attempt.statusCode,
+        error: outcome.attempt.error,
+        attempt: delivery.attempts.length + 1,
+        ...(outcome.nextAttemptAt === undefined ? {} : { nextAttemptAt: outcome.nextAttemptAt.toISOString() }),
+      });
+    } catch (error) {
+      // LEASE_LOST (another dispatcher took over after our lease ended) or a store failure:
+      // the delivery stays claimed until its lease ends and is sent again then.
+      log.warn('webhook attempt not recorded', { error: coerceError(error) });
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!stopping) {
+      const free = config.concurrency - running.size;
+      let claimed: Delivery[] = [];
+      if (free > 0) {
+        try {
+          claimed = await store.claimDeliveries(workerId, free, config.leaseMs);
+        } catch (error) {
+          logger.error('claiming deliveries failed', { error: coerceError(error) });
+        }
+      }
+      for (const delivery of claimed) {
+        const task = send(delivery).finally(() => {
+          running.delete(task);
+          nudge();
+        });
+        running.add(task);
+      }
+      if (claimed.length > 0 && claimed.length === free) continue;
+      // Nothing more to claim now (or every slot is busy): wait for a change, a free slot or the poll.
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+  }
+
+  async function listen(signal: AbortSignal): Promise<void> {
+    try {
+      for await (const change of store.watch({ signal })) {
+        if (change.entity === 'delivery' && change.status === 'PENDING') nudge();
+      }
+    } catch (error) {
+      if (!signal.aborted) logger.warn('dispatcher change feed ended; polling only', { error: coerceError(error) });
+    }
+  }
+
+  return {
+    get inFlight() {
+      return running.size;
+    },
+    start() {
+      if (started) return;
+      started = true;
+      feed = new AbortController();
+      void listen(feed.signal);
+      poll = setInterval(nudge, config.pollMs);
+      loop = run();
+    },
+    async stop() {
+      if (!started) return;
+      stopping = true;
+      feed?.abort();
+      if (poll !== null) clearInterval(poll);
+      nudge();
+      await loop;
+      await Promise.allSettled([...running]);
+      agents.http.destroy();
+      agents.https.destroy();
+    },
+  };
+}

@@ -1,0 +1,304 @@
+/**
+ * Webhook delivery end to end: a real server and worker (startApi), a real receiver
+ * on 127.0.0.1, `got` in between. Schedules are shortened through configuration.
+ */
+import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { hostname } from 'node:os';
+import { Webhook } from 'standardwebhooks';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Delivery } from '../../src/domain/types.js';
+import { createNetGuard } from '../../src/net/guard.js';
+import { startApi, type TestApi } from '../helpers/api.js';
+import { type Answer, type Receiver, startReceiver } from '../helpers/receiver.js';
+
+let api: TestApi;
+let receiver: Receiver;
+
+afterEach(async () => {
+  await api?.stop();
+  await receiver?.close();
+});
+
+const FAST = {
+  'webhooks.allowHttp': true,
+  'net.allow': ['127.0.0.1'],
+  'webhooks.schedule': [150, 150, 150],
+  'webhooks.timeoutMs': 400,
+  'webhooks.leaseMs': 2000,
+  'webhooks.pollMs': 50,
+};
+
+const secret = () => `whsec_${randomBytes(32).toString('base64')}`;
+
+async function start(answer: (request: { body: string }, index: number) => Answer, overrides: Record<string, unknown> = {}) {
+  receiver = await startReceiver(answer);
+  api = await startApi({ overrides: { ...FAST, ...overrides } });
+}
+
+async function submitEcho(webhook: Record<string, unknown>): Promise<string> {
+  const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+    'mutation ($webhook: WebhookInput!) { submitJob(input: { type: "echo", parameters: { text: "hi" }, webhook: $webhook }) { job { id } } }',
+    { webhook },
+  );
+  expect(body.errors).toBeUndefined();
+  return body.data?.submitJob.job.id as string;
+}
+
+/** The job's deliveries once every one of them has settled (not PENDING or SENDING). */
+async function settled(jobId: string, count = 1, timeout = 10_000): Promise<Delivery[]> {
+  let deliveries: Delivery[] = [];
+  await expect
+    .poll(
+      async () => {
+        deliveries = await api.conveyor.store.listDeliveries({ jobId });
+        return deliveries.length >= count && deliveries.every((d) => d.status !== 'PENDING' && d.status !== 'SENDING');
+      },
+      { timeout, interval: 25, message: `deliveries of ${jobId}` },
+    )
+    .toBe(true);
+  return deliveries;
+}
+
+describe('webhook dispatcher', () => {
+  it('retries 500, 500, then succeeds on schedule with the same webhook-id, and the log shows all three', async () => {
+    await start((_r, i) => (i < 2 ? 500 : 200));
+    const key = secret();
+    const jobId = await submitEcho({ url: receiver.url, secret: key, token: 'tok-123', headers: { 'x-tenant': 'acme' } });
+    const [delivery] = await settled(jobId);
+    expect(delivery?.status).toBe('DELIVERED');
+    expect(receiver.requests).toHaveLength(3);
+    const ids = new Set(receiver.requests.map((r) => r.headers['webhook-id']));
+    expect([...ids]).toEqual([delivery?.id]);
+    const [a, b, c] = receiver.requests.map((r) => r.at) as [number, number, number];
+    expect(b - a).toBeGreaterThanOrEqual(150 * 0.8 - 5);
+    expect(c - b).toBeGreaterThanOrEqual(150 * 0.8 - 5);
+
+    const first = receiver.requests[0];
+    expect(first?.headers).toMatchObject({
+      'content-type': 'application/json',
+      authorization: 'Bearer tok-123',
+      'x-callback-token': 'tok-123',
+      'x-tenant': 'acme',
+      'user-agent': expect.stringMatching(/^Conveyor\/\d+\.\d+\.\d+/),
+    });
+    const payload = JSON.parse(first?.body as string);
+    expect(payload).toMatchObject({
+      type: 'job.completed',
+      id: delivery?.id,
+      jobId,
+      batchId: null,
+      status: 'COMPLETED',
+      error: null,
+      data: { type: 'echo', results: { text: 'hi' } },
+    });
+
+    const { body } = await api.gql<{
+      job: {
+        deliveries: {
+          id: string;
+          status: string;
+          attempts: { statusCode: number; error: string | null; durationMs: number; responseSnippet: string }[];
+        }[];
+      };
+    }>('query ($id: ID!) { job(id: $id) { deliveries { id status attempts { at statusCode error durationMs responseSnippet } } } }', {
+      id: jobId,
+    });
+    const log = body.data?.job.deliveries[0];
+    expect(log?.attempts.map((x) => [x.statusCode, x.error])).toEqual([
+      [500, 'HTTP_500'],
+      [500, 'HTTP_500'],
+      [200, null],
+    ]);
+    expect(log?.attempts[2]?.responseSnippet).toBe('ok');
+  });
+
+  it('signs so that the standardwebhooks library verifies, and rejects a changed byte', async () => {
+    await start(() => 200);
+    const key = secret();
+    const jobId = await submitEcho({ url: receiver.url, secret: key });
+    await settled(jobId);
+    const request = receiver.requests[0] as { headers: Record<string, string>; body: string };
+    const headers = {
+      'webhook-id': request.headers['webhook-id'] as string,
+      'webhook-timestamp': request.headers['webhook-timestamp'] as string,
+      'webhook-signature': request.headers['webhook-signature'] as string,
+    };
+    expect(headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    expect(new Webhook(key).verify(request.body, headers)).toMatchObject({ jobId });
+    const tampered = request.body.replace('"hi"', '"ho"');
+    expect(() => new Webhook(key).verify(tampered, headers)).toThrow();
+    expect(() => new Webhook(secret()).verify(request.body, headers)).toThrow();
+  });
+
+  it('handles a refused connection, a hanging receiver, 429 with Retry-After, 410 and 400 as documented', async () => {
+    await start((request) => {
+      const kind = (JSON.parse(request.body) as { data: { results: { text: string } } }).data.results.text;
+      if (kind === 'hang') return 'hang';
+      if (kind === 'retry-after') return { status: 429, headers: { 'retry-after': '2' } };
+      if (kind === 'gone') return 410;
+      if (kind === 'bad') return 400;
+      return 200;
+    });
+    const closed = await startReceiver();
+    const refusedUrl = closed.url;
+    await closed.close();
+    const submit = async (text: string, url = receiver.url) => {
+      const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+        'mutation ($text: String!, $url: String!) { submitJob(input: { type: "echo", parameters: { text: $text }, webhook: { url: $url } }) { job { id } } }',
+        { text, url },
+      );
+      return body.data?.submitJob.job.id as string;
+    };
+    const [refused, hang, limited, gone, bad] = [
+      await submit('refused', refusedUrl),
+      await submit('hang'),
+      await submit('retry-after'),
+      await submit('gone'),
+      await submit('bad'),
+    ];
+
+    const refusedLog = (await settled(refused))[0] as Delivery;
+    expect(refusedLog.status).toBe('FAILED');
+    expect(refusedLog.attempts.map((a) => a.error)).toEqual(['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED']);
+
+    const hangLog = (await settled(hang))[0] as Delivery;
+    expect(hangLog.status).toBe('FAILED');
+    expect(hangLog.attempts).toHaveLength(4);
+    expect(hangLog.attempts.every((a) => a.error === 'TIMEOUT' && a.statusCode === null)).toBe(true);
+
+    const limitedLog = (await settled(limited, 1, 15_000))[0] as Delivery;
+    expect(limitedLog.attempts.map((a) => a.statusCode)).toEqual([429, 429, 429, 429]);
+    const gaps = limitedLog.attempts.slice(1).map((a, i) => a.at.getTime() - (limitedLog.attempts[i] as { at: Date }).at.getTime());
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(1900);
+
+    const goneLog = (await settled(gone))[0] as Delivery;
+    expect(goneLog).toMatchObject({ status: 'DISABLED' });
+    expect(goneLog.attempts).toHaveLength(1);
+    // The endpoint stays disabled for this job: a second event is not sent to it.
+    const sentBefore = receiver.requests.length;
+    await api.gql('mutation ($id: ID!) { restartJob(id: $id) { id } }', { id: gone });
+    const again = await settled(gone, 2);
+    expect(again[1]).toMatchObject({ status: 'DISABLED', attempts: [{ error: 'ENDPOINT_DISABLED', statusCode: null }] });
+    expect(receiver.requests.length).toBe(sentBefore);
+
+    const badLog = (await settled(bad))[0] as Delivery;
+    expect(badLog).toMatchObject({ status: 'FAILED', attempts: [{ statusCode: 400, error: 'HTTP_400' }] });
+  }, 30_000);
+
+  it('never has more than webhooks.concurrency requests in flight, and delivers all 200', async () => {
+    await start(() => ({ status: 200, delayMs: 20 }), { 'worker.concurrency': 50 });
+    const jobs = Array.from({ length: 200 }, (_, i) => ({ type: 'echo', parameters: { text: `n${i}` } }));
+    const { body } = await api.gql<{ submitBatch: { batch: { id: string } } }>(
+      'mutation ($jobs: [BatchJobInput!]!, $url: String!) { submitBatch(input: { name: "many", jobs: $jobs, webhook: { url: $url, events: ["job.completed"] } }) { batch { id } } }',
+      { jobs, url: receiver.url },
+    );
+    const batchId = body.data?.submitBatch.batch.id as string;
+    await expect
+      .poll(async () => (await api.conveyor.store.listDeliveries({ batchId })).filter((d) => d.status === 'DELIVERED').length, {
+        timeout: 30_000,
+      })
+      .toBe(200);
+    expect(receiver.requests).toHaveLength(200);
+    expect(new Set(receiver.requests.map((r) => r.headers['webhook-id'])).size).toBe(200);
+    expect(receiver.maxInFlight).toBeLessThanOrEqual(10);
+    expect(receiver.maxInFlight).toBeGreaterThan(1);
+  }, 60_000);
+
+  it('replays a dead letter with redeliverWebhook (same webhook-id) and shows attempts live in deliveryUpdated', async () => {
+    let healthy = false;
+    await start(() => (healthy ? 200 : 400));
+    const jobId = await submitEcho({ url: receiver.url });
+    const [dead] = await settled(jobId);
+    expect(dead?.status).toBe('FAILED');
+    healthy = true;
+    const { subscribe } = await import('../helpers/api.js');
+    const live = subscribe<{ op: string; status: string; delivery: { attempts: { statusCode: number }[] } }>(
+      api.client(),
+      'subscription ($jobId: ID!) { deliveryUpdated(jobId: $jobId) { op status deliveryId delivery { attempts { statusCode } } } }',
+      { jobId },
+      (values) => values.some((v) => v.status === 'DELIVERED'),
+    );
+    await expect.poll(() => live.values.length).toBeGreaterThan(0);
+    expect(live.values[0]).toMatchObject({ op: 'SNAPSHOT', status: 'FAILED' });
+    const { body } = await api.gql<{ redeliverWebhook: { id: string; status: string } }>(
+      'mutation ($id: ID!) { redeliverWebhook(id: $id) { id status } }',
+      { id: dead?.id },
+    );
+    expect(body.data?.redeliverWebhook).toEqual({ id: dead?.id, status: 'PENDING' });
+    const values = await live.finished;
+    expect(values.at(-1)?.delivery.attempts.map((a) => a.statusCode)).toEqual([400, 200]);
+    expect(receiver.requests.map((r) => r.headers['webhook-id'])).toEqual([dead?.id, dead?.id]);
+    // Someone else may not replay it, nor learn that it exists.
+    const other = await api.gql('mutation ($id: ID!) { redeliverWebhook(id: $id) { id } }', { id: dead?.id }, { 'x-user-id': 'mallory' });
+    expect(other.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+
+  it('refuses private-network targets and never shows a secret in responses or logs', async () => {
+    await start(() => 200, { 'net.allow': [] });
+    const key = secret();
+    const refuse = async (url: string) => {
+      const { body } = await api.gql(
+        'mutation ($url: String!, $secret: String) { submitJob(input: { type: "echo", webhook: { url: $url, secret: $secret } }) { job { id } } }',
+        { url, secret: key },
+      );
+      return { code: body.errors?.[0]?.extensions?.code, message: body.errors?.[0]?.message ?? '' };
+    };
+    for (const url of [
+      'http://10.0.0.1/',
+      'http://169.254.169.254/latest/meta-data',
+      'http://[::ffff:127.0.0.1]/',
+      'http://localhost:1/',
+      receiver.url,
+    ]) {
+      const result = await refuse(url);
+      expect(result.code, url).toBe('BAD_USER_INPUT');
+      expect(result.message).toMatch(/TARGET_FORBIDDEN|private, loopback/);
+    }
+    expect((await refuse('ftp://example.com/')).message).toMatch(/https/);
+    expect((await refuse('not a url')).message).toMatch(/absolute URL/);
+    expect(await api.conveyor.store.countJobs({})).toBe(0);
+
+    // A name (not a literal) that resolves to a private address passes submit and is refused when sent.
+    const name = hostname();
+    const { address } = await lookup(name);
+    let refusedByName = false;
+    try {
+      createNetGuard([]).checkAddress(name, address);
+    } catch {
+      refusedByName = true;
+    }
+    if (refusedByName) {
+      const port = new URL(receiver.url).port;
+      const jobId = await submitEcho({ url: `http://${name}:${port}/hook`, secret: key });
+      const [delivery] = await settled(jobId);
+      expect(delivery).toMatchObject({ status: 'FAILED', attempts: [{ error: 'TARGET_FORBIDDEN', statusCode: null }] });
+      expect(receiver.requests).toHaveLength(0);
+    } else {
+      process.stdout.write(
+        `webhook test: ${name} resolves to public ${address}; the by-name SSRF case is covered by the guard's own tests\n`,
+      );
+    }
+
+    // Secrets and tokens are write-only.
+    const jobId = await submitEcho({ url: 'https://example.test/hook', secret: key, token: 'very-secret-token' });
+    const { body } = await api.gql(
+      'query ($id: ID!) { job(id: $id) { webhook { url events hasSecret hasToken headerNames includeMarkdown } deliveries { id } } }',
+      { id: jobId },
+    );
+    expect((body.data as { job: { webhook: unknown } }).job.webhook).toEqual({
+      url: 'https://example.test/hook',
+      events: null,
+      hasSecret: true,
+      hasToken: true,
+      headerNames: [],
+      includeMarkdown: false,
+    });
+    const introspect = await api.gql('{ jobs { edges { node { parameters results webhook { url } } } } }');
+    for (const text of [JSON.stringify(body), JSON.stringify(introspect.body), api.logs.join('\n')]) {
+      expect(text).not.toContain(key);
+      expect(text).not.toContain(key.slice(6));
+      expect(text).not.toContain('very-secret-token');
+    }
+  });
+});
