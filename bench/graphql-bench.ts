@@ -24,15 +24,8 @@ const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * p) - 1))] ?? Number.NaN;
 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Collects twice with a pause, so memory freed by an earlier phase is not counted against this one. */
-const settle = async () => {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  await sleep(200);
-  gc?.();
-};
 
-async function startServer(): Promise<{ conveyor: Conveyor; url: string; dispose: () => Promise<void> }> {
+export async function startServer(): Promise<{ conveyor: Conveyor; url: string; dispose: () => Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'conveyor-gbench-'));
   const config = loadConfig({
     file: null,
@@ -107,9 +100,10 @@ class ClientProcess {
   private readonly child: ChildProcess;
   private readonly waiting: ((message: Record<string, unknown>) => boolean)[] = [];
 
-  constructor() {
-    this.child = fork(fileURLToPath(new URL('./fanout-client.js', import.meta.url)), [], {
+  constructor(script = './fanout-client.js', args: string[] = [], execArgv: string[] = []) {
+    this.child = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv,
     });
     this.child.on('message', (message: Record<string, unknown>) => {
       const index = this.waiting.findIndex((accept) => accept(message));
@@ -117,7 +111,8 @@ class ClientProcess {
     });
   }
 
-  request<T extends Record<string, unknown>>(message: Record<string, unknown>, key: string): Promise<T> {
+  /** Waits for a message carrying `key` (sending `message` first, when given). */
+  request<T extends Record<string, unknown>>(message: Record<string, unknown> | null, key: string): Promise<T> {
     return new Promise((resolve, reject) => {
       this.waiting.push((reply) => {
         if (typeof reply.error === 'string') {
@@ -128,7 +123,7 @@ class ClientProcess {
         resolve(reply as T);
         return true;
       });
-      this.child.send(message);
+      if (message !== null) this.child.send(message);
     });
   }
 
@@ -136,6 +131,32 @@ class ClientProcess {
     this.child.send({ close: true });
     await new Promise((resolve) => this.child.once('exit', resolve));
   }
+
+  kill(): void {
+    this.child.kill();
+  }
+}
+
+/** Server RSS growth per idle subscriber, measured in a fresh server process. */
+async function rssPerSubscriber(mode: 'raw' | 'gql', n: number): Promise<number> {
+  const server = new ClientProcess('./memory-server.js', [mode], ['--expose-gc']);
+  const { url, batchId } = await server.request<{ url: string; batchId?: string }>(null, 'url');
+  const open = (count: number) =>
+    mode === 'raw' ? { open: { mode, url, n: count } } : { open: { mode, url, n: count, query: SUBSCRIPTION, variables: { id: batchId } } };
+  // Warm up with a few hundred connections first: code compiled and caches filled once
+  // are the same for 10 subscribers or 10,000, and are not per-subscriber memory.
+  const warm = new ClientProcess();
+  await warm.request(open(300), 'ready');
+  await warm.close();
+  await sleep(500);
+  const before = (await server.request<{ rss: number }>({ measure: true }, 'rss')).rss;
+  const client = new ClientProcess();
+  await client.request(open(n), 'ready');
+  await sleep(500);
+  const after = (await server.request<{ rss: number }>({ measure: true }, 'rss')).rss;
+  await client.close();
+  server.kill();
+  return (after - before) / n;
 }
 
 const SUBSCRIPTION = 'subscription ($id: ID!) { batchUpdated(id: $id) { at cursor status active counts { total pending completed } } }';
@@ -149,13 +170,8 @@ export async function benchFanout(sizes: number[], events: number, latencySecond
     const wss = new WebSocketServer({ server: http });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const rawUrl = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
-    await settle();
-    const rawBefore = process.memoryUsage().rss;
     const rawClient = new ClientProcess();
     await rawClient.request({ open: { mode: 'raw', url: rawUrl, n } }, 'ready');
-    await sleep(500);
-    await settle();
-    const rawPerSocket = (process.memoryUsage().rss - rawBefore) / n;
     const message = (i: number) =>
       JSON.stringify({
         id: '1',
@@ -193,16 +209,11 @@ export async function benchFanout(sizes: number[], events: number, latencySecond
       owner,
     );
     const batchId = value.batch.id;
-    await settle();
-    const gqlBefore = process.memoryUsage().rss;
     const client = new ClientProcess();
     await client.request(
       { open: { mode: 'gql', url: `${server.url.replace('http', 'ws')}/graphql`, n, query: SUBSCRIPTION, variables: { id: batchId } } },
       'ready',
     );
-    await sleep(500);
-    await settle();
-    const gqlPerSocket = (process.memoryUsage().rss - gqlBefore) / n;
     reached = client.request<{ reached: number }>({ expect: n * events }, 'reached');
     started = Date.now();
     for (let i = 0; i < events; i++) await server.conveyor.store.setBatchActive(batchId, i % 2 === 0);
@@ -214,6 +225,8 @@ export async function benchFanout(sizes: number[], events: number, latencySecond
       target: '≥ 0.3',
       pass: ratio >= 0.3,
     });
+    const rawPerSocket = await rssPerSubscriber('raw', n);
+    const gqlPerSocket = await rssPerSubscriber('gql', n);
     const memoryRatio = gqlPerSocket / rawPerSocket;
     const measurable = rawPerSocket > 512; // RSS moves in pages: below this the baseline is noise
     results.push({

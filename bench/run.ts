@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { arch, cpus, totalmem } from 'node:os';
 import { benchFanout, benchJobQuery } from './graphql-bench.js';
 import { type BenchResult, benchBulkEnqueue, benchClaimComplete, benchMillion } from './store-bench.js';
+import { benchWebhooks } from './webhook-bench.js';
 import { benchLatency, benchMemory, benchWorkerThroughput } from './worker-bench.js';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
   await run('enqueue → start latency', () => benchLatency(quick ? 200 : 1000));
   await run('worker memory', () => benchMemory(quick ? 20_000 : 100_000));
   await run('job(id) over HTTP', () => benchJobQuery(quick ? 1 : 5, quick ? 300 : 2000));
+  await run('webhook dispatcher', () => benchWebhooks(quick ? 1 : 3, quick ? 300 : 2000));
   await run('subscription fan-out', () => benchFanout(quick ? [200] : [1000, 5000], quick ? 20 : 100, quick ? 1 : 3));
 
   if (!quick) {

@@ -9,7 +9,6 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError, type GraphQLFormattedError, specifiedRules } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { ResolvedConfig } from '../config.js';
 import type { Principal } from '../domain/types.js';
@@ -20,6 +19,7 @@ import { queryLimitRules } from './limits.js';
 import { createResolvers } from './resolvers/index.js';
 import { buildSchema } from './schema.js';
 import { createDocumentCache, createSharedSubscribe } from './shared-execution.js';
+import { serveGraphQLWs } from './ws.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -125,7 +125,8 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
 
   const documents = createDocumentCache(schema, [...specifiedRules, ...rules]);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
-  const wsServer = useServer<Record<string, unknown> | undefined, { principal: Principal; requestId: string }>(
+  const wsServer = serveGraphQLWs(
+    wss,
     {
       schema,
       subscribe: createSharedSubscribe(),
@@ -140,7 +141,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         if (parsed.errors.length > 0) return parsed.errors;
         const context: GraphQLContext = {
           principal: ctx.extra.principal as Principal,
-          requestId: ctx.extra.requestId as string,
+          requestId: ctx.extra.requestId,
           services,
           loaders: subscriptionLoaders,
         };
@@ -155,13 +156,13 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
       // A bad credential closes the socket with 4403 Forbidden (graphql-ws's answer to `false`).
       async onConnect(ctx) {
         try {
-          const extra = ctx.extra as { principal?: Principal; requestId?: string };
-          extra.principal = await principalOf({ ...ctx.extra.request.headers, ...(ctx.connectionParams ?? {}) });
-          extra.requestId = randomUUID();
+          ctx.extra.principal = await principalOf({ ...ctx.extra.headers, ...(ctx.connectionParams ?? {}) });
           return true;
         } catch (error) {
           logger.info('websocket authentication refused', { reason: coerceError(error).message });
           return false;
+        } finally {
+          ctx.extra.headers = null;
         }
       },
       onError: (ctx, _id, _payload, errors) =>
@@ -174,8 +175,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         };
       },
     },
-    wss,
-    config.keepAliveMs,
+    { keepAliveMs: config.keepAliveMs, logger, newRequestId: randomUUID },
   );
 
   return {
@@ -238,7 +238,6 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
     },
     async close() {
       await wsServer.dispose();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
       await apollo.stop();
     },
   };

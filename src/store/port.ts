@@ -24,6 +24,7 @@ import type {
   Principal,
   Progress,
 } from '../domain/types.js';
+import type { LeaseLostError } from '../errors.js';
 
 /** A job to create. Unset fields get the store's defaults (priority 0, run now, PRIVATE). */
 export interface NewJob {
@@ -198,6 +199,14 @@ export interface DeliveryOutcome {
   nextAttemptAt?: Date;
 }
 
+export interface DeliveryFilter {
+  jobId?: string;
+  /** Deliveries of the batch and of its jobs. */
+  batchId?: string;
+  /** Only deliveries in this state. */
+  status?: Delivery['status'];
+}
+
 export interface PurgeRequest {
   /** Delete terminal jobs (with their logs and deliveries) that finished before this. */
   jobsFinishedBefore?: Date;
@@ -272,11 +281,26 @@ export interface JobStore {
 
   // Webhook outbox
   /** Deliveries of a job or a batch, oldest first. */
-  listDeliveries(filter: { jobId?: string; batchId?: string }): Promise<Delivery[]>;
+  listDeliveries(filter: DeliveryFilter): Promise<Delivery[]>;
   getDelivery(id: string): Promise<Delivery | null>;
-  /** Claims up to `limit` due deliveries with a lease. */
+  /**
+   * Claims up to `limit` due deliveries with a lease. A due delivery whose URL answered
+   * 410 Gone for the same job (or, for a batch's deliveries, the same batch) is not
+   * claimed but recorded DISABLED with an `ENDPOINT_DISABLED` attempt.
+   */
   claimDeliveries(workerId: string, limit: number, leaseMs: number, now?: Date): Promise<Delivery[]>;
   recordDeliveryAttempt(id: string, workerId: string, outcome: DeliveryOutcome): Promise<Delivery>;
+  /**
+   * Records several attempts and claims up to `claim.limit` more, in as few commits as
+   * the engine allows (one SQLite transaction): a busy dispatcher saves a commit per
+   * delivery, like `completeAndClaim` for jobs. A record refused for a lost lease comes
+   * back as that `LeaseLostError` in its place; the others still count.
+   */
+  recordDeliveryAttempts(
+    workerId: string,
+    outcomes: { id: string; outcome: DeliveryOutcome }[],
+    claim: { limit: number; leaseMs: number } | null,
+  ): Promise<{ recorded: (Delivery | LeaseLostError)[]; claimed: Delivery[] }>;
   /** Puts a delivery back in the queue (replay of a dead letter). */
   redeliver(id: string): Promise<Delivery>;
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { defaultAccessControl, invalidAclEntry } from '../domain/access.js';
 import { newId } from '../domain/ids.js';
 import { batchStatus, emptyCounts } from '../domain/status.js';
-import type { AccessControl, Batch, Job, JobStatus, Json, JsonObject, WebhookEvent } from '../domain/types.js';
+import type { AccessControl, Batch, DeliveryAttempt, Job, JobStatus, Json, JsonObject, WebhookEvent } from '../domain/types.js';
 import { VISIBILITIES } from '../domain/types.js';
 import { ValidationError } from '../errors.js';
 import type { NewBatch, NewBatchJob, NewJob } from './port.js';
@@ -311,6 +311,11 @@ export function batchDeliveryPayload(deliveryId: string, batch: Batch, now: Date
     data: { name: batch.name, counts: { ...batch.counts }, finishedAt: dateJson(batch.finishedAt) },
     error: null,
   };
+}
+
+/** The attempt recorded for a delivery that is not sent because its URL answered 410 Gone before. */
+export function disabledAttempt(now: Date): DeliveryAttempt {
+  return { at: now, statusCode: null, durationMs: 0, error: 'ENDPOINT_DISABLED', responseSnippet: null };
 }
 
 /** Every ACL entry that grants read (read, write and admin lists): indexed for visibility filters. */

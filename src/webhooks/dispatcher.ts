@@ -6,7 +6,7 @@
  * receivers that deduplicate see it once.
  *
  * Outcomes: 2xx DELIVERED; 410 DISABLED (and later deliveries of the same job or
- * batch to that URL are not sent); 408, 429 (Retry-After honoured, capped), 5xx,
+ * batch to that URL are not sent: the store skips them when claiming); 408, 429 (Retry-After honoured, capped), 5xx,
  * network errors and timeouts retry on the schedule; any other status is final
  * (FAILED); a forbidden target is FAILED with TARGET_FORBIDDEN.
  */
@@ -94,22 +94,17 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   let started = false;
   let stopping = false;
   let wake: (() => void) | null = null;
+  // Set by a nudge that arrives while the loop is busy claiming, so it is not lost.
+  let nudged = false;
   let loop: Promise<void> | null = null;
   let poll: NodeJS.Timeout | null = null;
   let feed: AbortController | null = null;
 
   const nudge = () => {
+    nudged = true;
     wake?.();
     wake = null;
   };
-
-  /** True when an earlier delivery of the same job or batch to this URL got 410 Gone. */
-  async function disabledTarget(delivery: Delivery): Promise<boolean> {
-    const url = (delivery.webhook as unknown as WebhookSettings).url;
-    const filter = delivery.jobId !== null ? { jobId: delivery.jobId } : { batchId: delivery.batchId as string };
-    const siblings = await store.listDeliveries(filter);
-    return siblings.some((d) => d.id !== delivery.id && d.status === 'DISABLED' && (d.webhook as unknown as WebhookSettings).url === url);
-  }
 
   async function attempt(delivery: Delivery): Promise<DeliveryOutcome> {
     const settings = delivery.webhook as unknown as WebhookSettings;
@@ -128,9 +123,6 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       return { attempt: attemptRecord, status: 'PENDING', nextAttemptAt: new Date(Date.now() + (retryAfter ?? scheduled)) };
     };
 
-    if (await disabledTarget(delivery)) {
-      return { attempt: record({ statusCode: null, error: 'ENDPOINT_DISABLED', responseSnippet: null }), status: 'DISABLED' };
-    }
     let body: string;
     try {
       body = await deliveryBody(delivery, results);
@@ -176,45 +168,95 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     return { attempt: done, status: 'FAILED' };
   }
 
-  async function send(delivery: Delivery): Promise<void> {
-    const log = logger.child({ deliveryId: delivery.id, jobId: delivery.jobId, batchId: delivery.batchId, event: delivery.event });
-    try {
-      const outcome = await attempt(delivery);
-      await store.recordDeliveryAttempt(delivery.id, workerId, outcome);
-      const level = outcome.status === 'DELIVERED' ? 'debug' : outcome.status === 'PENDING' ? 'info' : 'warn';
-      log[level]('webhook attempt', {
-        status: outcome.status,
-        statusCode: outcome.attempt.statusCode,
-        error: outcome.attempt.error,
-        attempt: delivery.attempts.length + 1,
-        ...(outcome.nextAttemptAt === undefined ? {} : { nextAttemptAt: outcome.nextAttemptAt.toISOString() }),
+  /** Attempts whose outcome waits to be recorded, with what to call once it is. */
+  let settled: { delivery: Delivery; outcome: DeliveryOutcome; done: () => void }[] = [];
+  let flushing = false;
+  /** Slots promised to a claim in progress, so two claims never overfill `concurrency`. */
+  let reserved = 0;
+
+  function start(delivery: Delivery): void {
+    const task = attempt(delivery)
+      .then(
+        (outcome) =>
+          new Promise<void>((done) => {
+            settled.push({ delivery, outcome, done });
+            scheduleFlush();
+          }),
+        (error: unknown) => logger.error('webhook attempt crashed', { deliveryId: delivery.id, error: coerceError(error) }),
+      )
+      .finally(() => {
+        running.delete(task);
+        nudge();
       });
+    running.add(task);
+  }
+
+  function scheduleFlush(): void {
+    if (flushing) return;
+    flushing = true;
+    // Outcomes that settle in the same turn share one commit.
+    setImmediate(() => void flush());
+  }
+
+  /** Records settled attempts and, in the same commit, claims as many deliveries as slots free up. */
+  async function flush(): Promise<void> {
+    const batch = settled;
+    settled = [];
+    const free = stopping ? 0 : Math.max(0, config.concurrency - (running.size - batch.length) - reserved);
+    reserved += free;
+    try {
+      const { recorded, claimed } = await store.recordDeliveryAttempts(
+        workerId,
+        batch.map(({ delivery, outcome }) => ({ id: delivery.id, outcome })),
+        free > 0 ? { limit: free, leaseMs: config.leaseMs } : null,
+      );
+      batch.forEach(({ delivery, outcome }, index) => {
+        const result = recorded[index];
+        const about = { deliveryId: delivery.id, jobId: delivery.jobId, batchId: delivery.batchId, event: delivery.event };
+        if (result instanceof Error) {
+          // Another dispatcher took the delivery over after our lease ended; it sends it again.
+          logger.warn('webhook attempt not recorded', { ...about, error: result });
+          return;
+        }
+        const level = outcome.status === 'DELIVERED' ? 'debug' : outcome.status === 'PENDING' ? 'info' : 'warn';
+        logger[level]('webhook attempt', {
+          ...about,
+          status: outcome.status,
+          statusCode: outcome.attempt.statusCode,
+          error: outcome.attempt.error,
+          attempt: delivery.attempts.length + 1,
+          ...(outcome.nextAttemptAt === undefined ? {} : { nextAttemptAt: outcome.nextAttemptAt.toISOString() }),
+        });
+      });
+      for (const delivery of claimed) start(delivery);
     } catch (error) {
-      // LEASE_LOST (another dispatcher took over after our lease ended) or a store failure:
-      // the delivery stays claimed until its lease ends and is sent again then.
-      log.warn('webhook attempt not recorded', { error: coerceError(error) });
+      // The store failed: the deliveries stay claimed until their leases end and are sent again then.
+      logger.error('recording webhook attempts failed', { error: coerceError(error), deliveries: batch.length });
+    } finally {
+      reserved -= free;
+      for (const { done } of batch) done();
+      flushing = false;
+      if (settled.length > 0) scheduleFlush();
     }
   }
 
   async function run(): Promise<void> {
     while (!stopping) {
-      const free = config.concurrency - running.size;
+      nudged = false;
+      const free = config.concurrency - running.size - reserved;
       let claimed: Delivery[] = [];
       if (free > 0) {
+        reserved += free;
         try {
           claimed = await store.claimDeliveries(workerId, free, config.leaseMs);
         } catch (error) {
           logger.error('claiming deliveries failed', { error: coerceError(error) });
+        } finally {
+          reserved -= free;
         }
       }
-      for (const delivery of claimed) {
-        const task = send(delivery).finally(() => {
-          running.delete(task);
-          nudge();
-        });
-        running.add(task);
-      }
-      if (claimed.length > 0 && claimed.length === free) continue;
+      for (const delivery of claimed) start(delivery);
+      if ((claimed.length > 0 && claimed.length === free) || nudged) continue;
       // Nothing more to claim now (or every slot is busy): wait for a change, a free slot or the poll.
       await new Promise<void>((resolve) => {
         wake = resolve;

@@ -30,6 +30,7 @@ import type {
   ClaimRequest,
   ClaimToken,
   Created,
+  DeliveryFilter,
   DeliveryOutcome,
   FailRequest,
   JobFilter,
@@ -50,6 +51,7 @@ import {
   accessChangeData,
   batchChangeData,
   batchDeliveryPayload,
+  disabledAttempt,
   jobChangeData,
   jobDeliveryPayload,
   pageSize,
@@ -886,11 +888,12 @@ export class MongoStore implements JobStore {
     });
   }
 
-  async listDeliveries(filter: { jobId?: string; batchId?: string }): Promise<Delivery[]> {
+  async listDeliveries(filter: DeliveryFilter): Promise<Delivery[]> {
     const query: Document = {};
     if (filter.jobId !== undefined) query.jobId = filter.jobId;
     if (filter.batchId !== undefined) query.batchId = filter.batchId;
     if (Object.keys(query).length === 0) throw new ValidationError('listDeliveries needs a jobId or a batchId');
+    if (filter.status !== undefined) query.status = filter.status;
     const docs = await this.deliveries
       .find(query as Filter<DeliveryDoc>)
       .sort({ _id: 1 })
@@ -911,7 +914,19 @@ export class MongoStore implements JobStore {
         { sort: { nextAttemptAt: 1 }, returnDocument: 'after' },
       );
       if (doc === null) break;
-      claimed.push(deliveryFromDoc(doc as DeliveryDoc));
+      const delivery = deliveryFromDoc(doc as DeliveryDoc);
+      // A 410 Gone disables a URL for the job, or for the whole batch of a batch's deliveries.
+      const disabled = await this.deliveries.findOne({
+        _id: { $ne: delivery.id },
+        status: 'DISABLED',
+        'webhook.url': delivery.webhook.url,
+        ...(delivery.batchId !== null ? { batchId: delivery.batchId } : { jobId: delivery.jobId }),
+      } as Filter<DeliveryDoc>);
+      if (disabled !== null) {
+        await this.recordDeliveryAttempt(delivery.id, workerId, { attempt: disabledAttempt(now), status: 'DISABLED' });
+        continue;
+      }
+      claimed.push(delivery);
     }
     return claimed;
   }
@@ -960,6 +975,25 @@ export class MongoStore implements JobStore {
       await this.saveDelivery(tx, before, after);
       return after;
     });
+  }
+
+  async recordDeliveryAttempts(
+    workerId: string,
+    outcomes: { id: string; outcome: DeliveryOutcome }[],
+    claim: { limit: number; leaseMs: number } | null,
+  ): Promise<{ recorded: (Delivery | LeaseLostError)[]; claimed: Delivery[] }> {
+    // Each record is its own transaction here: a replica set's commits are network round
+    // trips either way, and records of different deliveries do not depend on each other.
+    const recorded = await Promise.all(
+      outcomes.map(({ id, outcome }) =>
+        this.recordDeliveryAttempt(id, workerId, outcome).catch((error: unknown) => {
+          if (error instanceof LeaseLostError) return error;
+          throw error;
+        }),
+      ),
+    );
+    const claimed = claim === null || claim.limit <= 0 ? [] : await this.claimDeliveries(workerId, claim.limit, claim.leaseMs);
+    return { recorded, claimed };
   }
 
   async redeliver(id: string): Promise<Delivery> {

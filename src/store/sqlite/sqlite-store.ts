@@ -31,6 +31,7 @@ import type {
   ClaimRequest,
   ClaimToken,
   Created,
+  DeliveryFilter,
   DeliveryOutcome,
   FailRequest,
   JobFilter,
@@ -51,6 +52,7 @@ import {
   accessChangeData,
   batchChangeData,
   batchDeliveryPayload,
+  disabledAttempt,
   jobChangeData,
   jobDeliveryPayload,
   pageSize,
@@ -377,8 +379,11 @@ export class SqliteStore implements JobStore {
   readonly driver = 'sqlite';
   private readonly db: Database.Database;
   private readonly hub: ChangeHub;
+  /** Prepared delivery listings, one per filter shape. */
+  private readonly deliveryLists = new Map<string, Database.Statement>();
   private readonly changePollMs: number;
   private readonly leaseCheckMs: number;
+  private lastDeliveryLeaseCheck = 0;
   private lastLeaseCheck = 0;
   private pollTimer: NodeJS.Timeout | null = null;
   private nudgeScheduled = false;
@@ -475,6 +480,10 @@ export class SqliteStore implements JobStore {
       dueDeliveries: db.prepare(
         `SELECT * FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
       ),
+      // A 410 Gone disables a URL for the job, or for the whole batch of a batch's deliveries.
+      disabledTarget: db.prepare(`SELECT 1 FROM deliveries
+        WHERE status = 'DISABLED' AND id <> @id AND json_extract(webhook, '$.url') = @url
+          AND ((@batch_id IS NOT NULL AND batch_id = @batch_id) OR (@batch_id IS NULL AND job_id = @job_id)) LIMIT 1`),
       expiredDeliveries: db.prepare(`UPDATE deliveries SET status = 'PENDING', lease_owner = NULL, lease_until = NULL
         WHERE status = 'SENDING' AND lease_until < ?`),
       updateDelivery: db.prepare(`UPDATE deliveries SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at,
@@ -1055,30 +1064,57 @@ export class SqliteStore implements JobStore {
     });
   }
 
-  async listDeliveries(filter: { jobId?: string; batchId?: string }): Promise<Delivery[]> {
+  async listDeliveries(filter: DeliveryFilter): Promise<Delivery[]> {
     const where = new Where();
     if (filter.jobId !== undefined) where.add('job_id = ?', filter.jobId);
     if (filter.batchId !== undefined) where.add('batch_id = ?', filter.batchId);
     if (where.parts.length === 0) throw new ValidationError('listDeliveries needs a jobId or a batchId');
-    return (this.db.prepare(`SELECT * FROM deliveries ${where.sql} ORDER BY id`).all(...where.params) as Row[]).map(deliveryFromRow);
+    if (filter.status !== undefined) where.add('status = ?', filter.status);
+    const sql = `SELECT * FROM deliveries ${where.sql} ORDER BY id`;
+    let statement = this.deliveryLists.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.deliveryLists.set(sql, statement);
+    }
+    return (statement.all(...where.params) as Row[]).map(deliveryFromRow);
   }
 
   async claimDeliveries(workerId: string, limit: number, leaseMs: number, now: Date = new Date()): Promise<Delivery[]> {
-    return this.write(() => {
+    return this.write(() => this.claimDeliveriesNow(workerId, limit, leaseMs, now));
+  }
+
+  private claimDeliveriesNow(workerId: string, limit: number, leaseMs: number, now: Date): Delivery[] {
+    // Expired delivery leases are looked for at most every leaseCheckMs, like job leases.
+    if (now.getTime() - this.lastDeliveryLeaseCheck >= this.leaseCheckMs) {
       this.stmt.expiredDeliveries.run(now.getTime());
-      const rows = this.stmt.dueDeliveries.all(now.getTime(), limit) as Row[];
-      return rows.map((row) => {
+      this.lastDeliveryLeaseCheck = now.getTime();
+    }
+    const claimed: Delivery[] = [];
+    for (;;) {
+      const want = limit - claimed.length;
+      const rows = this.stmt.dueDeliveries.all(now.getTime(), want) as Row[];
+      let skipped = 0;
+      for (const row of rows) {
+        const due = deliveryFromRow(row);
+        const disabled = this.stmt.disabledTarget.get({ id: due.id, url: due.webhook.url, batch_id: due.batchId, job_id: due.jobId });
+        if (disabled !== undefined) {
+          this.recordDeliveryNow(due.id, workerId, { attempt: disabledAttempt(now), status: 'DISABLED' }, now, due);
+          skipped++;
+          continue;
+        }
         const delivery: Delivery = {
-          ...deliveryFromRow(row),
+          ...due,
           status: 'SENDING',
           leaseOwner: workerId,
           leaseUntil: new Date(now.getTime() + leaseMs),
           updatedAt: now,
         };
         this.saveDelivery(delivery);
-        return delivery;
-      });
-    });
+        claimed.push(delivery);
+      }
+      // Disabled deliveries made room: look again, until no more are due.
+      if (skipped === 0 || rows.length < want) return claimed;
+    }
   }
 
   private saveDelivery(d: Delivery): void {
@@ -1106,26 +1142,51 @@ export class SqliteStore implements JobStore {
 
   async recordDeliveryAttempt(id: string, workerId: string, outcome: DeliveryOutcome): Promise<Delivery> {
     const now = new Date();
+    return this.write(() => this.recordDeliveryNow(id, workerId, outcome, now));
+  }
+
+  async recordDeliveryAttempts(
+    workerId: string,
+    outcomes: { id: string; outcome: DeliveryOutcome }[],
+    claim: { limit: number; leaseMs: number } | null,
+  ): Promise<{ recorded: (Delivery | LeaseLostError)[]; claimed: Delivery[] }> {
+    const now = new Date();
     return this.write(() => {
-      const before = this.loadDelivery(id);
-      if (before.status !== 'SENDING' || before.leaseOwner !== workerId) throw new LeaseLostError(id, before.attempts.length);
-      const after: Delivery = {
-        ...before,
-        status: outcome.status,
-        attempts: [...before.attempts, outcome.attempt],
-        nextAttemptAt: outcome.nextAttemptAt ?? before.nextAttemptAt,
-        leaseOwner: null,
-        leaseUntil: null,
-        updatedAt: now,
-      };
-      this.saveDelivery(after);
-      this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, {
-        event: after.event,
-        status: after.status,
-        jobId: after.jobId,
+      const recorded = outcomes.map(({ id, outcome }) => {
+        try {
+          return this.recordDeliveryNow(id, workerId, outcome, now);
+        } catch (error) {
+          if (error instanceof LeaseLostError) return error;
+          throw error;
+        }
       });
-      return after;
+      const claimed = claim === null || claim.limit <= 0 ? [] : this.claimDeliveriesNow(workerId, claim.limit, claim.leaseMs, now);
+      return { recorded, claimed };
     });
+  }
+
+  /** `due`: a PENDING delivery being disabled while claimed (no lease to check). */
+  private recordDeliveryNow(id: string, workerId: string, outcome: DeliveryOutcome, now: Date, due?: Delivery): Delivery {
+    const before = due ?? this.loadDelivery(id);
+    if (due === undefined && (before.status !== 'SENDING' || before.leaseOwner !== workerId)) {
+      throw new LeaseLostError(id, before.attempts.length);
+    }
+    const after: Delivery = {
+      ...before,
+      status: outcome.status,
+      attempts: [...before.attempts, outcome.attempt],
+      nextAttemptAt: outcome.nextAttemptAt ?? before.nextAttemptAt,
+      leaseOwner: null,
+      leaseUntil: null,
+      updatedAt: now,
+    };
+    this.saveDelivery(after);
+    this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, {
+      event: after.event,
+      status: after.status,
+      jobId: after.jobId,
+    });
+    return after;
   }
 
   async redeliver(id: string): Promise<Delivery> {

@@ -1,0 +1,139 @@
+/**
+ * Webhook dispatcher throughput to a local receiver ÷ bare `got.post` of the same
+ * payloads with the same concurrency and keep-alive, measured alternately in this run.
+ * The dispatcher's figure includes everything a real delivery costs: claiming from the
+ * outbox with a lease, signing, the request, and recording the attempt.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import got from 'got';
+import { DEFAULTS } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { createNetGuard } from '../src/net/guard.js';
+import { createFsResultStore } from '../src/results/fs/fs-result-store.js';
+import type { ClaimToken } from '../src/store/port.js';
+import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { createDispatcher } from '../src/webhooks/dispatcher.js';
+import type { BenchResult } from './store-bench.js';
+
+const CONCURRENCY = 10;
+const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+
+/** Answers 200 at once; keeps the bodies it receives while `recording`. */
+async function receiver(): Promise<{ url: string; bodies: string[]; recording: boolean; close: () => Promise<unknown> }> {
+  const state = { bodies: [] as string[], recording: false };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (state.recording) state.bodies.push(Buffer.concat(chunks).toString('utf8'));
+      res.end('ok');
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  });
+}
+
+async function bareGot(url: string, bodies: string[]): Promise<number> {
+  const agent = new Agent({ keepAlive: true });
+  const client = got.extend({ agent: { http: agent }, retry: { limit: 0 }, throwHttpErrors: false });
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++] as string;
+        await client.post(url, { body, headers: { 'content-type': 'application/json' } });
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  agent.destroy();
+  return bodies.length / (elapsed / 1000);
+}
+
+/** Deliveries per second through the dispatcher, from a filled outbox to the last DELIVERED. */
+async function dispatcherRun(url: string, count: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'conveyor-hbench-'));
+  const store = createSqliteStore({ path: join(dir, 'bench.db') });
+  try {
+    // Fill the outbox: jobs with a webhook, completed (not measured).
+    const created = await store.createJobs(
+      Array.from({ length: count }, (_, i) => ({
+        type: 'noop',
+        parameters: { n: i },
+        maxAttempts: 1,
+        ownerId: 'bench',
+        webhook: { url, secret: SECRET, token: null, headers: {}, events: null, includeMarkdown: false, includeMetadata: false },
+      })),
+    );
+    for (let i = 0; i < created.length; i++) {
+      const job = await store.claimNext({ workerId: 'w', leaseMs: 60_000 });
+      if (job === null) break;
+      const token: ClaimToken = { jobId: job.id, workerId: 'w', leaseToken: job.leaseToken };
+      await store.complete(token, { n: i });
+    }
+    const dispatcher = createDispatcher({
+      store,
+      results: createFsResultStore(join(dir, 'results')),
+      guard: createNetGuard(['127.0.0.1']),
+      config: { ...DEFAULTS.webhooks, concurrency: CONCURRENCY, pollMs: 20 },
+      logger: createLogger('error'),
+      workerId: 'bench',
+      version: 'bench',
+    });
+    const watch = new AbortController();
+    const head = await store.headCursor();
+    const started = performance.now();
+    dispatcher.start();
+    let delivered = 0;
+    for await (const change of store.watch({ after: head, signal: watch.signal })) {
+      if (change.entity === 'delivery' && change.status === 'DELIVERED' && ++delivered >= count) break;
+    }
+    const elapsed = performance.now() - started;
+    watch.abort();
+    await dispatcher.stop();
+    return count / (elapsed / 1000);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchWebhooks(rounds: number, count: number): Promise<BenchResult> {
+  const target = await receiver();
+  try {
+    const ratios: number[] = [];
+    let last = { dispatcher: 0, got: 0 };
+    for (let round = 0; round < rounds; round++) {
+      target.bodies = [];
+      target.recording = true;
+      const rate = await dispatcherRun(target.url, count);
+      target.recording = false;
+      // The baseline sends exactly the bodies the dispatcher sent.
+      const bare = await bareGot(target.url, target.bodies);
+      ratios.push(rate / bare);
+      last = { dispatcher: rate, got: bare };
+    }
+    const ratio = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)] as number;
+    return {
+      name: `webhook dispatcher ÷ bare got.post to a local receiver, concurrency ${CONCURRENCY}`,
+      value: `${ratio.toFixed(2)} (dispatcher ≈ ${Math.round(last.dispatcher)} deliveries/s, got ≈ ${Math.round(last.got)} requests/s)`,
+      target: '≥ 0.8',
+      pass: ratio >= 0.8,
+    };
+  } finally {
+    await target.close();
+  }
+}
