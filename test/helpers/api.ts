@@ -44,6 +44,15 @@ export function testHandlers(gates: Gates) {
       },
     }),
     defineHandler({
+      type: 'markdown',
+      description: 'Writes a Markdown result file and returns metadata, like the pdf type.',
+      parameters: z.strictObject({ title: z.string() }),
+      async run(p, ctx) {
+        await ctx.writeResult('out.md', `# ${p.title}\n`, 'text/markdown');
+        return { markdown: 'out.md', metadata: { title: p.title }, pages: 1 };
+      },
+    }),
+    defineHandler({
       type: 'gate',
       description: 'Waits until the test opens gate `key`.',
       parameters: z.strictObject({ key: z.string(), fail: z.boolean().default(false) }),

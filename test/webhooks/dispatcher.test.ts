@@ -113,6 +113,33 @@ describe('webhook dispatcher', () => {
     expect(log?.attempts[2]?.responseSnippet).toBe('ok');
   });
 
+  it('puts Markdown and metadata into the payload only when asked, and lists the result files', async () => {
+    await start(() => 200);
+    const submit = async (include: boolean) => {
+      const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+        'mutation ($url: String!, $include: Boolean) { submitJob(input: { type: "markdown", parameters: { title: "Slides" }, webhook: { url: $url, includeMarkdown: $include, includeMetadata: $include } }) { job { id } } }',
+        { url: receiver.url, include },
+      );
+      const id = body.data?.submitJob.job.id as string;
+      await settled(id);
+      return id;
+    };
+    const withExtras = await submit(true);
+    const without = await submit(false);
+    const payloadOf = (jobId: string) => JSON.parse(receiver.requests.find((r) => r.body.includes(jobId))?.body as string).data;
+    expect(payloadOf(withExtras)).toMatchObject({
+      type: 'markdown',
+      results: { pages: 1 },
+      markdown: '# Slides\n',
+      metadata: { title: 'Slides' },
+      files: [{ name: 'out.md', contentType: 'text/markdown', size: 9, path: `/files/${withExtras}/out.md` }],
+    });
+    const plain = payloadOf(without);
+    expect(plain).not.toHaveProperty('markdown');
+    expect(plain).not.toHaveProperty('metadata');
+    expect(plain.files).toHaveLength(1);
+  });
+
   it('signs so that the standardwebhooks library verifies, and rejects a changed byte', async () => {
     await start(() => 200);
     const key = secret();

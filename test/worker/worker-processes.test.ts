@@ -9,7 +9,10 @@ import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/domain/types.js';
 import type { HandlerDefinition } from '../../src/handlers/registry.js';
+import { createNetGuard } from '../../src/net/guard.js';
+import { validateWebhook } from '../../src/webhooks/validate.js';
 import testHandlers from '../fixtures/handlers/test-handlers.js';
+import { startReceiver } from '../helpers/receiver.js';
 import { createHarness, type Harness } from '../helpers/worker-harness.js';
 
 interface WorkerProcess {
@@ -156,5 +159,50 @@ describe('worker processes', () => {
     expect(jobs.filter((j) => j.status === 'PROCESSING')).toHaveLength(0);
     expect(jobs.filter((j) => j.status === 'COMPLETED').length).toBeGreaterThanOrEqual(5);
     expect(jobs.filter((j) => j.status === 'PENDING').every((j) => j.attempts === 0 && j.leaseToken === 0)).toBe(true);
+  });
+
+  it('sends a webhook exactly once more after the worker was killed in the middle of sending it', async () => {
+    h = createHarness();
+    // The first request never gets an answer: the worker dies while it waits.
+    const receiver = await startReceiver((_request, index) => (index === 0 ? 'hang' : 200));
+    try {
+      const webhook = validateWebhook({ url: receiver.url }, { allowHttp: true, guard: createNetGuard(['127.0.0.1']) });
+      const [created] = await h.store.createJobs([{ type: 'sleepy', parameters: { ms: 0 }, maxAttempts: 1, ownerId: 'alice', webhook }]);
+      const id = created?.value.id as string;
+      const env = {
+        CONVEYOR_NET_ALLOW: '127.0.0.1',
+        CONVEYOR_WEBHOOKS__LEASE_MS: '1500',
+        CONVEYOR_WEBHOOKS__TIMEOUT_MS: '1000',
+        CONVEYOR_WEBHOOKS__POLL_MS: '100',
+      };
+      const first = startWorker(h.dir, env);
+      children.push(first.child);
+      const deadline = Date.now() + 10_000;
+      while (receiver.requests.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(receiver.requests).toHaveLength(1);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      const [job] = (await h.store.getJobs([id])) as Job[];
+      expect(job?.status).toBe('COMPLETED');
+      const [inFlight] = await h.store.listDeliveries({ jobId: id });
+      expect(inFlight).toMatchObject({ status: 'SENDING', attempts: [] });
+
+      const second = startWorker(h.dir, env);
+      children.push(second.child);
+      const until = Date.now() + 15_000;
+      let delivered = inFlight;
+      while (delivered?.status !== 'DELIVERED' && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        [delivered] = await h.store.listDeliveries({ jobId: id });
+      }
+      expect(delivered).toMatchObject({ status: 'DELIVERED' });
+      expect(delivered?.attempts.map((a) => a.statusCode)).toEqual([200]);
+      expect(receiver.requests).toHaveLength(2);
+      expect(receiver.requests.map((r) => r.headers['webhook-id'])).toEqual([delivered?.id, delivered?.id]);
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    } finally {
+      await receiver.close();
+    }
   });
 });
