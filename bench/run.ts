@@ -6,9 +6,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { arch, cpus, totalmem } from 'node:os';
 import { benchFanout, benchJobQuery } from './graphql-bench.js';
+import { isolated } from './isolated.js';
 import { type BenchResult, benchBulkEnqueue, benchClaimComplete, benchMillion } from './store-bench.js';
 import { benchWebhooks } from './webhook-bench.js';
-import { benchLatency, benchMemory, benchWorkerThroughput } from './worker-bench.js';
+import { benchLatency, benchWorkerThroughput } from './worker-bench.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 
@@ -29,7 +30,8 @@ async function main(): Promise<void> {
   await run('1,000,000 jobs', () => benchMillion(quick ? 50_000 : 1_000_000));
   await run('worker throughput', () => benchWorkerThroughput(quick ? 1 : 3, quick ? 2000 : 5000));
   await run('enqueue → start latency', () => benchLatency(quick ? 200 : 1000));
-  await run('worker memory', () => benchMemory(quick ? 20_000 : 100_000));
+  // In a fresh process: RSS would otherwise carry what the benchmarks before it left behind.
+  await run('worker memory', () => isolated('./worker-bench.js', 'benchMemory', quick ? 20_000 : 100_000));
   await run('job(id) over HTTP', () => benchJobQuery(quick ? 1 : 5, quick ? 300 : 2000));
   await run('webhook dispatcher', () => benchWebhooks(quick ? 1 : 3, quick ? 300 : 2000));
   await run('subscription fan-out', () => benchFanout(quick ? [200] : [1000, 5000], quick ? 20 : 100, quick ? 1 : 3));

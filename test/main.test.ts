@@ -1,10 +1,13 @@
 /** The real entry point, as `npm start` runs it: start, serve, stop on SIGTERM; refuse bad config. */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { watchLines } from './helpers/processes.js';
+import { startReceiver } from './helpers/receiver.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -35,6 +38,49 @@ describe('conveyor main', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(stderr).toContain('"msg":"shutting down"');
+  });
+
+  it('runs a job submitted over GraphQL and sends it a signed webhook callback', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'conveyor-main-'));
+    dirs.push(dataDir);
+    const receiver = await startReceiver(() => 204);
+    const child = startMain({
+      CONVEYOR_PORT: '0',
+      CONVEYOR_DATA_DIR: dataDir,
+      CONVEYOR_WEBHOOKS__ALLOW_HTTP: 'true',
+      CONVEYOR_NET_ALLOW: '127.0.0.1',
+      CONVEYOR_HANDLERS__MODULES: 'test/fixtures/handlers/test-handlers.ts',
+    });
+    try {
+      let stderr = '';
+      const url = await new Promise<string>((resolve) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const match = /"url":"(http:[^"]+)"/.exec(stderr);
+          if (match?.[1]) resolve(match[1]);
+        });
+      });
+      const secret = `whsec_${randomBytes(32).toString('base64')}`;
+      const response = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user-id': 'alice' },
+        body: JSON.stringify({
+          query:
+            'mutation ($webhook: WebhookInput!) { submitJob(input: { type: "sleepy", parameters: { ms: 10 }, webhook: $webhook }) { job { id } } }',
+          variables: { webhook: { url: receiver.url, secret } },
+        }),
+      });
+      const { data } = (await response.json()) as { data: { submitJob: { job: { id: string } } } };
+      const deadline = Date.now() + 15_000;
+      while (receiver.requests.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      const [callback] = receiver.requests;
+      const payload = new Webhook(secret).verify(callback?.body as string, callback?.headers as Record<string, string>);
+      expect(payload).toMatchObject({ type: 'job.completed', jobId: data.submitJob.job.id, status: 'COMPLETED' });
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.on('exit', resolve));
+      await receiver.close();
+    }
   });
 
   it('refuses to start on invalid configuration, naming the key, without a stack trace', async () => {
