@@ -1,5 +1,7 @@
 /** Authentication modes and their configuration rules. */
-import { SignJWT } from 'jose';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createAuthenticator, hashApiKey } from '../../src/auth/auth.js';
 import { DEFAULTS, loadConfig } from '../../src/config.js';
@@ -70,6 +72,31 @@ describe('authentication', () => {
       'UNAUTHENTICATED',
     );
     expect(await code(a.authenticate({ authorization: `Bearer ${await sign({ sub: 'no-email' })}` }))).toBe('UNAUTHENTICATED');
+  });
+
+  it('jwt mode with a JWKS endpoint verifies RS256 tokens by key id', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
+      const a = createAuthenticator(auth({ mode: 'jwt', jwt: { ...DEFAULTS.auth.jwt, jwksUrl } }));
+      const token = await new SignJWT({ teams: ['ops'] })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .setSubject('svc')
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      expect(await a.authenticate({ authorization: `Bearer ${token}` })).toEqual({ userId: 'svc', teams: ['ops'], admin: false });
+      const other = await generateKeyPair('RS256');
+      const forged = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('svc').sign(other.privateKey);
+      expect(await code(a.authenticate({ authorization: `Bearer ${forged}` }))).toBe('UNAUTHENTICATED');
+    } finally {
+      server.close();
+    }
   });
 
   it('refuses header mode on a public bind unless allowed, and jwt mode without exactly one key source', () => {

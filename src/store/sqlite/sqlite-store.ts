@@ -1117,7 +1117,8 @@ export class SqliteStore implements JobStore {
     }
   }
 
-  private saveDelivery(d: Delivery): void {
+  /** Writes a delivery's state; with `changedAt`, also the change event subscribers see (not for claims). */
+  private saveDelivery(d: Delivery, changedAt?: Date): void {
     this.stmt.updateDelivery.run({
       id: d.id,
       status: d.status,
@@ -1126,6 +1127,12 @@ export class SqliteStore implements JobStore {
       lease_owner: d.leaseOwner,
       lease_until: ms(d.leaseUntil),
       updated_at: d.updatedAt.getTime(),
+    });
+    if (changedAt === undefined) return;
+    this.change('delivery', 'updated', { id: d.id, batchId: d.batchId, status: d.status, version: d.attempts.length + 1 }, changedAt, {
+      event: d.event,
+      status: d.status,
+      jobId: d.jobId,
     });
   }
 
@@ -1180,12 +1187,7 @@ export class SqliteStore implements JobStore {
       leaseUntil: null,
       updatedAt: now,
     };
-    this.saveDelivery(after);
-    this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, {
-      event: after.event,
-      status: after.status,
-      jobId: after.jobId,
-    });
+    this.saveDelivery(after, now);
     return after;
   }
 
@@ -1197,12 +1199,7 @@ export class SqliteStore implements JobStore {
         throw new ConflictError(`delivery ${id} is already queued`, { deliveryId: id, status: before.status });
       }
       const after: Delivery = { ...before, status: 'PENDING', nextAttemptAt: now, updatedAt: now };
-      this.saveDelivery(after);
-      this.change('delivery', 'updated', { id, batchId: after.batchId, status: after.status, version: after.attempts.length + 1 }, now, {
-        event: after.event,
-        status: after.status,
-        jobId: after.jobId,
-      });
+      this.saveDelivery(after, now);
       return after;
     });
   }
