@@ -1,4 +1,5 @@
 /** Public entry point for embedding Conveyor in another Node service. */
+export { type Authenticator, createAuthenticator, hashApiKey } from './auth/auth.js';
 export { ALIASES, DEFAULTS, envName, type LoadConfigOptions, loadConfig, type ResolvedConfig } from './config.js';
 export { type Conveyor, type ConveyorClient, type ConveyorOptions, createConveyor, type Role } from './conveyor.js';
 export * from './domain/index.js';
@@ -21,4 +22,6 @@ export { createMongoStore, type MongoStoreOptions } from './store/mongodb/mongod
 export type * from './store/port.js';
 export { sweepRetention } from './store/retention.js';
 export { createSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export { sign as signWebhook } from './webhooks/signing.js';
+export { describeWebhook, validateWebhook, type WebhookSettings } from './webhooks/validate.js';
 export { createWorker, type Worker } from './worker/worker.js';
