@@ -207,6 +207,14 @@ export interface DeliveryFilter {
   status?: Delivery['status'];
 }
 
+/** One attempt to record. */
+export interface DeliveryRecord {
+  id: string;
+  outcome: DeliveryOutcome;
+  /** The record as claimed by this worker: lets the store skip reading it again. */
+  claimed?: Delivery;
+}
+
 export interface PurgeRequest {
   /** Delete terminal jobs (with their logs and deliveries) that finished before this. */
   jobsFinishedBefore?: Date;
@@ -298,7 +306,7 @@ export interface JobStore {
    */
   recordDeliveryAttempts(
     workerId: string,
-    outcomes: { id: string; outcome: DeliveryOutcome }[],
+    outcomes: DeliveryRecord[],
     claim: { limit: number; leaseMs: number } | null,
   ): Promise<{ recorded: (Delivery | LeaseLostError)[]; claimed: Delivery[] }>;
   /** Puts a delivery back in the queue (replay of a dead letter). */

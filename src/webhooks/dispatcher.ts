@@ -207,7 +207,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     try {
       const { recorded, claimed } = await store.recordDeliveryAttempts(
         workerId,
-        batch.map(({ delivery, outcome }) => ({ id: delivery.id, outcome })),
+        batch.map(({ delivery, outcome }) => ({ id: delivery.id, outcome, claimed: delivery })),
         free > 0 ? { limit: free, leaseMs: config.leaseMs } : null,
       );
       batch.forEach(({ delivery, outcome }, index) => {

@@ -3,7 +3,7 @@
  * test/helpers/adapters.ts for which adapters run here and why one may be skipped).
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Job } from '../../src/domain/types.js';
+import type { Delivery, Job } from '../../src/domain/types.js';
 import { AppError } from '../../src/errors.js';
 import type { ChangeEvent, ClaimToken, JobStore, NewBatchJob, NewJob } from '../../src/store/port.js';
 import { availableAdapters } from '../helpers/adapters.js';
@@ -510,6 +510,35 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(await codeOf(store.redeliver(dead.id))).toBe('CONFLICT');
       expect(await store.getDelivery(dead.id)).toMatchObject({ id: dead.id, status: 'PENDING', attempts: dead.attempts });
       expect(await store.getDelivery('dlv_missing')).toBeNull();
+    });
+
+    it('records several attempts and claims more in one call, refusing records without the lease', async () => {
+      const created = await store.createJobs(
+        [1, 2, 3].map((n) => job({ parameters: { n }, webhook: { url: 'https://example.test/hook' } })),
+      );
+      for (let i = 0; i < 3; i++) {
+        const claimed = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+        await store.complete(tokenOf(claimed), null);
+      }
+      const [a, b] = (await store.claimDeliveries('d1', 2, 30_000)) as [Delivery, Delivery];
+      const all = (await Promise.all(created.map((c) => store.listDeliveries({ jobId: c.value.id })))).flat();
+      const c = all.find((d) => d.id !== a.id && d.id !== b.id) as Delivery;
+      expect(c.status).toBe('PENDING');
+      const attempt = { at: new Date(), statusCode: 200, durationMs: 3, error: null, responseSnippet: 'ok' };
+      const { recorded, claimed } = await store.recordDeliveryAttempts(
+        'd1',
+        [
+          { id: a.id, outcome: { attempt, status: 'DELIVERED' }, claimed: a },
+          // d1 never claimed c: its record is refused, the others still count.
+          { id: c.id, outcome: { attempt, status: 'DELIVERED' }, claimed: c },
+        ],
+        { limit: 5, leaseMs: 30_000 },
+      );
+      expect(recorded[0]).toMatchObject({ id: a.id, status: 'DELIVERED', attempts: [{ statusCode: 200 }] });
+      expect((recorded[1] as AppError).code).toBe('LEASE_LOST');
+      expect(claimed.map((d) => [d.id, d.status, d.leaseOwner])).toEqual([[c.id, 'SENDING', 'd1']]);
+      expect(await store.getDelivery(a.id)).toMatchObject({ status: 'DELIVERED', leaseOwner: null });
+      expect(await store.getDelivery(b.id)).toMatchObject({ status: 'SENDING', leaseOwner: 'd1' });
     });
   });
 

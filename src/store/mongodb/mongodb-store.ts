@@ -32,6 +32,7 @@ import type {
   Created,
   DeliveryFilter,
   DeliveryOutcome,
+  DeliveryRecord,
   FailRequest,
   JobFilter,
   JobStore,
@@ -979,7 +980,7 @@ export class MongoStore implements JobStore {
 
   async recordDeliveryAttempts(
     workerId: string,
-    outcomes: { id: string; outcome: DeliveryOutcome }[],
+    outcomes: DeliveryRecord[],
     claim: { limit: number; leaseMs: number } | null,
   ): Promise<{ recorded: (Delivery | LeaseLostError)[]; claimed: Delivery[] }> {
     // Each record is its own transaction here: a replica set's commits are network round

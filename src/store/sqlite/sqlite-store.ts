@@ -33,6 +33,7 @@ import type {
   Created,
   DeliveryFilter,
   DeliveryOutcome,
+  DeliveryRecord,
   FailRequest,
   JobFilter,
   JobStore,
@@ -477,6 +478,10 @@ export class SqliteStore implements JobStore {
         next_attempt_at, lease_owner, lease_until, created_at, updated_at)
         VALUES (@id, @event, @job_id, @batch_id, @webhook, @payload, 'PENDING', '[]', @at, NULL, NULL, @at, @at)`),
       getDelivery: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+      // Fenced like job writes: only the dispatcher that holds the delivery's lease may record.
+      updateOwnedDelivery: db.prepare(`UPDATE deliveries SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at,
+        lease_owner = NULL, lease_until = NULL, updated_at = @updated_at
+        WHERE id = @id AND status = 'SENDING' AND lease_owner = @worker`),
       dueDeliveries: db.prepare(
         `SELECT * FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
       ),
@@ -1128,8 +1133,11 @@ export class SqliteStore implements JobStore {
       lease_until: ms(d.leaseUntil),
       updated_at: d.updatedAt.getTime(),
     });
-    if (changedAt === undefined) return;
-    this.change('delivery', 'updated', { id: d.id, batchId: d.batchId, status: d.status, version: d.attempts.length + 1 }, changedAt, {
+    if (changedAt !== undefined) this.deliveryChanged(d, changedAt);
+  }
+
+  private deliveryChanged(d: Delivery, at: Date): void {
+    this.change('delivery', 'updated', { id: d.id, batchId: d.batchId, status: d.status, version: d.attempts.length + 1 }, at, {
       event: d.event,
       status: d.status,
       jobId: d.jobId,
@@ -1154,14 +1162,16 @@ export class SqliteStore implements JobStore {
 
   async recordDeliveryAttempts(
     workerId: string,
-    outcomes: { id: string; outcome: DeliveryOutcome }[],
+    outcomes: DeliveryRecord[],
     claim: { limit: number; leaseMs: number } | null,
   ): Promise<{ recorded: (Delivery | LeaseLostError)[]; claimed: Delivery[] }> {
     const now = new Date();
     return this.write(() => {
-      const recorded = outcomes.map(({ id, outcome }) => {
+      const recorded = outcomes.map(({ id, outcome, claimed }) => {
         try {
-          return this.recordDeliveryNow(id, workerId, outcome, now);
+          return claimed === undefined
+            ? this.recordDeliveryNow(id, workerId, outcome, now)
+            : this.recordClaimedNow(claimed, workerId, outcome, now);
         } catch (error) {
           if (error instanceof LeaseLostError) return error;
           throw error;
@@ -1170,6 +1180,34 @@ export class SqliteStore implements JobStore {
       const claimed = claim === null || claim.limit <= 0 ? [] : this.claimDeliveriesNow(workerId, claim.limit, claim.leaseMs, now);
       return { recorded, claimed };
     });
+  }
+
+  /**
+   * Records an attempt on the record the dispatcher claimed, without reading it back:
+   * while the lease holds nobody else changes it, and the fenced UPDATE refuses the
+   * write when the lease was lost.
+   */
+  private recordClaimedNow(claimed: Delivery, workerId: string, outcome: DeliveryOutcome, now: Date): Delivery {
+    const after: Delivery = {
+      ...claimed,
+      status: outcome.status,
+      attempts: [...claimed.attempts, outcome.attempt],
+      nextAttemptAt: outcome.nextAttemptAt ?? claimed.nextAttemptAt,
+      leaseOwner: null,
+      leaseUntil: null,
+      updatedAt: now,
+    };
+    const result = this.stmt.updateOwnedDelivery.run({
+      id: after.id,
+      worker: workerId,
+      status: after.status,
+      attempts: JSON.stringify(after.attempts),
+      next_attempt_at: after.nextAttemptAt.getTime(),
+      updated_at: now.getTime(),
+    });
+    if (result.changes === 0) throw new LeaseLostError(after.id, claimed.attempts.length);
+    this.deliveryChanged(after, now);
+    return after;
   }
 
   /** `due`: a PENDING delivery being disabled while claimed (no lease to check). */
