@@ -54,15 +54,18 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        // Stop keeping the body but let it drain, so the 413 answer reaches the client.
+        req.off('data', onData);
+        req.resume();
         reject(new BodyTooLargeError(limit));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
@@ -189,6 +192,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         body = text !== '' && type.includes('json') ? JSON.parse(text) : text;
       } catch (error) {
         if (error instanceof BodyTooLargeError) {
+          res.setHeader('connection', 'close');
           sendErrors(res, 413, [{ message: error.message, extensions: { code: error.code, limit: config.maxRequestBytes } }]);
         } else {
           sendErrors(res, 400, [{ message: 'the request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }]);

@@ -113,6 +113,25 @@ describe('errors', () => {
     expect(health.status).toBe(200);
   });
 
+  it('answers 413 to an oversized body sent without a length', async () => {
+    api = await startApi({ role: 'api', overrides: { 'graphql.maxRequestBytes': 10_000 } });
+    const chunk = new TextEncoder().encode(`{"query":"{ viewer { userId } }","pad":"${'x'.repeat(30_000)}"}`);
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    const response = await fetch(`${api.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user-id': 'alice' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe('LIMIT_EXCEEDED');
+  });
+
   it('keeps CSRF prevention on: a simple cross-site request cannot run an operation', async () => {
     api = await startApi({ role: 'api' });
     const response = await fetch(`${api.url}/graphql?query=${encodeURIComponent('{ viewer { userId } }')}`, {

@@ -512,6 +512,29 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(await store.getDelivery('dlv_missing')).toBeNull();
     });
 
+    it('does not claim deliveries to a URL that answered 410 for the same batch; records them DISABLED', async () => {
+      const webhook = { url: 'https://example.test/gone', events: ['job.completed'] };
+      const { value } = await store.createBatch({
+        name: 'b',
+        ownerId: 'alice',
+        webhook,
+        jobs: [1, 2].map((n) => ({ type: 'noop', parameters: { n }, maxAttempts: 1, webhook })),
+      });
+      for (let i = 0; i < 2; i++) {
+        const claimed = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+        await store.complete(tokenOf(claimed), null);
+      }
+      const [first] = await store.claimDeliveries('d1', 1, 30_000);
+      const attempt = { at: new Date(), statusCode: 410, durationMs: 2, error: 'HTTP_410', responseSnippet: 'gone' };
+      await store.recordDeliveryAttempt(first?.id as string, 'd1', { attempt, status: 'DISABLED' });
+      expect(await store.claimDeliveries('d1', 10, 30_000)).toEqual([]);
+      const all = await store.listDeliveries({ batchId: value.batch.id });
+      expect(all.map((d) => d.status).sort()).toEqual(['DISABLED', 'DISABLED']);
+      const skipped = all.find((d) => d.id !== first?.id);
+      expect(skipped?.attempts).toEqual([expect.objectContaining({ error: 'ENDPOINT_DISABLED', statusCode: null })]);
+      expect(await store.listDeliveries({ batchId: value.batch.id, status: 'DISABLED' })).toHaveLength(2);
+    });
+
     it('records several attempts and claims more in one call, refusing records without the lease', async () => {
       const created = await store.createJobs(
         [1, 2, 3].map((n) => job({ parameters: { n }, webhook: { url: 'https://example.test/hook' } })),
