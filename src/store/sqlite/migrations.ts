@@ -129,4 +129,8 @@ export const MIGRATIONS: readonly string[] = [
 
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  `
+  -- 2: deliveries refused for good (410 Gone) are looked up on every delivery claim.
+  CREATE INDEX deliveries_disabled ON deliveries (batch_id, job_id) WHERE status = 'DISABLED';
+  `,
 ];

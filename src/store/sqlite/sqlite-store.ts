@@ -486,9 +486,10 @@ export class SqliteStore implements JobStore {
         `SELECT * FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
       ),
       // A 410 Gone disables a URL for the job, or for the whole batch of a batch's deliveries.
-      disabledTarget: db.prepare(`SELECT 1 FROM deliveries
-        WHERE status = 'DISABLED' AND id <> @id AND json_extract(webhook, '$.url') = @url
-          AND ((@batch_id IS NOT NULL AND batch_id = @batch_id) OR (@batch_id IS NULL AND job_id = @job_id)) LIMIT 1`),
+      disabledInBatch: db.prepare(`SELECT 1 FROM deliveries INDEXED BY deliveries_disabled
+        WHERE status = 'DISABLED' AND batch_id = ? AND id <> ? AND json_extract(webhook, '$.url') = ? LIMIT 1`),
+      disabledForJob: db.prepare(`SELECT 1 FROM deliveries INDEXED BY deliveries_disabled
+        WHERE status = 'DISABLED' AND batch_id IS NULL AND job_id = ? AND id <> ? AND json_extract(webhook, '$.url') = ? LIMIT 1`),
       expiredDeliveries: db.prepare(`UPDATE deliveries SET status = 'PENDING', lease_owner = NULL, lease_until = NULL
         WHERE status = 'SENDING' AND lease_until < ?`),
       updateDelivery: db.prepare(`UPDATE deliveries SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at,
@@ -1101,7 +1102,10 @@ export class SqliteStore implements JobStore {
       let skipped = 0;
       for (const row of rows) {
         const due = deliveryFromRow(row);
-        const disabled = this.stmt.disabledTarget.get({ id: due.id, url: due.webhook.url, batch_id: due.batchId, job_id: due.jobId });
+        const disabled =
+          due.batchId !== null
+            ? this.stmt.disabledInBatch.get(due.batchId, due.id, due.webhook.url)
+            : this.stmt.disabledForJob.get(due.jobId, due.id, due.webhook.url);
         if (disabled !== undefined) {
           this.recordDeliveryNow(due.id, workerId, { attempt: disabledAttempt(now), status: 'DISABLED' }, now, due);
           skipped++;
