@@ -482,9 +482,10 @@ export class SqliteStore implements JobStore {
       updateOwnedDelivery: db.prepare(`UPDATE deliveries SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at,
         lease_owner = NULL, lease_until = NULL, updated_at = @updated_at
         WHERE id = @id AND status = 'SENDING' AND lease_owner = @worker`),
-      dueDeliveries: db.prepare(
-        `SELECT * FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
-      ),
+      claimDueDeliveries:
+        db.prepare(`UPDATE deliveries SET status = 'SENDING', lease_owner = @worker, lease_until = @until, updated_at = @now
+        WHERE id IN (SELECT id FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= @now ORDER BY next_attempt_at LIMIT @limit)
+        RETURNING *`),
       // A 410 Gone disables a URL for the job, or for the whole batch of a batch's deliveries.
       disabledInBatch: db.prepare(`SELECT 1 FROM deliveries INDEXED BY deliveries_disabled
         WHERE status = 'DISABLED' AND batch_id = ? AND id <> ? AND json_extract(webhook, '$.url') = ? LIMIT 1`),
@@ -1098,27 +1099,27 @@ export class SqliteStore implements JobStore {
     const claimed: Delivery[] = [];
     for (;;) {
       const want = limit - claimed.length;
-      const rows = this.stmt.dueDeliveries.all(now.getTime(), want) as Row[];
+      // One statement leases the whole page; RETURNING order is unspecified, so sort.
+      const rows = this.stmt.claimDueDeliveries.all({
+        worker: workerId,
+        until: now.getTime() + leaseMs,
+        now: now.getTime(),
+        limit: want,
+      }) as Row[];
+      const page = rows
+        .map(deliveryFromRow)
+        .sort((a, b) => a.nextAttemptAt.getTime() - b.nextAttemptAt.getTime() || a.id.localeCompare(b.id));
       let skipped = 0;
-      for (const row of rows) {
-        const due = deliveryFromRow(row);
+      for (const delivery of page) {
         const disabled =
-          due.batchId !== null
-            ? this.stmt.disabledInBatch.get(due.batchId, due.id, due.webhook.url)
-            : this.stmt.disabledForJob.get(due.jobId, due.id, due.webhook.url);
+          delivery.batchId !== null
+            ? this.stmt.disabledInBatch.get(delivery.batchId, delivery.id, delivery.webhook.url)
+            : this.stmt.disabledForJob.get(delivery.jobId, delivery.id, delivery.webhook.url);
         if (disabled !== undefined) {
-          this.recordDeliveryNow(due.id, workerId, { attempt: disabledAttempt(now), status: 'DISABLED' }, now, due);
+          this.recordClaimedNow(delivery, workerId, { attempt: disabledAttempt(now), status: 'DISABLED' }, now);
           skipped++;
           continue;
         }
-        const delivery: Delivery = {
-          ...due,
-          status: 'SENDING',
-          leaseOwner: workerId,
-          leaseUntil: new Date(now.getTime() + leaseMs),
-          updatedAt: now,
-        };
-        this.saveDelivery(delivery);
         claimed.push(delivery);
       }
       // Disabled deliveries made room: look again, until no more are due.
@@ -1214,12 +1215,9 @@ export class SqliteStore implements JobStore {
     return after;
   }
 
-  /** `due`: a PENDING delivery being disabled while claimed (no lease to check). */
-  private recordDeliveryNow(id: string, workerId: string, outcome: DeliveryOutcome, now: Date, due?: Delivery): Delivery {
-    const before = due ?? this.loadDelivery(id);
-    if (due === undefined && (before.status !== 'SENDING' || before.leaseOwner !== workerId)) {
-      throw new LeaseLostError(id, before.attempts.length);
-    }
+  private recordDeliveryNow(id: string, workerId: string, outcome: DeliveryOutcome, now: Date): Delivery {
+    const before = this.loadDelivery(id);
+    if (before.status !== 'SENDING' || before.leaseOwner !== workerId) throw new LeaseLostError(id, before.attempts.length);
     const after: Delivery = {
       ...before,
       status: outcome.status,
