@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   // In a fresh process: RSS would otherwise carry what the benchmarks before it left behind.
   await run('worker memory', () => isolated('./worker-bench.js', 'benchMemory', quick ? 20_000 : 100_000));
   await run('job(id) over HTTP', () => benchJobQuery(quick ? 1 : 5, quick ? 300 : 2000));
-  await run('webhook dispatcher', () => benchWebhooks(quick ? 1 : 3, quick ? 300 : 2000));
+  await run('webhook dispatcher', () => benchWebhooks(quick ? 1 : 5, quick ? 300 : 2000));
   await run('subscription fan-out', () => benchFanout(quick ? [200] : [1000, 5000], quick ? 20 : 100, quick ? 1 : 3));
 
   if (!quick) {
