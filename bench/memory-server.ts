@@ -2,7 +2,7 @@
  * A server in a fresh process for the memory benchmark, so its RSS carries nothing from
  * earlier benchmarks: `raw` (a bare `ws` server) or `gql` (Conveyor's API with one
  * batch). Over IPC: sends `{ url, batchId? }` when listening; answers `{ measure }`
- * with `{ rss }` after collecting garbage.
+ * with `{ rss }`, the median of five samples taken after collecting garbage.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,11 +28,16 @@ async function main(): Promise<void> {
   }
   process.on('message', async (message: { measure?: boolean }) => {
     if (message.measure !== true) return;
+    // RSS moves in pages and with the collector: the median of five settled samples.
     const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    await sleep(300);
-    gc?.();
-    process.send?.({ rss: process.memoryUsage().rss });
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      gc?.();
+      await sleep(100);
+      samples.push(process.memoryUsage().rss);
+    }
+    samples.sort((a, b) => a - b);
+    process.send?.({ rss: samples[2] });
   });
 }
 
