@@ -7,10 +7,10 @@ import { createHash } from 'node:crypto';
 import { defaultAccessControl, invalidAclEntry } from '../domain/access.js';
 import { newId } from '../domain/ids.js';
 import { batchStatus, emptyCounts } from '../domain/status.js';
-import type { AccessControl, Batch, DeliveryAttempt, Job, JobStatus, Json, JsonObject, WebhookEvent } from '../domain/types.js';
+import type { AccessControl, Batch, Delivery, DeliveryAttempt, Job, JobStatus, Json, JsonObject, WebhookEvent } from '../domain/types.js';
 import { VISIBILITIES } from '../domain/types.js';
 import { ValidationError } from '../errors.js';
-import type { NewBatch, NewBatchJob, NewJob } from './port.js';
+import type { DeliveryOutcome, NewBatch, NewBatchJob, NewJob } from './port.js';
 
 /** Largest page a list call returns. */
 export const MAX_PAGE = 1000;
@@ -310,6 +310,19 @@ export function batchDeliveryPayload(deliveryId: string, batch: Batch, now: Date
     status: batch.status,
     data: { name: batch.name, counts: { ...batch.counts }, finishedAt: dateJson(batch.finishedAt) },
     error: null,
+  };
+}
+
+/** A delivery after one recorded attempt: its new state, the lease let go. */
+export function afterAttempt(before: Delivery, outcome: DeliveryOutcome, now: Date): Delivery {
+  return {
+    ...before,
+    status: outcome.status,
+    attempts: [...before.attempts, outcome.attempt],
+    nextAttemptAt: outcome.nextAttemptAt ?? before.nextAttemptAt,
+    leaseOwner: null,
+    leaseUntil: null,
+    updatedAt: now,
   };
 }
 

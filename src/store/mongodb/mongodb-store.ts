@@ -50,6 +50,7 @@ import type {
 } from '../port.js';
 import {
   accessChangeData,
+  afterAttempt,
   batchChangeData,
   batchDeliveryPayload,
   disabledAttempt,
@@ -964,15 +965,7 @@ export class MongoStore implements JobStore {
     return this.tx(async (tx) => {
       const before = await this.loadDelivery(tx, id);
       if (before.status !== 'SENDING' || before.leaseOwner !== workerId) throw new LeaseLostError(id, before.attempts.length);
-      const after: Delivery = {
-        ...before,
-        status: outcome.status,
-        attempts: [...before.attempts, outcome.attempt],
-        nextAttemptAt: outcome.nextAttemptAt ?? before.nextAttemptAt,
-        leaseOwner: null,
-        leaseUntil: null,
-        updatedAt: tx.now,
-      };
+      const after = afterAttempt(before, outcome, tx.now);
       await this.saveDelivery(tx, before, after);
       return after;
     });

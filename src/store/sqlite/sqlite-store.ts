@@ -51,6 +51,7 @@ import type {
 } from '../port.js';
 import {
   accessChangeData,
+  afterAttempt,
   batchChangeData,
   batchDeliveryPayload,
   disabledAttempt,
@@ -1193,15 +1194,7 @@ export class SqliteStore implements JobStore {
    * write when the lease was lost.
    */
   private recordClaimedNow(claimed: Delivery, workerId: string, outcome: DeliveryOutcome, now: Date): Delivery {
-    const after: Delivery = {
-      ...claimed,
-      status: outcome.status,
-      attempts: [...claimed.attempts, outcome.attempt],
-      nextAttemptAt: outcome.nextAttemptAt ?? claimed.nextAttemptAt,
-      leaseOwner: null,
-      leaseUntil: null,
-      updatedAt: now,
-    };
+    const after = afterAttempt(claimed, outcome, now);
     const result = this.stmt.updateOwnedDelivery.run({
       id: after.id,
       worker: workerId,
@@ -1218,15 +1211,7 @@ export class SqliteStore implements JobStore {
   private recordDeliveryNow(id: string, workerId: string, outcome: DeliveryOutcome, now: Date): Delivery {
     const before = this.loadDelivery(id);
     if (before.status !== 'SENDING' || before.leaseOwner !== workerId) throw new LeaseLostError(id, before.attempts.length);
-    const after: Delivery = {
-      ...before,
-      status: outcome.status,
-      attempts: [...before.attempts, outcome.attempt],
-      nextAttemptAt: outcome.nextAttemptAt ?? before.nextAttemptAt,
-      leaseOwner: null,
-      leaseUntil: null,
-      updatedAt: now,
-    };
+    const after = afterAttempt(before, outcome, now);
     this.saveDelivery(after, now);
     return after;
   }
