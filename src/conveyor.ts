@@ -107,7 +107,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     uploads,
     limits: { maxDownloadBytes: config.limits.maxDownloadBytes, downloadTimeoutMs: config.limits.downloadTimeoutMs },
   };
-  const submitter = createSubmitter(store, registry, config);
+  const submitter = createSubmitter(store, registry, config, guard);
   let http: HttpServer | null = null;
   let worker: Worker | null = null;
   let dispatcher: Dispatcher | null = null;

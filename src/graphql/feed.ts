@@ -98,8 +98,6 @@ export interface SubscriptionFeed {
     target: { jobId?: string | null; batchId?: string | null },
     after: string | null | undefined,
   ): AsyncIterableIterator<DeliveryChangeModel | StreamError>;
-  /** Open subscription streams in this process. */
-  readonly active: number;
 }
 
 type AccessInfo = Owned & { type: string | null };
@@ -183,18 +181,13 @@ function batchSnapshot(batch: Batch, cursor: string): BatchChangeModel {
  * a plain async generator waiting for the next change would only see it after that
  * change arrived, keeping the watch open on a quiet job.
  */
-function abortable<T>(
-  run: (signal: AbortSignal) => AsyncGenerator<T>,
-  counter: { active: number },
-): AsyncIterableIterator<T | StreamError> {
+function abortable<T>(run: (signal: AbortSignal) => AsyncGenerator<T>): AsyncIterableIterator<T | StreamError> {
   const controller = new AbortController();
   const inner = run(controller.signal);
   let finished = false;
-  counter.active++;
   const finish = () => {
     if (finished) return;
     finished = true;
-    counter.active--;
     controller.abort();
   };
   const iterator: AsyncIterableIterator<T | StreamError> = {
@@ -234,7 +227,6 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
       ),
     { cache: false, maxBatchSize: 500 },
   );
-  const counter = { active: 0 };
   // Live subscribers receive the same event objects from the store's fan-out; giving them
   // the same models too lets shared-execution.ts execute each change once for all of them.
   const jobModels = new WeakMap<ChangeEvent, JobChangeModel>();
@@ -321,10 +313,6 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
   }
 
   return {
-    get active() {
-      return counter.active;
-    },
-
     jobUpdated(principal, id, after) {
       return abortable(async function* (signal) {
         // Checked up front so that a resuming subscriber without access gets NOT_FOUND too.
@@ -343,7 +331,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           yield jobModel(event);
           if (event.op === 'deleted') return;
         }
-      }, counter);
+      });
     },
 
     batchUpdated(principal, id, after) {
@@ -366,7 +354,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             if (event.op === 'deleted') return;
           }
         }
-      }, counter);
+      });
     },
 
     jobEvents(principal, filter, after) {
@@ -383,7 +371,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           }
           yield jobModel(event);
         }
-      }, counter);
+      });
     },
 
     deliveryUpdated(principal, target, after) {
@@ -429,7 +417,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             snapshot: null,
           };
         }
-      }, counter);
+      });
     },
 
     jobLogs(principal, id, after) {
@@ -461,7 +449,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             message: event.data.message as string,
           };
         }
-      }, counter);
+      });
     },
   };
 }

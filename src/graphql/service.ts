@@ -33,8 +33,6 @@ export interface GraphQLService {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   /** Serves graphql-ws on the server's /graphql path. */
   attach(server: Server): void;
-  /** Open websocket connections. */
-  readonly sockets: number;
   /** Closes websockets (1001 Going Away) and stops Apollo. */
   close(): Promise<void>;
 }
@@ -122,10 +120,6 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
   /** Subscriptions share one uncached loader set: events of the same tick share store reads. */
   const subscriptionLoaders = createLoaders(store, { cache: false });
 
-  async function principalOf(credentials: Record<string, unknown>): Promise<Principal> {
-    return authenticator.authenticate(credentials);
-  }
-
   const documents = createDocumentCache(schema, [...specifiedRules, ...rules]);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
   const wsServer = serveGraphQLWs(
@@ -159,7 +153,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
       // A bad credential closes the socket with 4403 Forbidden (graphql-ws's answer to `false`).
       async onConnect(ctx) {
         try {
-          ctx.extra.principal = await principalOf({ ...ctx.extra.headers, ...(ctx.connectionParams ?? {}) });
+          ctx.extra.principal = await authenticator.authenticate({ ...ctx.extra.headers, ...(ctx.connectionParams ?? {}) });
           return true;
         } catch (error) {
           logger.info('websocket authentication refused', { reason: coerceError(error).message });
@@ -208,7 +202,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
         context: async () => {
           try {
-            const principal = await principalOf(req.headers);
+            const principal = await authenticator.authenticate(req.headers);
             return { principal, requestId, services, loaders: createLoaders(store) };
           } catch (error) {
             const app = coerceError(error);
@@ -236,9 +230,6 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         }
         wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
       });
-    },
-    get sockets() {
-      return wss.clients.size;
     },
     async close() {
       await wsServer.dispose();

@@ -7,7 +7,7 @@ import type { ResolvedConfig } from '../config.js';
 import type { AccessControl, Batch, Job, JsonObject, Principal } from '../domain/types.js';
 import { LimitExceededError, UnauthenticatedError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
-import { createNetGuard } from '../net/guard.js';
+import type { NetGuard } from '../net/guard.js';
 import type { Created, JobStore, NewBatchJob } from '../store/port.js';
 import { validateWebhook } from '../webhooks/validate.js';
 
@@ -37,8 +37,8 @@ export interface Submitter {
   submitBatch(input: BatchInput, principal: Principal): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
 }
 
-export function createSubmitter(store: JobStore, registry: HandlerRegistry, config: ResolvedConfig): Submitter {
-  const guard = createNetGuard(config.net.allow);
+/** `guard` refuses literal private-network webhook targets at submit (the process's one SSRF guard). */
+export function createSubmitter(store: JobStore, registry: HandlerRegistry, config: ResolvedConfig, guard: NetGuard): Submitter {
   const webhookOf = (input: JsonObject | null | undefined, field: string) =>
     input === undefined || input === null ? input : validateWebhook(input, { allowHttp: config.webhooks.allowHttp, guard, field });
 

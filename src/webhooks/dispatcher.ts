@@ -39,7 +39,6 @@ export interface Dispatcher {
   start(): void;
   /** Stops claiming and waits for the requests in flight (their leases end otherwise). */
   stop(): Promise<void>;
-  readonly inFlight: number;
 }
 
 const SNIPPET_BYTES = 1024;
@@ -275,9 +274,6 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   }
 
   return {
-    get inFlight() {
-      return running.size;
-    },
     start() {
       if (started) return;
       started = true;
