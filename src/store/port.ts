@@ -309,6 +309,12 @@ export interface JobStore {
     outcomes: DeliveryRecord[],
     claim: { limit: number; leaseMs: number } | null,
   ): Promise<{ recorded: (Delivery | LeaseLostError)[]; claimed: Delivery[] }>;
+  /**
+   * Hands claimed deliveries that were never sent back to the queue (a stopping
+   * dispatcher's prefetched ones), without recording an attempt. Only deliveries still
+   * leased by `workerId` move; returns how many did.
+   */
+  releaseDeliveries(workerId: string, ids: readonly string[]): Promise<number>;
   /** Puts a delivery back in the queue (replay of a dead letter). */
   redeliver(id: string): Promise<Delivery>;
 

@@ -512,6 +512,21 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(await store.getDelivery('dlv_missing')).toBeNull();
     });
 
+    it('releases claimed deliveries that were never sent, only for the worker holding them', async () => {
+      await store.createJobs([1, 2].map((n) => job({ parameters: { n }, webhook: { url: 'https://example.test/hook' } })));
+      for (let i = 0; i < 2; i++) {
+        const claimed = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+        await store.complete(tokenOf(claimed), null);
+      }
+      const [a, b] = (await store.claimDeliveries('d1', 2, 30_000)) as [Delivery, Delivery];
+      expect(await store.releaseDeliveries('d2', [a.id, b.id])).toBe(0);
+      expect(await store.releaseDeliveries('d1', [a.id])).toBe(1);
+      expect(await store.getDelivery(a.id)).toMatchObject({ status: 'PENDING', leaseOwner: null, leaseUntil: null, attempts: [] });
+      expect(await store.getDelivery(b.id)).toMatchObject({ status: 'SENDING', leaseOwner: 'd1' });
+      expect((await store.claimDeliveries('d2', 10, 30_000)).map((d) => d.id)).toEqual([a.id]);
+      expect(await store.releaseDeliveries('d1', [])).toBe(0);
+    });
+
     it('does not claim deliveries to a URL that answered 410 for the same batch; records them DISABLED', async () => {
       const webhook = { url: 'https://example.test/gone', events: ['job.completed'] };
       const { value } = await store.createBatch({

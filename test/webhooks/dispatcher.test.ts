@@ -4,11 +4,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Delivery } from '../../src/domain/types.js';
+import { DEFAULTS } from '../../src/config.js';
+import type { Delivery, Job } from '../../src/domain/types.js';
+import { createLogger } from '../../src/log.js';
 import { createNetGuard } from '../../src/net/guard.js';
+import { createFsResultStore } from '../../src/results/fs/fs-result-store.js';
+import { createDispatcher } from '../../src/webhooks/dispatcher.js';
+import { sqliteAdapter } from '../helpers/adapters.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 import { type Answer, type Receiver, startReceiver } from '../helpers/receiver.js';
 
@@ -17,6 +23,7 @@ let receiver: Receiver;
 
 afterEach(async () => {
   await api?.stop();
+  api = undefined as unknown as TestApi;
   await receiver?.close();
 });
 
@@ -326,6 +333,65 @@ describe('webhook dispatcher', () => {
       expect(text).not.toContain(key);
       expect(text).not.toContain(key.slice(6));
       expect(text).not.toContain('very-secret-token');
+    }
+  });
+});
+
+describe('webhook dispatcher on its own', () => {
+  it('hands prefetched deliveries back unsent when stopped, and records the ones in flight', async () => {
+    const adapter = sqliteAdapter();
+    const store = await adapter.open();
+    // The first two requests take a while, so the dispatcher is stopped with both in flight.
+    receiver = await startReceiver((_r, index) => ({ status: 200, delayMs: index < 2 ? 300 : 0 }));
+    const dispatcherFor = (workerId: string) =>
+      createDispatcher({
+        store,
+        results: createFsResultStore(join(tmpdir(), 'conveyor-unused-results')),
+        guard: createNetGuard(['127.0.0.1']),
+        config: { ...DEFAULTS.webhooks, concurrency: 2, pollMs: 50, allowHttp: true },
+        logger: createLogger('error'),
+        workerId,
+        version: 'test',
+      });
+    try {
+      const webhook = {
+        url: receiver.url,
+        secret: null,
+        token: null,
+        headers: {},
+        events: null,
+        includeMarkdown: false,
+        includeMetadata: false,
+      };
+      const { value } = await store.createBatch({
+        name: 'b',
+        ownerId: 'o',
+        jobs: Array.from({ length: 12 }, (_, n) => ({ type: 'noop', parameters: { n }, maxAttempts: 1, webhook })),
+      });
+      const list = (status: Delivery['status']) => store.listDeliveries({ batchId: value.batch.id, status });
+      for (let i = 0; i < 12; i++) {
+        const job = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+        await store.complete({ jobId: job.id, workerId: 'w', leaseToken: job.leaseToken }, null);
+      }
+      const first = dispatcherFor('d1');
+      first.start();
+      await expect.poll(() => receiver.requests.length).toBe(2);
+      await first.stop();
+      expect(await list('SENDING')).toEqual([]);
+      expect(await list('DELIVERED')).toHaveLength(2);
+      const pending = await list('PENDING');
+      expect(pending).toHaveLength(10);
+      expect(pending.every((d) => d.attempts.length === 0 && d.leaseOwner === null)).toBe(true);
+
+      const second = dispatcherFor('d2');
+      second.start();
+      await expect.poll(async () => (await list('DELIVERED')).length, { timeout: 10_000 }).toBe(12);
+      await second.stop();
+      expect(receiver.requests).toHaveLength(12);
+      expect(new Set(receiver.requests.map((r) => r.headers['webhook-id'])).size).toBe(12);
+    } finally {
+      await store.close();
+      await adapter.cleanup();
     }
   });
 });

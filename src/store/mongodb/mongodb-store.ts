@@ -933,6 +933,15 @@ export class MongoStore implements JobStore {
     return claimed;
   }
 
+  async releaseDeliveries(workerId: string, ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await this.deliveries.updateMany(
+      { _id: { $in: [...ids] }, status: 'SENDING', leaseOwner: workerId },
+      { $set: { status: 'PENDING', leaseOwner: null, leaseUntil: null } },
+    );
+    return result.modifiedCount;
+  }
+
   private async saveDelivery(tx: Tx, before: Delivery, after: Delivery): Promise<void> {
     const { id: _id, ...fields } = after;
     const result = await this.deliveries.updateOne(

@@ -492,6 +492,8 @@ export class SqliteStore implements JobStore {
         WHERE status = 'DISABLED' AND batch_id = ? AND id <> ? AND json_extract(webhook, '$.url') = ? LIMIT 1`),
       disabledForJob: db.prepare(`SELECT 1 FROM deliveries INDEXED BY deliveries_disabled
         WHERE status = 'DISABLED' AND batch_id IS NULL AND job_id = ? AND id <> ? AND json_extract(webhook, '$.url') = ? LIMIT 1`),
+      releaseDeliveries: db.prepare(`UPDATE deliveries SET status = 'PENDING', lease_owner = NULL, lease_until = NULL
+        WHERE status = 'SENDING' AND lease_owner = ? AND id IN (SELECT value FROM json_each(?))`),
       expiredDeliveries: db.prepare(`UPDATE deliveries SET status = 'PENDING', lease_owner = NULL, lease_until = NULL
         WHERE status = 'SENDING' AND lease_until < ?`),
       updateDelivery: db.prepare(`UPDATE deliveries SET status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at,
@@ -1214,6 +1216,11 @@ export class SqliteStore implements JobStore {
     const after = afterAttempt(before, outcome, now);
     this.saveDelivery(after, now);
     return after;
+  }
+
+  async releaseDeliveries(workerId: string, ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.write(() => this.stmt.releaseDeliveries.run(workerId, JSON.stringify(ids)).changes);
   }
 
   async redeliver(id: string): Promise<Delivery> {
