@@ -16,13 +16,47 @@ export interface ResultFile {
 
 export type ResultBody = Uint8Array | string | Readable;
 
+/** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** A stored file as the storage sees it (content type and sha256 live with the job). */
+export interface StoredFile {
+  name: string;
+  size: number;
+}
+
+/**
+ * Where result files live. `jobId` is the folder: a job id, or an upload id for
+ * uploads kept through the same store. Adapters: `fs/` (default) and `gridfs/` (with
+ * the MongoDB store, so every process reads what any worker wrote).
+ */
 export interface ResultStore {
-  /** Writes (or replaces) one file atomically. */
+  /** Writes (or replaces) one file; readers see the old file or the new one, never a part. */
   put(jobId: string, name: string, body: ResultBody, contentType: string): Promise<ResultFile>;
+  /** A stream of the file (or of `range` of it), or null when it does not exist. */
+  open(jobId: string, name: string, range?: ByteRange): Promise<Readable | null>;
   /** The file's content, or null when it does not exist. */
   read(jobId: string, name: string): Promise<Buffer | null>;
-  /** Removes every file of a job. */
+  /** The folder's files, by name. */
+  list(jobId: string): Promise<StoredFile[]>;
+  /** Folders whose id starts with `prefix` (the upload sweep looks for `upl_`). */
+  folders(prefix: string): Promise<string[]>;
+  /** Removes every file of a folder. */
   deleteJob(jobId: string): Promise<void>;
+}
+
+/** Copies every file of one folder into another (a cached job takes its source's results). */
+export async function copyFolder(results: ResultStore, from: string, to: string, files: readonly ResultFile[]): Promise<ResultFile[]> {
+  const copied: ResultFile[] = [];
+  for (const file of files) {
+    const stream = await results.open(from, file.name);
+    if (stream === null) throw new Error(`result file ${from}/${file.name} is missing`);
+    copied.push(await results.put(to, file.name, stream, file.contentType));
+  }
+  return copied;
 }
 
 /**

@@ -1,14 +1,48 @@
-/** Result files on the local filesystem: `<dir>/<jobId>/<name>`, written via a temp file and rename. */
+/**
+ * Result files on the local filesystem: `<dir>/<jobId>/<name>`, written via a temp
+ * file and rename. Reads resolve the real path and refuse anything outside the job's
+ * folder, so a symlink placed inside it cannot expose other files.
+ */
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { checkJobId, normaliseResultName, type ResultBody, type ResultFile, type ResultStore } from '../port.js';
+import { type ByteRange, checkJobId, normaliseResultName, type ResultBody, type ResultFile, type ResultStore, type StoredFile } from '../port.js';
+
+const TEMP = /\.[0-9a-f]{12}\.tmp$/;
 
 export function createFsResultStore(dir: string): ResultStore {
-  const pathOf = (jobId: string, name: string) => join(dir, checkJobId(jobId), ...normaliseResultName(name).split('/'));
+  const folderOf = (jobId: string) => join(dir, checkJobId(jobId));
+  const pathOf = (jobId: string, name: string) => join(folderOf(jobId), ...normaliseResultName(name).split('/'));
+
+  /** The file's real path when it is a regular file inside the job's real folder; null otherwise. */
+  async function inside(jobId: string, name: string): Promise<string | null> {
+    try {
+      const [folder, target] = await Promise.all([realpath(folderOf(jobId)), realpath(pathOf(jobId, name))]);
+      if (!target.startsWith(folder + sep)) return null;
+      return (await stat(target)).isFile() ? target : null;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
+      throw error;
+    }
+  }
+
+  async function walk(folder: string, base: string, out: StoredFile[]): Promise<void> {
+    const entries = await readdir(folder, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    for (const entry of entries) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) await walk(path, base, out);
+      else if (entry.isFile() && !TEMP.test(entry.name)) {
+        out.push({ name: relative(base, path).split(sep).join('/'), size: (await stat(path)).size });
+      }
+    }
+  }
 
   return {
     async put(jobId, name, body: ResultBody, contentType) {
@@ -35,16 +69,30 @@ export function createFsResultStore(dir: string): ResultStore {
       const file: ResultFile = { name: normaliseResultName(name), contentType, size, sha256: hash.digest('hex') };
       return file;
     },
+    async open(jobId, name, range?: ByteRange) {
+      const path = await inside(jobId, name);
+      if (path === null) return null;
+      return createReadStream(path, range === undefined ? {} : { start: range.start, end: range.end });
+    },
     async read(jobId, name) {
-      try {
-        return await readFile(pathOf(jobId, name));
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      const path = await inside(jobId, name);
+      return path === null ? null : readFile(path);
+    },
+    async list(jobId) {
+      const folder = folderOf(jobId);
+      const files: StoredFile[] = [];
+      await walk(folder, folder, files);
+      return files.sort((a, b) => a.name.localeCompare(b.name));
+    },
+    async folders(prefix) {
+      const entries = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return [];
         throw error;
-      }
+      });
+      return entries.filter((e) => e.isDirectory() && e.name.startsWith(prefix)).map((e) => e.name);
     },
     async deleteJob(jobId) {
-      await rm(join(dir, checkJobId(jobId)), { recursive: true, force: true });
+      await rm(folderOf(jobId), { recursive: true, force: true });
     },
   };
 }

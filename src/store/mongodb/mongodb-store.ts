@@ -1150,6 +1150,11 @@ export class MongoStore implements JobStore {
     await this.db.dropDatabase();
   }
 
+  /** The database, for GridFS result files next to the jobs (`results/gridfs`). */
+  database(): Db {
+    return this.db;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
