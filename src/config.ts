@@ -45,6 +45,11 @@ const schema = z.strictObject({
     port: z.number().int().min(0).max(65535),
     /** How long shutdown waits for open requests. */
     shutdownGraceMs: ms(0),
+    /**
+     * The address clients reach this service at, used in file and archive URLs
+     * (webhook payloads, GraphQL). Empty: `http://<host>:<port>`.
+     */
+    publicUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
   }),
   store: z.strictObject({
     driver: z.enum(['sqlite', 'mongodb']),
@@ -103,14 +108,46 @@ const schema = z.strictObject({
     maxDownloadBytes: z.number().int().min(1),
     /** How long one download may take. */
     downloadTimeoutMs: ms(1),
+    /** Largest upload accepted by `POST /uploads`. */
+    maxUploadBytes: z.number().int().min(1),
+  }),
+  results: z.strictObject({
+    /**
+     * Key of signed file and archive URLs. Empty: a random key is generated once and
+     * kept in `<dataDir>/url-secret`; set it (the same everywhere) when API processes
+     * run on several machines.
+     */
+    urlSecret: z.string(),
+    /** How long a signed URL stays valid, in seconds. */
+    urlTtl: z.number().int().min(1),
+    /** Whether submits reuse the results of an identical completed job when they do not say. */
+    cacheByDefault: z.boolean(),
+  }),
+  uploads: z.strictObject({
+    /** Unused uploads are deleted after this many hours. */
+    ttlHours: z.number().min(0),
+    /** Delete an upload once the job that used it has ended. */
+    deleteAfterUse: z.boolean(),
+  }),
+  transformer: z.strictObject({
+    /** Base URL of an OpenAI-compatible API (`…/v1`); empty disables the transformer step. */
+    url: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
+    /** Bearer key for it. (CONVEYOR_TRANSFORMER__API_KEY) */
+    apiKey: z.string(),
+    /** Model name sent with each request. */
+    model: z.string(),
+    /** How long one request may take. */
+    timeoutMs: ms(1),
   }),
   net: z.strictObject({
     /** Hosts and CIDR ranges the SSRF guard lets through although they are private. */
     allow: z.array(hostOrCidr),
   }),
   retention: z.strictObject({
-    /** Finished jobs older than this are deleted; 0 keeps them forever. */
-    jobsDays: z.number().min(0),
+    /** Completed jobs (with their result files) older than this are deleted; 0 keeps them. Jobs of archived batches stay. */
+    completedDays: z.number().min(0),
+    /** Failed and cancelled jobs older than this are deleted; 0 keeps them. Jobs of archived batches stay. */
+    failedDays: z.number().min(0),
     /** Change events older than this are deleted (subscribers cannot resume from before). */
     changesHours: z.number().min(0),
     /** How often the retention sweep runs; 0 disables it. */
@@ -185,7 +222,7 @@ export type ResolvedConfig = z.infer<typeof schema>;
 export const DEFAULTS: ResolvedConfig = {
   role: 'all',
   dataDir: './data',
-  server: { host: '127.0.0.1', port: 4000, shutdownGraceMs: 10_000 },
+  server: { host: '127.0.0.1', port: 4000, shutdownGraceMs: 10_000, publicUrl: '' },
   store: {
     driver: 'sqlite',
     sqlite: { path: '', busyTimeoutMs: 5000, changePollMs: 50 },
@@ -211,9 +248,12 @@ export const DEFAULTS: ResolvedConfig = {
     progressIntervalMs: 250,
   },
   handlers: { modules: [] },
-  limits: { maxBatchSize: 10_000, maxDownloadBytes: 52_428_800, downloadTimeoutMs: 60_000 },
+  limits: { maxBatchSize: 10_000, maxDownloadBytes: 52_428_800, downloadTimeoutMs: 60_000, maxUploadBytes: 52_428_800 },
+  results: { urlSecret: '', urlTtl: 86_400, cacheByDefault: false },
+  uploads: { ttlHours: 24, deleteAfterUse: true },
+  transformer: { url: '', apiKey: '', model: 'gpt-4o-mini', timeoutMs: 120_000 },
   net: { allow: [] },
-  retention: { jobsDays: 30, changesHours: 24, intervalMs: 3_600_000 },
+  retention: { completedDays: 30, failedDays: 30, changesHours: 24, intervalMs: 3_600_000 },
   log: { level: 'info' },
   webhooks: {
     concurrency: 10,

@@ -50,7 +50,7 @@ describe('configuration', () => {
         CONVEYOR_STORE: 'mongodb',
         MONGODB_URI: 'mongodb://db:27017/?replicaSet=rs0',
         CONVEYOR_NET_ALLOW: '127.0.0.1, 10.0.0.0/8,hooks.internal',
-        CONVEYOR_RETENTION__JOBS_DAYS: '7',
+        CONVEYOR_RETENTION__COMPLETED_DAYS: '7',
         CONVEYOR_AUTH__MODE: 'apiKey',
         PATH: '/usr/bin',
       },
@@ -61,7 +61,7 @@ describe('configuration', () => {
     expect(config.store.driver).toBe('mongodb');
     expect(config.store.mongodb.uri).toBe('mongodb://db:27017/?replicaSet=rs0');
     expect(config.net.allow).toEqual(['127.0.0.1', '10.0.0.0/8', 'hooks.internal']);
-    expect(config.retention.jobsDays).toBe(7);
+    expect(config.retention.completedDays).toBe(7);
   });
 
   it('reads the file named by CONVEYOR_CONFIG and refuses a missing one', () => {

@@ -216,8 +216,10 @@ export interface DeliveryRecord {
 }
 
 export interface PurgeRequest {
-  /** Delete terminal jobs (with their logs and deliveries) that finished before this. */
-  jobsFinishedBefore?: Date;
+  /** Delete COMPLETED jobs (with their logs and deliveries) that finished before this; jobs of archived batches stay. */
+  completedBefore?: Date;
+  /** The same for FAILED and CANCELLED jobs. */
+  failedBefore?: Date;
   /** Delete change events older than this; cursors before them expire. */
   changesBefore?: Date;
 }
@@ -225,6 +227,8 @@ export interface PurgeRequest {
 export interface PurgeResult {
   jobs: number;
   changes: number;
+  /** The deleted jobs, so their result files can go too. */
+  jobIds: string[];
 }
 
 export interface JobStore {

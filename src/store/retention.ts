@@ -6,9 +6,10 @@ const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
 export function sweepRetention(store: JobStore, config: Pick<ResolvedConfig, 'retention'>, now: Date = new Date()): Promise<PurgeResult> {
-  const { jobsDays, changesHours } = config.retention;
+  const { completedDays, failedDays, changesHours } = config.retention;
   return store.purge({
-    ...(jobsDays > 0 ? { jobsFinishedBefore: new Date(now.getTime() - jobsDays * DAY) } : {}),
+    ...(completedDays > 0 ? { completedBefore: new Date(now.getTime() - completedDays * DAY) } : {}),
+    ...(failedDays > 0 ? { failedBefore: new Date(now.getTime() - failedDays * DAY) } : {}),
     ...(changesHours > 0 ? { changesBefore: new Date(now.getTime() - changesHours * HOUR) } : {}),
   });
 }

@@ -1113,13 +1113,15 @@ export class MongoStore implements JobStore {
   async purge(request: PurgeRequest): Promise<PurgeResult> {
     let jobs = 0;
     let changes = 0;
-    if (request.jobsFinishedBefore !== undefined) {
+    const jobIds: string[] = [];
+    if (request.completedBefore !== undefined || request.failedBefore !== undefined) {
+      const archived = await this.batches.find({ archived: true }).project<{ _id: string }>({ _id: 1 }).toArray();
+      const ends: Filter<JobDoc>[] = [];
+      if (request.completedBefore !== undefined) ends.push({ status: 'COMPLETED', finishedAt: { $lt: request.completedBefore } });
+      if (request.failedBefore !== undefined) ends.push({ status: { $in: ['FAILED', 'CANCELLED'] }, finishedAt: { $lt: request.failedBefore } });
+      const filter = { $or: ends, batchId: { $nin: archived.map((b) => b._id) } } as Filter<JobDoc>;
       for (;;) {
-        const batch = await this.jobs
-          .find({ finishedAt: { $lt: request.jobsFinishedBefore }, status: { $in: ['COMPLETED', 'FAILED', 'CANCELLED'] } })
-          .project<{ _id: string }>({ _id: 1 })
-          .limit(500)
-          .toArray();
+        const batch = await this.jobs.find(filter).project<{ _id: string }>({ _id: 1 }).limit(500).toArray();
         for (const { _id } of batch) {
           await this.tx(async (tx) => {
             const job = await this.loadJob(tx, _id).catch(() => null);
@@ -1129,6 +1131,7 @@ export class MongoStore implements JobStore {
               await this.moveInBatch(tx, job.batchId, [{ from: job.status, to: null }]);
             }
           });
+          jobIds.push(_id);
           jobs++;
         }
         if (batch.length < 500) break;
@@ -1138,7 +1141,7 @@ export class MongoStore implements JobStore {
       changes = (await this.changes.deleteMany({ at: { $lt: request.changesBefore } })).deletedCount;
       await this.meta.updateOne({ _id: 'changes' }, { $max: { purgedBefore: request.changesBefore } }, { upsert: true });
     }
-    return { jobs, changes };
+    return { jobs, changes, jobIds };
   }
 
   async ping(): Promise<void> {

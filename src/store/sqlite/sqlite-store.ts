@@ -1302,17 +1302,22 @@ export class SqliteStore implements JobStore {
     const now = new Date();
     let jobs = 0;
     let changes = 0;
-    if (request.jobsFinishedBefore !== undefined) {
-      const cutoff = request.jobsFinishedBefore.getTime();
+    const jobIds: string[] = [];
+    if (request.completedBefore !== undefined || request.failedBefore !== undefined) {
+      const completed = request.completedBefore?.getTime() ?? Number.MIN_SAFE_INTEGER;
+      const failed = request.failedBefore?.getTime() ?? Number.MIN_SAFE_INTEGER;
+      const select = this.db.prepare(`SELECT * FROM jobs
+        WHERE ((status = 'COMPLETED' AND finished_at < ?) OR (status IN ('FAILED', 'CANCELLED') AND finished_at < ?))
+          AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE archived = 1))
+        LIMIT 500`);
       for (;;) {
         const removed = this.write(() => {
-          const rows = this.db
-            .prepare(`SELECT * FROM jobs WHERE finished_at < ? AND status IN ('COMPLETED', 'FAILED', 'CANCELLED') LIMIT 500`)
-            .all(cutoff) as Row[];
+          const rows = select.all(completed, failed) as Row[];
           const byBatch = new Map<string, { from: JobStatus; to: null }[]>();
           for (const row of rows) {
             const job = jobFromRow(row);
             this.removeJob(job, now);
+            jobIds.push(job.id);
             if (job.batchId !== null) byBatch.set(job.batchId, [...(byBatch.get(job.batchId) ?? []), { from: job.status, to: null }]);
           }
           for (const [batchId, moves] of byBatch) {
@@ -1333,7 +1338,7 @@ export class SqliteStore implements JobStore {
         this.stmt.setMeta.run('changes_purged_through', String(last));
       });
     }
-    return { jobs, changes };
+    return { jobs, changes, jobIds };
   }
 
   /**
