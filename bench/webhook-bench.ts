@@ -14,6 +14,7 @@ import { DEFAULTS } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { createNetGuard } from '../src/net/guard.js';
 import { createFsResultStore } from '../src/results/fs/fs-result-store.js';
+import { createUrlSigner } from '../src/results/urls.js';
 import type { ClaimToken } from '../src/store/port.js';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { createDispatcher } from '../src/webhooks/dispatcher.js';
@@ -100,6 +101,7 @@ async function dispatcherRun(target: Receiver, count: number): Promise<number> {
     const dispatcher = createDispatcher({
       store,
       results: createFsResultStore(join(dir, 'results')),
+      signer: createUrlSigner({ secret: 'bench', ttl: 3600, baseUrl: 'http://localhost:4000' }),
       guard: createNetGuard(['127.0.0.1']),
       config: { ...DEFAULTS.webhooks, concurrency: CONCURRENCY, pollMs: 20 },
       logger: createLogger('error'),

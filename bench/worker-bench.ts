@@ -14,7 +14,7 @@ import { createNetGuard } from '../src/net/guard.js';
 import { createFsResultStore } from '../src/results/fs/fs-result-store.js';
 import type { JobStore } from '../src/store/port.js';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { createFsUploadStore } from '../src/uploads/uploads.js';
+import { createUploadStore } from '../src/uploads/uploads.js';
 import { createWorker, type Worker } from '../src/worker/worker.js';
 import type { BenchResult } from './store-bench.js';
 
@@ -45,11 +45,12 @@ function rig(path: string | null, concurrency: number): Rig {
           return undefined;
         },
       }) as unknown as HandlerDefinition;
+      const results = createFsResultStore(join(dir, 'results'));
       worker = createWorker({
         store,
         registry: createRegistry([noop]),
-        results: createFsResultStore(join(dir, 'results')),
-        services: { net: createNetGuard([]), uploads: createFsUploadStore(join(dir, 'uploads')), limits: DEFAULTS.limits },
+        results,
+        services: { net: createNetGuard([]), uploads: createUploadStore(results), limits: DEFAULTS.limits },
         config: { ...DEFAULTS.worker, concurrency, pollMs: 1000 },
         logger: createLogger('error'),
       });

@@ -483,11 +483,6 @@ export function resultsDir(config: ResolvedConfig): string {
   return resolve(config.dataDir, 'results');
 }
 
-/** The folder of uploads. */
-export function uploadsDir(config: ResolvedConfig): string {
-  return resolve(config.dataDir, 'uploads');
-}
-
 /** The SQLite file the config points at. */
 export function sqlitePath(config: ResolvedConfig): string {
   return config.store.sqlite.path === '' ? resolve(config.dataDir, 'conveyor.db') : resolve(config.store.sqlite.path);

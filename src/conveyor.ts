@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createAuthenticator } from './auth/auth.js';
-import { type LoadConfigOptions, loadConfig, type ResolvedConfig, resultsDir, uploadsDir } from './config.js';
+import { type LoadConfigOptions, loadConfig, type ResolvedConfig } from './config.js';
 import { ANONYMOUS } from './domain/access.js';
 import type { Batch, Job, Principal } from './domain/types.js';
 import { ConfigError, coerceError } from './errors.js';
@@ -22,17 +22,20 @@ import {
   type HandlerRegistry,
   type HandlerServices,
 } from './handlers/registry.js';
+import { createFileRoutes } from './http/files.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
+import { createUploadRoute } from './http/uploads.js';
 import { type BatchInput, createSubmitter, type JobInput } from './jobs/submit.js';
 import { createLogger, type Logger } from './log.js';
 import { createNetGuard } from './net/guard.js';
 import { packageVersion } from './package-root.js';
-import { createFsResultStore } from './results/fs/fs-result-store.js';
+import { openResultStore } from './results/index.js';
 import type { ResultStore } from './results/port.js';
+import { createUrlSigner, publicBaseUrl, urlSecret } from './results/urls.js';
 import { openStore } from './store/index.js';
 import type { Created, JobStore } from './store/port.js';
 import { sweepRetention } from './store/retention.js';
-import { createFsUploadStore, type UploadStore } from './uploads/uploads.js';
+import { createUploadStore, type UploadStore } from './uploads/uploads.js';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.js';
 import { createWorker, type Worker } from './worker/worker.js';
 
@@ -99,8 +102,8 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
   const modules = await loadHandlerModules(config.handlers.modules);
   const registry = createRegistry([...builtInHandlers, ...modules, ...(options.handlers ?? [])]);
   const store = options.store ?? (await openStore(config));
-  const results = createFsResultStore(resultsDir(config));
-  const uploads = createFsUploadStore(uploadsDir(config));
+  const results = await openResultStore(config, store);
+  const uploads = createUploadStore(results);
   const guard = createNetGuard(config.net.allow);
   const services: HandlerServices = {
     net: guard,
@@ -108,6 +111,9 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     limits: { maxDownloadBytes: config.limits.maxDownloadBytes, downloadTimeoutMs: config.limits.downloadTimeoutMs },
   };
   const submitter = createSubmitter(store, registry, config, guard);
+  // File URLs name the address this process listens on once it does (port 0 in tests).
+  let baseUrl = publicBaseUrl(config);
+  const signer = createUrlSigner({ secret: urlSecret(config), ttl: config.results.urlTtl, baseUrl: () => baseUrl });
   let http: HttpServer | null = null;
   let worker: Worker | null = null;
   let dispatcher: Dispatcher | null = null;
@@ -133,19 +139,27 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     async start(role = config.role) {
       let url: string | null = null;
       if (role === 'all' || role === 'api') {
+        const authenticator = createAuthenticator(config.auth);
         const graphql = await createGraphQLService({
           config: config.graphql,
           services: {
             store,
             submitter,
             registry,
-            authenticator: createAuthenticator(config.auth),
+            signer,
+            results,
+            authenticator,
             feed: createSubscriptionFeed(store),
             logger,
           },
         });
-        http = createHttpServer({ store, logger, shutdownGraceMs: config.server.shutdownGraceMs, graphql });
+        const routes = [
+          createFileRoutes({ store, results, signer, authenticator, logger }),
+          createUploadRoute({ uploads, authenticator, maxBytes: config.limits.maxUploadBytes, ttlHours: config.uploads.ttlHours }),
+        ];
+        http = createHttpServer({ store, logger, shutdownGraceMs: config.server.shutdownGraceMs, graphql, routes });
         const address = await http.listen(config.server.port, config.server.host);
+        baseUrl = publicBaseUrl(config, { host: address.address, port: address.port });
         const host = address.address.includes(':') ? `[${address.address}]` : address.address;
         url = `http://${host}:${address.port}`;
         logger.info('conveyor listening', { url, store: store.driver, role });
@@ -167,6 +181,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
         dispatcher = createDispatcher({
           store,
           results,
+          signer,
           guard,
           config: config.webhooks,
           logger: logger.child({ component: 'webhooks' }),

@@ -14,6 +14,9 @@ export type ErrorCode =
   | 'ILLEGAL_TRANSITION'
   | 'LEASE_LOST'
   | 'CURSOR_EXPIRED'
+  | 'URL_EXPIRED'
+  | 'SIGNATURE_INVALID'
+  | 'PAYLOAD_TOO_LARGE'
   | 'CONFIG_INVALID'
   | 'STORE_UNAVAILABLE'
   | 'INTERNAL';
@@ -48,6 +51,13 @@ export class NotFoundError extends AppError {
 export class UnauthenticatedError extends AppError {
   constructor(message: string) {
     super('UNAUTHENTICATED', message);
+  }
+}
+
+/** A signed file or archive URL that expired or does not match its signature. */
+export class SignedUrlError extends AppError {
+  constructor(code: 'URL_EXPIRED' | 'SIGNATURE_INVALID', message: string) {
+    super(code, message);
   }
 }
 

@@ -99,6 +99,10 @@ export interface Job {
   /** Webhook settings as submitted (secrets included: never return this to clients as is). */
   webhook: JsonObject | null;
   idempotencyKey: string | null;
+  /** Type and normalised parameters hashed: jobs with equal keys would produce equal results (result cache). */
+  cacheKey: string | null;
+  /** The completed job whose results this one reuses instead of running its handler. */
+  cachedFrom: string | null;
   cancelRequested: boolean;
   leaseOwner: string | null;
   leaseUntil: Date | null;

@@ -8,6 +8,8 @@ import type { Batch, Job, Principal } from '../domain/types.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { Submitter } from '../jobs/submit.js';
 import type { Logger } from '../log.js';
+import type { ResultStore } from '../results/port.js';
+import type { UrlSigner } from '../results/urls.js';
 import type { JobStore } from '../store/port.js';
 import type { SubscriptionFeed } from './feed.js';
 
@@ -18,6 +20,9 @@ export interface GraphQLServices {
   authenticator: Authenticator;
   feed: SubscriptionFeed;
   logger: Logger;
+  /** Signs file and archive URLs. */
+  signer: UrlSigner;
+  results: ResultStore;
 }
 
 export interface Loaders {

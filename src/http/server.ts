@@ -1,6 +1,7 @@
 /**
  * The HTTP server. Routes: `/graphql` (GraphQL over HTTP, and graphql-ws on upgrade),
- * `GET /healthz` (the process answers) and `GET /readyz` (the store answers).
+ * the routes given (`/files`, `/archives`, `/uploads`), `GET /healthz` (the process
+ * answers) and `GET /readyz` (the store answers).
  * Everything else is a JSON 404.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -9,6 +10,7 @@ import { coerceError } from '../errors.js';
 import { GRAPHQL_PATH, type GraphQLService } from '../graphql/service.js';
 import type { Logger } from '../log.js';
 import type { JobStore } from '../store/port.js';
+import { sendJson } from './respond.js';
 
 export interface HttpServerOptions {
   store: JobStore;
@@ -17,6 +19,8 @@ export interface HttpServerOptions {
   shutdownGraceMs: number;
   /** Serves /graphql when given. */
   graphql?: GraphQLService;
+  /** Further routes, tried in order: each answers and returns true, or returns false to pass. */
+  routes?: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>)[];
 }
 
 export interface HttpServer {
@@ -24,16 +28,6 @@ export interface HttpServer {
   /** Stops accepting connections, waits up to the grace period, then closes what is left. */
   close(): Promise<void>;
   readonly server: Server;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
 }
 
 export function createHttpServer(options: HttpServerOptions): HttpServer {
@@ -44,6 +38,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     if (path === GRAPHQL_PATH && options.graphql !== undefined) {
       await options.graphql.handle(req, res);
       return;
+    }
+    for (const route of options.routes ?? []) {
+      if (await route(req, res)) return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD' && (path === '/healthz' || path === '/readyz')) {
       res.setHeader('allow', 'GET, HEAD');

@@ -39,6 +39,10 @@ export interface NewJob {
   webhook?: JsonObject | null;
   /** Unique per owner: the same key and the same payload return the existing job. */
   idempotencyKey?: string | null;
+  /** See `Job.cacheKey`. */
+  cacheKey?: string | null;
+  /** See `Job.cachedFrom`. */
+  cachedFrom?: string | null;
 }
 
 /** A job inside a new batch: owner, teams and access control come from the batch. */
@@ -68,6 +72,9 @@ export interface JobFilter {
   batchId?: string;
   ownerId?: string;
   track?: string;
+  cacheKey?: string;
+  /** Only jobs that reused another job's results (true) or did not (false). */
+  cached?: boolean;
   createdAfter?: Date;
   createdBefore?: Date;
   /** Only jobs this principal may read. */

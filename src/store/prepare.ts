@@ -114,6 +114,8 @@ function buildJob(
     track: trackOf(input.parameters),
     webhook: input.webhook ?? null,
     idempotencyKey,
+    cacheKey: input.cacheKey ?? null,
+    cachedFrom: input.cachedFrom ?? null,
     cancelRequested: false,
     leaseOwner: null,
     leaseUntil: null,

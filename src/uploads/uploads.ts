@@ -1,62 +1,113 @@
 /**
- * Uploaded source files (a PDF sent instead of a URL), kept under `<dir>/<uploadId>`
- * with a small JSON sidecar naming the owner. Jobs refer to them by `uploadId`.
+ * Uploaded source files (a PDF sent instead of a URL). They live in the result store
+ * under their own folder `upl_<id>` (so GridFS carries them between machines with the
+ * MongoDB store): `content` plus `upload.json` naming the owner. Jobs refer to them by
+ * `uploadId`; only the owner's jobs may use one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { Readable, Transform } from 'node:stream';
+import { AppError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import type { ResultStore } from '../results/port.js';
 
 export interface UploadInfo {
   uploadId: string;
   ownerId: string;
   contentType: string;
   size: number;
+  sha256: string;
   createdAt: string;
 }
 
 export interface UploadStore {
-  put(ownerId: string, body: Uint8Array, contentType: string): Promise<UploadInfo>;
+  /** Stores the body; refuses (and keeps nothing of) one larger than `maxBytes` with `PAYLOAD_TOO_LARGE`. */
+  put(ownerId: string, body: Uint8Array | Readable, contentType: string, maxBytes?: number): Promise<UploadInfo>;
   /** The upload's bytes; only its owner may use it. */
   read(uploadId: string, ownerId: string): Promise<{ info: UploadInfo; body: Buffer }>;
   delete(uploadId: string): Promise<void>;
+  /** Deletes uploads created before `before`; returns how many. */
+  sweep(before: Date): Promise<number>;
+}
+
+const CONTENT = 'content';
+const INFO = 'upload.json';
+
+export class PayloadTooLargeError extends AppError {
+  constructor(limit: number) {
+    super('PAYLOAD_TOO_LARGE', `the upload is larger than ${limit} bytes (limits.maxUploadBytes)`, { limit });
+  }
+}
+
+export function isUploadId(value: unknown): value is string {
+  return typeof value === 'string' && /^upl_[a-f0-9]{32}$/.test(value);
 }
 
 function checkId(uploadId: string): string {
-  if (!/^upl_[a-f0-9]{32}$/.test(uploadId)) throw new ValidationError(`not an upload id: ${uploadId}`, { field: 'uploadId' });
+  if (!isUploadId(uploadId)) throw new ValidationError(`not an upload id: ${uploadId}`, { field: 'uploadId' });
   return uploadId;
 }
 
-export function createFsUploadStore(dir: string): UploadStore {
+function limited(maxBytes: number): Transform {
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > maxBytes) done(new PayloadTooLargeError(maxBytes));
+      else done(null, chunk);
+    },
+  });
+}
+
+export function createUploadStore(results: ResultStore): UploadStore {
+  async function info(uploadId: string): Promise<UploadInfo | null> {
+    const raw = await results.read(uploadId, INFO);
+    return raw === null ? null : (JSON.parse(raw.toString('utf8')) as UploadInfo);
+  }
+
   return {
-    async put(ownerId, body, contentType) {
-      await mkdir(dir, { recursive: true });
-      const info: UploadInfo = {
-        uploadId: `upl_${randomBytes(16).toString('hex')}`,
-        ownerId,
-        contentType,
-        size: body.length,
-        createdAt: new Date().toISOString(),
-      };
-      await writeFile(join(dir, info.uploadId), body);
-      await writeFile(join(dir, `${info.uploadId}.json`), JSON.stringify(info));
-      return info;
+    async put(ownerId, body, contentType, maxBytes = Number.POSITIVE_INFINITY) {
+      const uploadId = `upl_${randomBytes(16).toString('hex')}`;
+      const source = body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : body;
+      try {
+        const file = await results.put(uploadId, CONTENT, source.pipe(limited(maxBytes)), contentType);
+        const stored: UploadInfo = {
+          uploadId,
+          ownerId,
+          contentType,
+          size: file.size,
+          sha256: file.sha256,
+          createdAt: new Date().toISOString(),
+        };
+        await results.put(uploadId, INFO, JSON.stringify(stored), 'application/json');
+        return stored;
+      } catch (error) {
+        await results.deleteJob(uploadId);
+        throw error;
+      }
     },
     async read(uploadId, ownerId) {
       const id = checkId(uploadId);
-      let info: UploadInfo;
-      try {
-        info = JSON.parse(await readFile(join(dir, `${id}.json`), 'utf8')) as UploadInfo;
-      } catch {
-        throw new NotFoundError('upload', id);
-      }
-      if (info.ownerId !== ownerId) throw new ForbiddenError(`upload ${id} belongs to another user`);
-      return { info, body: await readFile(join(dir, id)) };
+      const found = await info(id);
+      if (found === null) throw new NotFoundError('upload', id);
+      if (found.ownerId !== ownerId) throw new ForbiddenError(`upload ${id} belongs to another user`);
+      const body = await results.read(id, CONTENT);
+      if (body === null) throw new NotFoundError('upload', id);
+      return { info: found, body };
     },
     async delete(uploadId) {
-      const id = checkId(uploadId);
-      await rm(join(dir, id), { force: true });
-      await rm(join(dir, `${id}.json`), { force: true });
+      await results.deleteJob(checkId(uploadId));
+    },
+    async sweep(before) {
+      let deleted = 0;
+      for (const id of await results.folders('upl_')) {
+        if (!isUploadId(id)) continue;
+        const found = await info(id).catch(() => null);
+        // Without its info file an upload never finished writing (or is damaged): it goes too.
+        if (found === null || new Date(found.createdAt) < before) {
+          await results.deleteJob(id);
+          deleted++;
+        }
+      }
+      return deleted;
     },
   };
 }

@@ -19,6 +19,7 @@ import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetGuard } from '../net/guard.js';
 import type { ResultStore } from '../results/port.js';
+import type { UrlSigner } from '../results/urls.js';
 import type { DeliveryOutcome, JobStore } from '../store/port.js';
 import { nextDelay, retryAfterMs } from './schedule.js';
 import { sign } from './signing.js';
@@ -27,6 +28,8 @@ import type { WebhookSettings } from './validate.js';
 export interface DispatcherOptions {
   store: JobStore;
   results: ResultStore;
+  /** Signs the file and archive URLs in payloads. */
+  signer: UrlSigner;
   guard: NetGuard;
   config: ResolvedConfig['webhooks'];
   logger: Logger;
@@ -49,11 +52,15 @@ const SNIPPET_BYTES = 1024;
 const HOLD_MS = 5;
 
 /** What a receiver sees: the stored event, with the parts its settings ask for. */
-export async function deliveryBody(delivery: Delivery, results: ResultStore): Promise<string> {
+export async function deliveryBody(delivery: Delivery, results: ResultStore, signer: UrlSigner): Promise<string> {
   const payload = delivery.payload;
   const settings = delivery.webhook as unknown as WebhookSettings;
   const data = (payload.data ?? {}) as JsonObject;
-  if (delivery.jobId === null || typeof data.results !== 'object' || data.results === null) return JSON.stringify(payload);
+  if (delivery.jobId === null) {
+    if (delivery.batchId === null) return JSON.stringify(payload);
+    return JSON.stringify({ ...payload, data: { ...data, archiveUrl: signer.archiveUrl('batches', delivery.batchId) } });
+  }
+  if (typeof data.results !== 'object' || data.results === null) return JSON.stringify(payload);
   const { files, metadata, markdown, ...rest } = data.results as JsonObject;
   const jobId = delivery.jobId;
   const shaped: JsonObject = {
@@ -63,9 +70,10 @@ export async function deliveryBody(delivery: Delivery, results: ResultStore): Pr
     files: Array.isArray(files)
       ? files.map((file) => {
           const f = file as JsonObject;
-          return { ...f, path: `/files/${jobId}/${String(f.name)}` };
+          return { ...f, url: signer.fileUrl(jobId, String(f.name)) };
         })
       : [],
+    archiveUrl: signer.archiveUrl('jobs', jobId),
   };
   if (settings.includeMetadata) shaped.metadata = metadata ?? null;
   if (settings.includeMarkdown) {
@@ -83,7 +91,7 @@ function errorCode(error: unknown): string {
 }
 
 export function createDispatcher(options: DispatcherOptions): Dispatcher {
-  const { store, results, guard, config, logger, workerId } = options;
+  const { store, results, signer, guard, config, logger, workerId } = options;
   const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
   const client = got.extend({
     agent: agents,
@@ -129,7 +137,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
     let body: string;
     try {
-      body = await deliveryBody(delivery, results);
+      body = await deliveryBody(delivery, results, signer);
       guard.checkUrl(new URL(settings.url));
     } catch (error) {
       return { attempt: record({ statusCode: null, error: errorCode(error), responseSnippet: null }), status: 'FAILED' };

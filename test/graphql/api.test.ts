@@ -45,10 +45,15 @@ describe('queries and mutations', () => {
     const id = submitJob.job.id;
     await expect.poll(async () => (await ok('query ($id: ID!) { job(id: $id) { status } }', { id })).job.status).toBe('COMPLETED');
     const { job } = await ok(
-      'query ($id: ID!) { job(id: $id) { status results attempts progress { percent step } logs { seq level message } startedAt finishedAt } }',
+      'query ($id: ID!) { job(id: $id) { status results { data } attempts progress { percent step } logs { seq level message } startedAt finishedAt } }',
       { id },
     );
-    expect(job).toMatchObject({ status: 'COMPLETED', results: { text: 'hello' }, attempts: 1, progress: { percent: 50, step: 'echo' } });
+    expect(job).toMatchObject({
+      status: 'COMPLETED',
+      results: { data: { text: 'hello' } },
+      attempts: 1,
+      progress: { percent: 50, step: 'echo' },
+    });
     expect(job.logs).toEqual([expect.objectContaining({ level: 'info', message: 'echo hello' })]);
     expect(new Date(job.finishedAt).getTime()).toBeGreaterThanOrEqual(new Date(job.startedAt).getTime());
   });

@@ -10,7 +10,7 @@ import { createNetGuard } from '../../src/net/guard.js';
 import { createFsResultStore } from '../../src/results/fs/fs-result-store.js';
 import type { ResultStore } from '../../src/results/port.js';
 import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { createFsUploadStore, type UploadStore } from '../../src/uploads/uploads.js';
+import { createUploadStore, type UploadStore } from '../../src/uploads/uploads.js';
 import { createWorker, type Worker, type WorkerConfig } from '../../src/worker/worker.js';
 
 export interface Harness {
@@ -39,7 +39,7 @@ export function createHarness(options: { path?: string } = {}): Harness {
   const path = options.path ?? join(dir, 'conveyor.db');
   const store = createSqliteStore({ path, changePollMs: 10, leaseCheckMs: 100 });
   const results = createFsResultStore(join(dir, 'results'));
-  const uploads = createFsUploadStore(join(dir, 'uploads'));
+  const uploads = createUploadStore(results);
   const workers: Worker[] = [];
   const logger = createLogger('error');
 

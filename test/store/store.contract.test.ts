@@ -709,7 +709,11 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(first).toMatchObject({ jobs: 1, jobIds: [failed.id] });
       const second = await store.purge({ completedBefore: future, failedBefore: future });
       expect(second.jobIds).toEqual([done.id]);
-      expect(await store.getJobs([done.id, failed.id, inArchived.id])).toEqual([null, null, expect.objectContaining({ id: inArchived.id })]);
+      expect(await store.getJobs([done.id, failed.id, inArchived.id])).toEqual([
+        null,
+        null,
+        expect.objectContaining({ id: inArchived.id }),
+      ]);
       expect(await store.countJobs({})).toBe(1);
     });
 

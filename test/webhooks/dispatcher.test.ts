@@ -13,6 +13,7 @@ import type { Delivery, Job } from '../../src/domain/types.js';
 import { createLogger } from '../../src/log.js';
 import { createNetGuard } from '../../src/net/guard.js';
 import { createFsResultStore } from '../../src/results/fs/fs-result-store.js';
+import { createUrlSigner } from '../../src/results/urls.js';
 import { createDispatcher } from '../../src/webhooks/dispatcher.js';
 import { sqliteAdapter } from '../helpers/adapters.js';
 import { startApi, type TestApi } from '../helpers/api.js';
@@ -139,7 +140,8 @@ describe('webhook dispatcher', () => {
       results: { pages: 1 },
       markdown: '# Slides\n',
       metadata: { title: 'Slides' },
-      files: [{ name: 'out.md', contentType: 'text/markdown', size: 9, path: `/files/${withExtras}/out.md` }],
+      files: [{ name: 'out.md', contentType: 'text/markdown', size: 9, url: expect.stringContaining(`/files/${withExtras}/out.md?exp=`) }],
+      archiveUrl: expect.stringContaining(`/archives/jobs/${withExtras}.zip?exp=`),
     });
     const plain = payloadOf(without);
     expect(plain).not.toHaveProperty('markdown');
@@ -328,7 +330,7 @@ describe('webhook dispatcher', () => {
       headerNames: [],
       includeMarkdown: false,
     });
-    const introspect = await api.gql('{ jobs { edges { node { parameters results webhook { url } } } } }');
+    const introspect = await api.gql('{ jobs { edges { node { parameters results { data } webhook { url } } } } }');
     for (const text of [JSON.stringify(body), JSON.stringify(introspect.body), api.logs.join('\n')]) {
       expect(text).not.toContain(key);
       expect(text).not.toContain(key.slice(6));
@@ -347,6 +349,7 @@ describe('webhook dispatcher on its own', () => {
       createDispatcher({
         store,
         results: createFsResultStore(join(tmpdir(), 'conveyor-unused-results')),
+        signer: createUrlSigner({ secret: 'test', ttl: 60, baseUrl: 'http://localhost' }),
         guard: createNetGuard(['127.0.0.1']),
         config: { ...DEFAULTS.webhooks, concurrency: 2, pollMs: 50, allowHttp: true },
         logger: createLogger('error'),

@@ -4,6 +4,7 @@ import type { Stats as StatsRecord } from '../../store/port.js';
 import type { JobTypeInfo } from '../../handlers/registry.js';
 import type { JobConnectionModel, BatchConnectionModel } from '../connections.js';
 import type { JobChangeModel, BatchChangeModel, DeliveryChangeModel } from '../feed.js';
+import type { JobResultsModel, MarkdownModel, ResultFileModel } from '../resolvers/results.js';
 import type { GraphQLContext } from '../context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -47,6 +48,8 @@ export type Batch = {
   accessControl: AccessControl;
   /** Paused batches (active: false) are not claimed. */
   active: Scalars['Boolean']['output'];
+  /** Signed URL of a ZIP with one folder per job and a manifest.json. */
+  archiveUrl: Scalars['String']['output'];
   /** Archived batches are hidden from default lists; their results stay. */
   archived: Scalars['Boolean']['output'];
   /** Live counts, kept exact in the same transaction as every job change. */
@@ -223,8 +226,14 @@ export type GroupCounts = {
 export type Job = {
   __typename?: 'Job';
   accessControl: AccessControl;
+  /** Signed URL of a ZIP with the job's result files and a manifest.json. */
+  archiveUrl: Scalars['String']['output'];
   attempts: Scalars['Int']['output'];
   batch?: Maybe<Batch>;
+  /** True when the job reused the results of an identical completed job (see useCache). */
+  cached: Scalars['Boolean']['output'];
+  /** The job whose results were reused. */
+  cachedFrom?: Maybe<Scalars['ID']['output']>;
   cancelRequested: Scalars['Boolean']['output'];
   createdAt: Scalars['DateTime']['output'];
   /** The job's webhook deliveries, oldest first, with every attempt. */
@@ -243,7 +252,8 @@ export type Job = {
   /** Higher runs first. */
   priority: Scalars['Int']['output'];
   progress?: Maybe<Progress>;
-  results?: Maybe<Scalars['JSON']['output']>;
+  /** Result files, Markdown and metadata, once the job has completed. */
+  results?: Maybe<JobResults>;
   /** Not started before this time. */
   runAt: Scalars['DateTime']['output'];
   startedAt?: Maybe<Scalars['DateTime']['output']>;
@@ -327,6 +337,17 @@ export type JobFilter = {
   type?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
+export type JobResults = {
+  __typename?: 'JobResults';
+  /** Everything else the handler returned. */
+  data?: Maybe<Scalars['JSON']['output']>;
+  files: Array<ResultFile>;
+  /** The main Markdown file, when the job type produces one. */
+  markdown?: Maybe<MarkdownResult>;
+  /** What the handler reports about its input (pages, title, speakers …). */
+  metadata?: Maybe<Scalars['JSON']['output']>;
+};
+
 /** Where a job is in its life. PROCESSING → PENDING happens on a retry or when a worker's lease ran out. */
 export type JobStatus =
   | 'CANCELLED'
@@ -356,6 +377,28 @@ export type LogEntry = {
   message: Scalars['String']['output'];
   /** Ordered within the store; pass as `after` to read on. */
   seq: Scalars['Int']['output'];
+};
+
+/** The job's main Markdown file. */
+export type MarkdownResult = {
+  __typename?: 'MarkdownResult';
+  file: ResultFile;
+  /** The Markdown text, cut after at most `maxBytes` bytes of UTF-8 (whole characters only). */
+  text: Scalars['String']['output'];
+  /** Whether `text(maxBytes)` would be cut at that size. */
+  truncated: Scalars['Boolean']['output'];
+};
+
+
+/** The job's main Markdown file. */
+export type MarkdownResultTextArgs = {
+  maxBytes?: Scalars['Int']['input'];
+};
+
+
+/** The job's main Markdown file. */
+export type MarkdownResultTruncatedArgs = {
+  maxBytes?: Scalars['Int']['input'];
 };
 
 export type Mutation = {
@@ -511,6 +554,20 @@ export type QueryStatsArgs = {
   filter?: InputMaybe<StatsFilter>;
 };
 
+/** A file a job produced, reachable by a signed URL. */
+export type ResultFile = {
+  __typename?: 'ResultFile';
+  contentType: Scalars['String']['output'];
+  /** Path inside the job's folder, e.g. `talk.md` or `assets/figure-1.png`. */
+  name: Scalars['String']['output'];
+  /** Hex SHA-256 of the content (also the file's ETag). */
+  sha256: Scalars['String']['output'];
+  /** Size in bytes. */
+  size: Scalars['Float']['output'];
+  /** Signed URL that works without credentials for `results.urlTtl` seconds. */
+  url: Scalars['String']['output'];
+};
+
 export type Stats = {
   __typename?: 'Stats';
   /** Run time (start to finish) of the jobs finished in the last hour. */
@@ -547,11 +604,15 @@ export type SubmitBatchInput = {
   accessControl?: InputMaybe<AccessControlInput>;
   /** False creates the batch paused. */
   active?: InputMaybe<Scalars['Boolean']['input']>;
+  /** As SubmitJobInput.forceRefresh, for every job of the batch. */
+  forceRefresh?: InputMaybe<Scalars['Boolean']['input']>;
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** At most limits.maxBatchSize jobs, inserted atomically: all of them or none. */
   jobs: Array<BatchJobInput>;
   metadata?: InputMaybe<Scalars['JSON']['input']>;
   name: Scalars['String']['input'];
+  /** As SubmitJobInput.useCache, for every job of the batch. */
+  useCache?: InputMaybe<Scalars['Boolean']['input']>;
   webhook?: InputMaybe<WebhookInput>;
 };
 
@@ -564,6 +625,8 @@ export type SubmitBatchPayload = {
 export type SubmitJobInput = {
   /** Default: PRIVATE, no ACL entries. */
   accessControl?: InputMaybe<AccessControlInput>;
+  /** Run the handler even when a cached result exists. */
+  forceRefresh?: InputMaybe<Scalars['Boolean']['input']>;
   /** The same key with the same input returns the same job; with other input it is a CONFLICT. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** Attempt budget; default from the type or worker.maxAttempts. */
@@ -575,6 +638,8 @@ export type SubmitJobInput = {
   runAt?: InputMaybe<Scalars['DateTime']['input']>;
   /** A registered job type (see Query.jobTypes). */
   type: Scalars['String']['input'];
+  /** Reuse the results of an identical completed job you may read (same type and parameters). Default: results.cacheByDefault. */
+  useCache?: InputMaybe<Scalars['Boolean']['input']>;
   webhook?: InputMaybe<WebhookInput>;
 };
 
@@ -788,13 +853,16 @@ export type ResolversTypes = ResolversObject<{
   JobError: ResolverTypeWrapper<JobError>;
   JobEventFilter: JobEventFilter;
   JobFilter: JobFilter;
+  JobResults: ResolverTypeWrapper<JobResultsModel>;
   JobStatus: JobStatus;
   JobType: ResolverTypeWrapper<JobTypeInfo>;
   LogEntry: ResolverTypeWrapper<LogEntryRecord>;
+  MarkdownResult: ResolverTypeWrapper<MarkdownModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Progress: ResolverTypeWrapper<Progress>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  ResultFile: ResolverTypeWrapper<ResultFileModel>;
   Stats: ResolverTypeWrapper<StatsRecord>;
   StatsFilter: StatsFilter;
   StatusCounts: ResolverTypeWrapper<StatusCounts>;
@@ -838,12 +906,15 @@ export type ResolversParentTypes = ResolversObject<{
   JobError: JobError;
   JobEventFilter: JobEventFilter;
   JobFilter: JobFilter;
+  JobResults: JobResultsModel;
   JobType: JobTypeInfo;
   LogEntry: LogEntryRecord;
+  MarkdownResult: MarkdownModel;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
   Progress: Progress;
   Query: Record<PropertyKey, never>;
+  ResultFile: ResultFileModel;
   Stats: StatsRecord;
   StatsFilter: StatsFilter;
   StatusCounts: StatusCounts;
@@ -868,6 +939,7 @@ export type AccessControlResolvers<ContextType = GraphQLContext, ParentType exte
 export type BatchResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Batch'] = ResolversParentTypes['Batch']> = ResolversObject<{
   accessControl?: Resolver<ResolversTypes['AccessControl'], ParentType, ContextType>;
   active?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  archiveUrl?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   archived?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   counts?: Resolver<ResolversTypes['BatchCounts'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -971,8 +1043,11 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
 
 export type JobResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Job'] = ResolversParentTypes['Job']> = ResolversObject<{
   accessControl?: Resolver<ResolversTypes['AccessControl'], ParentType, ContextType>;
+  archiveUrl?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   batch?: Resolver<Maybe<ResolversTypes['Batch']>, ParentType, ContextType>;
+  cached?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  cachedFrom?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   cancelRequested?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   deliveries?: Resolver<Array<ResolversTypes['Delivery']>, ParentType, ContextType>;
@@ -986,7 +1061,7 @@ export type JobResolvers<ContextType = GraphQLContext, ParentType extends Resolv
   parameters?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
   priority?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   progress?: Resolver<Maybe<ResolversTypes['Progress']>, ParentType, ContextType>;
-  results?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  results?: Resolver<Maybe<ResolversTypes['JobResults']>, ParentType, ContextType>;
   runAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   startedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['JobStatus'], ParentType, ContextType>;
@@ -1031,6 +1106,13 @@ export type JobErrorResolvers<ContextType = GraphQLContext, ParentType extends R
   retriable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
 
+export type JobResultsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobResults'] = ResolversParentTypes['JobResults']> = ResolversObject<{
+  data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  files?: Resolver<Array<ResolversTypes['ResultFile']>, ParentType, ContextType>;
+  markdown?: Resolver<Maybe<ResolversTypes['MarkdownResult']>, ParentType, ContextType>;
+  metadata?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+}>;
+
 export type JobTypeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobType'] = ResolversParentTypes['JobType']> = ResolversObject<{
   defaults?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
   description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1044,6 +1126,12 @@ export type LogEntryResolvers<ContextType = GraphQLContext, ParentType extends R
   level?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   seq?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type MarkdownResultResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['MarkdownResult'] = ResolversParentTypes['MarkdownResult']> = ResolversObject<{
+  file?: Resolver<ResolversTypes['ResultFile'], ParentType, ContextType>;
+  text?: Resolver<ResolversTypes['String'], ParentType, ContextType, RequireFields<MarkdownResultTextArgs, 'maxBytes'>>;
+  truncated?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MarkdownResultTruncatedArgs, 'maxBytes'>>;
 }>;
 
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
@@ -1081,6 +1169,14 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<QueryJobsArgs, 'first'>>;
   stats?: Resolver<ResolversTypes['Stats'], ParentType, ContextType, Partial<QueryStatsArgs>>;
   viewer?: Resolver<ResolversTypes['Viewer'], ParentType, ContextType>;
+}>;
+
+export type ResultFileResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ResultFile'] = ResolversParentTypes['ResultFile']> = ResolversObject<{
+  contentType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  sha256?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  size?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type StatsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Stats'] = ResolversParentTypes['Stats']> = ResolversObject<{
@@ -1157,12 +1253,15 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   JobConnection?: JobConnectionResolvers<ContextType>;
   JobEdge?: JobEdgeResolvers<ContextType>;
   JobError?: JobErrorResolvers<ContextType>;
+  JobResults?: JobResultsResolvers<ContextType>;
   JobType?: JobTypeResolvers<ContextType>;
   LogEntry?: LogEntryResolvers<ContextType>;
+  MarkdownResult?: MarkdownResultResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Progress?: ProgressResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  ResultFile?: ResultFileResolvers<ContextType>;
   Stats?: StatsResolvers<ContextType>;
   StatusCounts?: StatusCountsResolvers<ContextType>;
   SubmitBatchPayload?: SubmitBatchPayloadResolvers<ContextType>;

@@ -9,7 +9,15 @@ import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/pr
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type ByteRange, checkJobId, normaliseResultName, type ResultBody, type ResultFile, type ResultStore, type StoredFile } from '../port.js';
+import {
+  type ByteRange,
+  checkJobId,
+  normaliseResultName,
+  type ResultBody,
+  type ResultFile,
+  type ResultStore,
+  type StoredFile,
+} from '../port.js';
 
 const TEMP = /\.[0-9a-f]{12}\.tmp$/;
 

@@ -141,7 +141,8 @@ function jobToDoc(job: Job, paused: boolean, idempotencyHash: string | null): Jo
 
 function jobFromDoc(doc: JobDoc): Job {
   const { _id, visibility: _v, readers: _r, paused: _p, idempotencyHash: _h, logSeq: _l, ...rest } = doc;
-  return { id: _id, ...rest };
+  // Documents written before the result cache have neither field.
+  return { id: _id, ...rest, cacheKey: rest.cacheKey ?? null, cachedFrom: rest.cachedFrom ?? null };
 }
 
 function batchToDoc(batch: Batch, idempotencyHash: string | null): BatchDoc {
@@ -196,6 +197,9 @@ function jobQuery(filter: JobFilter): Filter<JobDoc> {
   if (filter.batchId !== undefined) and.push({ batchId: filter.batchId });
   if (filter.ownerId !== undefined) and.push({ ownerId: filter.ownerId });
   if (filter.track !== undefined) and.push({ track: filter.track });
+  if (filter.cacheKey !== undefined) and.push({ cacheKey: filter.cacheKey });
+  if (filter.cached !== undefined)
+    and.push(filter.cached ? { cachedFrom: { $type: 'string' } } : { cachedFrom: { $not: { $type: 'string' } } });
   if (filter.createdAfter !== undefined) and.push({ createdAt: { $gte: filter.createdAfter } });
   if (filter.createdBefore !== undefined) and.push({ createdAt: { $lt: filter.createdBefore } });
   const visible = visibleFilter(filter.visibleTo);
@@ -275,6 +279,7 @@ export class MongoStore implements JobStore {
         { key: { createdAt: 1 }, name: 'created' },
         { key: { finishedAt: 1 }, name: 'finished', partialFilterExpression: { finishedAt: { $type: 'date' } } },
         { key: { readers: 1 }, name: 'readers' },
+        { key: { cacheKey: 1, finishedAt: -1 }, name: 'cache', partialFilterExpression: { cacheKey: { $type: 'string' } } },
         {
           key: { ownerId: 1, idempotencyKey: 1 },
           name: 'idempotency',
@@ -1118,7 +1123,8 @@ export class MongoStore implements JobStore {
       const archived = await this.batches.find({ archived: true }).project<{ _id: string }>({ _id: 1 }).toArray();
       const ends: Filter<JobDoc>[] = [];
       if (request.completedBefore !== undefined) ends.push({ status: 'COMPLETED', finishedAt: { $lt: request.completedBefore } });
-      if (request.failedBefore !== undefined) ends.push({ status: { $in: ['FAILED', 'CANCELLED'] }, finishedAt: { $lt: request.failedBefore } });
+      if (request.failedBefore !== undefined)
+        ends.push({ status: { $in: ['FAILED', 'CANCELLED'] }, finishedAt: { $lt: request.failedBefore } });
       const filter = { $or: ends, batchId: { $nin: archived.map((b) => b._id) } } as Filter<JobDoc>;
       for (;;) {
         const batch = await this.jobs.find(filter).project<{ _id: string }>({ _id: 1 }).limit(500).toArray();

@@ -133,4 +133,10 @@ export const MIGRATIONS: readonly string[] = [
   -- 2: deliveries refused for good (410 Gone) are looked up on every delivery claim.
   CREATE INDEX deliveries_disabled ON deliveries (batch_id, job_id) WHERE status = 'DISABLED';
   `,
+  `
+  -- 3: the result cache: jobs that would produce equal results share a key.
+  ALTER TABLE jobs ADD COLUMN cache_key TEXT;
+  ALTER TABLE jobs ADD COLUMN cached_from TEXT;
+  CREATE INDEX jobs_cache ON jobs (cache_key, finished_at) WHERE cache_key IS NOT NULL AND status = 'COMPLETED';
+  `,
 ];

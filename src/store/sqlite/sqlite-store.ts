@@ -117,6 +117,8 @@ function jobFromRow(row: Row): Job {
     track: (row.track as string | null) ?? null,
     webhook: parse(row.webhook),
     idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    cacheKey: (row.cache_key as string | null) ?? null,
+    cachedFrom: (row.cached_from as string | null) ?? null,
     cancelRequested: row.cancel_requested === 1,
     leaseOwner: (row.lease_owner as string | null) ?? null,
     leaseUntil: date(row.lease_until),
@@ -247,6 +249,8 @@ const NEW_JOB_COLUMNS = [
   'webhook',
   'idempotency_key',
   'idempotency_hash',
+  'cache_key',
+  'cached_from',
   'created_at',
 ] as const;
 
@@ -292,6 +296,8 @@ function newJobEncoder() {
         json(job.webhook),
         job.idempotencyKey,
         idempotencyHash,
+        job.cacheKey,
+        job.cachedFrom,
         job.createdAt.getTime(),
         job.updatedAt.getTime(),
       ];
@@ -370,6 +376,8 @@ function jobWhere(filter: JobFilter): Where {
   if (filter.batchId !== undefined) where.add('batch_id = ?', filter.batchId);
   if (filter.ownerId !== undefined) where.add('owner_id = ?', filter.ownerId);
   if (filter.track !== undefined) where.add('track = ?', filter.track);
+  if (filter.cacheKey !== undefined) where.add('cache_key = ?', filter.cacheKey);
+  if (filter.cached !== undefined) where.add(filter.cached ? 'cached_from IS NOT NULL' : 'cached_from IS NULL');
   if (filter.createdAfter !== undefined) where.add('created_at >= ?', filter.createdAfter.getTime());
   if (filter.createdBefore !== undefined) where.add('created_at < ?', filter.createdBefore.getTime());
   const visible = visibleSql(filter.visibleTo, 'jobs');
