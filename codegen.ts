@@ -22,7 +22,7 @@ const config: CodegenConfig = {
           Batch: '../../domain/types.js#Batch as BatchRecord',
           LogEntry: '../../domain/types.js#LogEntry as LogEntryRecord',
           Viewer: '../../domain/types.js#Principal as PrincipalRecord',
-          Stats: '../../store/port.js#Stats as StatsRecord',
+          Stats: '../resolvers/stats.js#StatsModel',
           JobType: '../../handlers/registry.js#JobTypeInfo',
           JobConnection: '../connections.js#JobConnectionModel',
           BatchConnection: '../connections.js#BatchConnectionModel',

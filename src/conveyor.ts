@@ -12,6 +12,7 @@ import { type LoadConfigOptions, loadConfig, type ResolvedConfig } from './confi
 import { ANONYMOUS } from './domain/access.js';
 import type { Batch, Job, Principal } from './domain/types.js';
 import { ConfigError, coerceError } from './errors.js';
+import type { RetentionSweepRecord } from './graphql/context.js';
 import { createSubscriptionFeed } from './graphql/feed.js';
 import { createGraphQLService } from './graphql/service.js';
 import { builtInHandlers } from './handlers/index.js';
@@ -35,7 +36,7 @@ import { createUrlSigner, publicBaseUrl, urlSecret } from './results/urls.js';
 import { openStore } from './store/index.js';
 import type { Created, JobStore } from './store/port.js';
 import { sweepRetention } from './store/retention.js';
-import { createUploadStore, type UploadStore } from './uploads/uploads.js';
+import { createUploadStore, isUploadId, type UploadStore } from './uploads/uploads.js';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.js';
 import { createWorker, type Worker } from './worker/worker.js';
 
@@ -113,6 +114,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
   const submitter = createSubmitter(store, registry, config, guard);
   // File URLs name the address this process listens on once it does (port 0 in tests).
   let baseUrl = publicBaseUrl(config);
+  const retentionState: { last: RetentionSweepRecord | null } = { last: null };
   const signer = createUrlSigner({ secret: urlSecret(config), ttl: config.results.urlTtl, baseUrl: () => baseUrl });
   let http: HttpServer | null = null;
   let worker: Worker | null = null;
@@ -148,6 +150,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
             registry,
             signer,
             results,
+            retention: retentionState,
             authenticator,
             feed: createSubscriptionFeed(store),
             logger,
@@ -165,9 +168,10 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
         logger.info('conveyor listening', { url, store: store.driver, role });
         if (config.retention.intervalMs > 0) {
           retention = setInterval(() => {
-            sweepRetention(store, config).then(
-              (result) => {
-                if (result.jobs + result.changes > 0) logger.info('retention sweep', { ...result });
+            sweepRetention(store, config, { results, uploads }).then(
+              ({ jobIds: _ids, ...result }) => {
+                retentionState.last = { at: new Date(), jobs: result.jobs, changes: result.changes, uploads: result.uploads };
+                if (result.jobs + result.changes + result.uploads > 0) logger.info('retention sweep', { ...result });
               },
               (error: unknown) => logger.error('retention sweep failed', { error: coerceError(error) }),
             );
@@ -176,7 +180,18 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
         }
       }
       if (role === 'all' || role === 'worker') {
-        worker = createWorker({ store, registry, results, services, config: config.worker, logger });
+        worker = createWorker({
+          store,
+          registry,
+          results,
+          services,
+          config: config.worker,
+          logger,
+          // The upload a job read is not needed once the job has ended for good.
+          onFinished: async (job) => {
+            if (config.uploads.deleteAfterUse && isUploadId(job.parameters.uploadId)) await uploads.delete(job.parameters.uploadId);
+          },
+        });
         worker.start();
         dispatcher = createDispatcher({
           store,

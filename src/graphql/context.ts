@@ -23,6 +23,15 @@ export interface GraphQLServices {
   /** Signs file and archive URLs. */
   signer: UrlSigner;
   results: ResultStore;
+  /** The last retention sweep of this process, if any. */
+  retention?: { last: RetentionSweepRecord | null };
+}
+
+export interface RetentionSweepRecord {
+  at: Date;
+  jobs: number;
+  changes: number;
+  uploads: number;
 }
 
 export interface Loaders {

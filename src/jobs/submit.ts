@@ -3,12 +3,14 @@
  * before anything is stored, applies per-type defaults, and creates the jobs. The
  * GraphQL mutations and the programmatic client both go through here.
  */
+import { createHash } from 'node:crypto';
 import type { ResolvedConfig } from '../config.js';
 import type { AccessControl, Batch, Job, JsonObject, Principal } from '../domain/types.js';
 import { LimitExceededError, UnauthenticatedError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { NetGuard } from '../net/guard.js';
 import type { Created, JobStore, NewBatchJob } from '../store/port.js';
+import { canonicalJson } from '../store/prepare.js';
 import { validateWebhook } from '../webhooks/validate.js';
 
 export interface JobInput {
@@ -20,6 +22,10 @@ export interface JobInput {
   webhook?: JsonObject | null;
   idempotencyKey?: string | null;
   accessControl?: AccessControl;
+  /** Reuse the results of an identical completed job the caller may read; default `results.cacheByDefault`. */
+  useCache?: boolean;
+  /** Run the handler even when a cached result exists. */
+  forceRefresh?: boolean;
 }
 
 export interface BatchInput {
@@ -30,6 +36,15 @@ export interface BatchInput {
   metadata?: JsonObject | null;
   idempotencyKey?: string | null;
   accessControl?: AccessControl;
+  /** As `JobInput.useCache`, for every job. */
+  useCache?: boolean;
+  /** As `JobInput.forceRefresh`, for every job. */
+  forceRefresh?: boolean;
+}
+
+/** The result-cache key: job type and parameters after validation (defaults applied), hashed. */
+export function cacheKeyOf(type: string, parameters: JsonObject): string {
+  return createHash('sha256').update(type).update('\u0000').update(canonicalJson(parameters)).digest('hex');
 }
 
 export interface Submitter {
@@ -55,6 +70,7 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
     return {
       type: input.type,
       parameters,
+      cacheKey: cacheKeyOf(input.type, parameters),
       maxAttempts: input.maxAttempts ?? config.worker.perType[input.type]?.maxAttempts ?? defaults.maxAttempts ?? config.worker.maxAttempts,
       ...(input.priority === undefined ? {} : { priority: input.priority }),
       ...(input.runAt === undefined ? {} : { runAt: input.runAt }),
@@ -62,9 +78,17 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
     };
   }
 
+  /** With the cache on, names the newest completed job with the same key that the caller may read. */
+  async function withCache(job: NewBatchJob, principal: Principal, useCache: boolean | undefined, forceRefresh: boolean | undefined) {
+    if (!(useCache ?? config.results.cacheByDefault) || forceRefresh === true || typeof job.cacheKey !== 'string') return job;
+    const page = await store.listJobs({ cacheKey: job.cacheKey, status: ['COMPLETED'], visibleTo: principal }, { first: 1 });
+    const source = page.items[0];
+    return source === undefined ? job : { ...job, cachedFrom: source.id };
+  }
+
   return {
     async submitJob(input, principal) {
-      const job = prepare(input, 'job');
+      const job = await withCache(prepare(input, 'job'), principal, input.useCache, input.forceRefresh);
       const [created] = await store.createJobs([
         {
           ...job,
@@ -90,10 +114,12 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
       // A batch's webhook also hears about its jobs when it asks for job events (the default: all events).
       const events = (webhook?.events as string[] | null | undefined) ?? null;
       const forJobs = webhook !== null && webhook !== undefined && (events === null || events.some((e) => e.startsWith('job.')));
-      const jobs = input.jobs.map((job, index) => {
-        const prepared = prepare(job, `jobs[${index}]`);
-        return forJobs && prepared.webhook === undefined ? { ...prepared, webhook } : prepared;
+      const prepared = input.jobs.map((job, index) => {
+        const one = prepare(job, `jobs[${index}]`);
+        return forJobs && one.webhook === undefined ? { ...one, webhook } : one;
       });
+      const jobs: NewBatchJob[] = [];
+      for (const job of prepared) jobs.push(await withCache(job, principal, input.useCache, input.forceRefresh));
       return store.createBatch({
         name: input.name,
         ownerId: owner(principal),

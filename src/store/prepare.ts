@@ -81,6 +81,12 @@ export function fingerprint(payload: unknown): string {
   return createHash('sha256').update(canonicalJson(payload)).digest('base64url');
 }
 
+/** A job input without what the result cache adds (found at submit time, not part of what was asked). */
+function asked<T extends NewBatchJob>(input: T): Omit<T, 'cacheKey' | 'cachedFrom'> {
+  const { cacheKey: _key, cachedFrom: _from, ...rest } = input;
+  return rest;
+}
+
 function trackOf(parameters: JsonObject): string | null {
   const track: Json | undefined = parameters.track;
   return typeof track === 'string' ? track : null;
@@ -159,7 +165,7 @@ export function prepareJobs(inputs: NewJob[], now: Date): PreparedJob[] {
         now,
         key,
       ),
-      fingerprint: key === null ? null : fingerprint(input),
+      fingerprint: key === null ? null : fingerprint(asked(input)),
     };
   });
 }
@@ -209,7 +215,7 @@ export function prepareBatch(input: NewBatch, now: Date): PreparedBatch {
   };
   const jobs = input.jobs.map((job) => buildJob(job, owner, { id: batch.id, active }, now, null));
   const key = input.idempotencyKey ?? null;
-  return { batch, jobs, fingerprint: key === null ? null : fingerprint(input) };
+  return { batch, jobs, fingerprint: key === null ? null : fingerprint({ ...input, jobs: input.jobs.map(asked) }) };
 }
 
 /** Clamps a page size to 1..MAX_PAGE. */

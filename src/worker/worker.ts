@@ -12,10 +12,12 @@
 import { hostname } from 'node:os';
 import type { ResolvedConfig } from '../config.js';
 import { newId } from '../domain/ids.js';
+import { isTerminal } from '../domain/status.js';
 import type { Job, JsonObject, LogLevel } from '../domain/types.js';
 import { AppError, coerceError, JobFailure, LeaseLostError } from '../errors.js';
 import type { HandlerContext, HandlerRegistry, HandlerServices, ProgressUpdate } from '../handlers/registry.js';
 import type { Logger } from '../log.js';
+import { resultFiles } from '../results/archive.js';
 import type { ResultFile, ResultStore } from '../results/port.js';
 import type { ClaimToken, JobStore, NewLogEntry } from '../store/port.js';
 import { retryDelay } from './backoff.js';
@@ -33,6 +35,8 @@ export interface WorkerOptions {
   workerId?: string;
   /** Source of randomness for backoff jitter (tests pass a fixed one). */
   random?: () => number;
+  /** Called when a job this worker ran has ended for good (COMPLETED, FAILED or CANCELLED); errors are logged. */
+  onFinished?: (job: Job) => Promise<void>;
 }
 
 export interface Worker {
@@ -100,12 +104,43 @@ export function createWorker(options: WorkerOptions): Worker {
   /** Store writes of a run: a lost lease is expected (someone else decided), anything else is logged. */
   async function guarded(run: Run, what: string, write: () => Promise<unknown>): Promise<void> {
     try {
-      await write();
+      const written = await write();
+      const job = (written as { completed?: Job } | null)?.completed ?? (written as Job | null);
+      if (job?.id === run.job.id && isTerminal(job.status)) finished(job);
     } catch (thrown) {
       const error = coerceError(thrown);
       if (error instanceof LeaseLostError) log.debug(`${what}: lease no longer held`, { jobId: run.job.id });
       else log.error(`${what} failed`, { jobId: run.job.id, error });
     }
+  }
+
+  function finished(job: Job): void {
+    options.onFinished?.(job).catch((error: unknown) => log.warn('after-job hook failed', { jobId: job.id, error: coerceError(error) }));
+  }
+
+  /**
+   * A job submitted with the result cache takes the results of the completed job it
+   * names (copied through `writeResult`, so the copy is fenced like any result) instead
+   * of running its handler. Null when that job is gone: then the handler runs.
+   */
+  async function reuse(job: Job, context: HandlerContext): Promise<JsonObject | null> {
+    if (job.cachedFrom === null) return null;
+    const [source] = await store.getJobs([job.cachedFrom]);
+    if (source?.status !== 'COMPLETED' || source.results === null) {
+      context.log('info', `cached results of ${job.cachedFrom} are gone; running the handler`);
+      return null;
+    }
+    for (const file of resultFiles(source)) {
+      const stream = await results.open(source.id, file.name);
+      if (stream === null) {
+        context.log('info', `cached result file ${file.name} of ${source.id} is gone; running the handler`);
+        return null;
+      }
+      await context.writeResult(file.name, stream, file.contentType);
+    }
+    context.log('info', `reused the results of ${source.id} (result cache); the handler did not run`);
+    const { files: _files, ...value } = source.results;
+    return value;
   }
 
   function flush(run: Run): Promise<void> {
@@ -266,8 +301,13 @@ export function createWorker(options: WorkerOptions): Worker {
 
       let outcome: { ok: true; value: JsonObject | undefined } | { ok: false; error: unknown };
       try {
-        const parameters = definition.parameters.parse(job.parameters);
-        outcome = { ok: true, value: await definition.run(parameters, context) };
+        const cached = await reuse(job, context);
+        if (cached !== null) outcome = { ok: true, value: cached };
+        else {
+          run.files = [];
+          const parameters = definition.parameters.parse(job.parameters);
+          outcome = { ok: true, value: await definition.run(parameters, context) };
+        }
       } catch (error) {
         outcome = { ok: false, error };
       }
@@ -311,15 +351,13 @@ export function createWorker(options: WorkerOptions): Worker {
    * Completes a job and, in the same store transaction, claims the next one for the
    * slot it frees (one commit per job instead of two on a busy worker).
    */
-  async function completeAndContinue(run: Run, value: JsonObject): Promise<void> {
+  async function completeAndContinue(run: Run, value: JsonObject): Promise<Job> {
     const types = stopping ? [] : claimableTypes(run.job);
-    if (types.length === 0) {
-      await store.complete(run.token, value);
-      return;
-    }
-    const { next } = await store.completeAndClaim(run.token, value, { workerId: id, leaseMs: config.leaseMs, types });
+    if (types.length === 0) return store.complete(run.token, value);
+    const { completed, next } = await store.completeAndClaim(run.token, value, { workerId: id, leaseMs: config.leaseMs, types });
     // The finishing handler has returned: its slot passes to the next job when this run frees it.
     if (next !== null) begin(next);
+    return completed;
   }
 
   async function fill(): Promise<void> {

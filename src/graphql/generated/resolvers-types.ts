@@ -1,6 +1,6 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Job as JobRecord, Batch as BatchRecord, LogEntry as LogEntryRecord, Principal as PrincipalRecord, Delivery as DeliveryRecord } from '../../domain/types.js';
-import type { Stats as StatsRecord } from '../../store/port.js';
+import type { StatsModel } from '../resolvers/stats.js';
 import type { JobTypeInfo } from '../../handlers/registry.js';
 import type { JobConnectionModel, BatchConnectionModel } from '../connections.js';
 import type { JobChangeModel, BatchChangeModel, DeliveryChangeModel } from '../feed.js';
@@ -568,6 +568,18 @@ export type ResultFile = {
   url: Scalars['String']['output'];
 };
 
+/** One run of the retention sweep (retention.* and uploads.ttlHours). */
+export type RetentionSweep = {
+  __typename?: 'RetentionSweep';
+  at: Scalars['DateTime']['output'];
+  /** Change events deleted. */
+  changes: Scalars['Int']['output'];
+  /** Jobs deleted with their logs, deliveries and result files. */
+  jobs: Scalars['Int']['output'];
+  /** Unused uploads deleted. */
+  uploads: Scalars['Int']['output'];
+};
+
 export type Stats = {
   __typename?: 'Stats';
   /** Run time (start to finish) of the jobs finished in the last hour. */
@@ -575,8 +587,12 @@ export type Stats = {
   byStatus: StatusCounts;
   byTrack: Array<GroupCounts>;
   byType: Array<GroupCounts>;
+  /** Jobs that reused the results of an identical completed job (result cache) instead of running. */
+  cachedJobs: Scalars['Int']['output'];
   /** Jobs that finished in the last hour. */
   finishedLastHour: Scalars['Int']['output'];
+  /** What this API process's last retention sweep deleted; null before the first one. */
+  lastRetentionSweep?: Maybe<RetentionSweep>;
   p95DurationMs?: Maybe<Scalars['Float']['output']>;
   /** Pending jobs whose runAt has come. */
   queueDepth: Scalars['Int']['output'];
@@ -863,7 +879,8 @@ export type ResolversTypes = ResolversObject<{
   Progress: ResolverTypeWrapper<Progress>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ResultFile: ResolverTypeWrapper<ResultFileModel>;
-  Stats: ResolverTypeWrapper<StatsRecord>;
+  RetentionSweep: ResolverTypeWrapper<RetentionSweep>;
+  Stats: ResolverTypeWrapper<StatsModel>;
   StatsFilter: StatsFilter;
   StatusCounts: ResolverTypeWrapper<StatusCounts>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -915,7 +932,8 @@ export type ResolversParentTypes = ResolversObject<{
   Progress: Progress;
   Query: Record<PropertyKey, never>;
   ResultFile: ResultFileModel;
-  Stats: StatsRecord;
+  RetentionSweep: RetentionSweep;
+  Stats: StatsModel;
   StatsFilter: StatsFilter;
   StatusCounts: StatusCounts;
   String: Scalars['String']['output'];
@@ -1179,12 +1197,21 @@ export type ResultFileResolvers<ContextType = GraphQLContext, ParentType extends
   url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type RetentionSweepResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RetentionSweep'] = ResolversParentTypes['RetentionSweep']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  changes?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  jobs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  uploads?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type StatsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Stats'] = ResolversParentTypes['Stats']> = ResolversObject<{
   avgDurationMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   byStatus?: Resolver<ResolversTypes['StatusCounts'], ParentType, ContextType>;
   byTrack?: Resolver<Array<ResolversTypes['GroupCounts']>, ParentType, ContextType>;
   byType?: Resolver<Array<ResolversTypes['GroupCounts']>, ParentType, ContextType>;
+  cachedJobs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   finishedLastHour?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  lastRetentionSweep?: Resolver<Maybe<ResolversTypes['RetentionSweep']>, ParentType, ContextType>;
   p95DurationMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   queueDepth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   throughputPerMinute?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
@@ -1262,6 +1289,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Progress?: ProgressResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   ResultFile?: ResultFileResolvers<ContextType>;
+  RetentionSweep?: RetentionSweepResolvers<ContextType>;
   Stats?: StatsResolvers<ContextType>;
   StatusCounts?: StatusCountsResolvers<ContextType>;
   SubmitBatchPayload?: SubmitBatchPayloadResolvers<ContextType>;

@@ -48,6 +48,8 @@ export const jobResolvers: Resolvers = {
           ...(input.accessControl == null ? {} : { accessControl: accessInput(input.accessControl) }),
           ...(input.webhook == null ? {} : { webhook: input.webhook as unknown as JsonObject }),
           ...(input.idempotencyKey == null ? {} : { idempotencyKey: input.idempotencyKey }),
+          ...(input.useCache == null ? {} : { useCache: input.useCache }),
+          ...(input.forceRefresh == null ? {} : { forceRefresh: input.forceRefresh }),
         },
         ctx.principal,
       );

@@ -1,5 +1,10 @@
 import { JOB_STATUSES, type JobStatus } from '../../domain/types.js';
-import type { CountRow, StatsFilter } from '../../store/port.js';
+import type { CountRow, Stats, StatsFilter } from '../../store/port.js';
+import { statsJobFilter } from '../../store/query.js';
+
+/** The store's figures plus what GraphQL counts itself. */
+export type StatsModel = Stats & { cachedJobs: number };
+
 import type { Resolvers } from '../generated/resolvers-types.js';
 
 type Group = { key: string; total: number } & Record<Lowercase<JobStatus>, number>;
@@ -21,12 +26,17 @@ function grouped(rows: CountRow[]): Group[] {
 
 export const statsResolvers: Resolvers = {
   Query: {
-    stats(_root, { filter }, ctx) {
+    async stats(_root, { filter }, ctx) {
       const where: StatsFilter = { visibleTo: ctx.principal };
       if (filter?.batchId != null) where.batchId = filter.batchId;
       if (filter?.ownerId != null) where.ownerId = filter.ownerId;
       if (filter?.type != null) where.type = filter.type;
-      return ctx.services.store.stats(where);
+      const [stats, cachedJobs] = await Promise.all([
+        ctx.services.store.stats(where),
+        ctx.services.store.countJobs({ ...statsJobFilter(where), cached: true }),
+      ]);
+      const model: StatsModel = { ...stats, cachedJobs };
+      return model;
     },
     jobTypes: (_root, _args, ctx) => ctx.services.registry.describe(),
     viewer: (_root, _args, ctx) => ctx.principal,
@@ -38,6 +48,7 @@ export const statsResolvers: Resolvers = {
     },
     byType: (stats) => grouped(stats.byType),
     byTrack: (stats) => grouped(stats.byTrack),
+    lastRetentionSweep: (_stats, _args, ctx) => ctx.services.retention?.last ?? null,
   },
   JobType: {
     name: (info) => info.type,
