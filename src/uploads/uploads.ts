@@ -67,8 +67,14 @@ export function createUploadStore(results: ResultStore): UploadStore {
     async put(ownerId, body, contentType, maxBytes = Number.POSITIVE_INFINITY) {
       const uploadId = `upl_${randomBytes(16).toString('hex')}`;
       const source = body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : body;
+      const limiter = limited(maxBytes);
+      // Not pipeline(): a refused upload must leave the request open so that it still gets its 413.
+      source.on('error', (error) => limiter.destroy(error));
+      // The error may come before the store starts reading; the store's write still sees it (stream.errored).
+      limiter.on('error', () => undefined);
+      source.pipe(limiter);
       try {
-        const file = await results.put(uploadId, CONTENT, source.pipe(limited(maxBytes)), contentType);
+        const file = await results.put(uploadId, CONTENT, limiter, contentType);
         const stored: UploadInfo = {
           uploadId,
           ownerId,

@@ -16,6 +16,8 @@ import { createLogger } from '../../src/log.js';
 
 /** Jobs of type `gate` wait until the test opens their gate (or they are cancelled). */
 export class Gates {
+  /** How many times each job type's handler ran. */
+  readonly runs = new Map<string, number>();
   private readonly waiting = new Map<string, () => void>();
   private readonly opened = new Set<string>();
   open(key: string): void {
@@ -50,6 +52,25 @@ export function testHandlers(gates: Gates) {
       async run(p, ctx) {
         await ctx.writeResult('out.md', `# ${p.title}\n`, 'text/markdown');
         return { markdown: 'out.md', metadata: { title: p.title }, pages: 1 };
+      },
+    }),
+    defineHandler({
+      type: 'files',
+      description: 'Writes a Markdown report, a binary asset and a JSON file; counts its runs.',
+      parameters: z.strictObject({
+        title: z.string(),
+        track: z.string().optional(),
+        session: z.string().optional(),
+        assetBytes: z.number().int().min(0).max(10_000_000).default(64),
+      }),
+      async run(p, ctx) {
+        gates.runs.set('files', (gates.runs.get('files') ?? 0) + 1);
+        await ctx.writeResult('report.md', `# ${p.title}\n\nGrüße aus der Warteschlange — ✓\n`, 'text/markdown; charset=utf-8');
+        const asset = Buffer.alloc(p.assetBytes, 0);
+        for (let i = 0; i < asset.length; i++) asset[i] = (i * 31 + p.title.length) % 256;
+        await ctx.writeResult('assets/figure 1.png', asset, 'image/png');
+        await ctx.writeResult('data.json', JSON.stringify({ title: p.title }), 'application/json');
+        return { markdown: 'report.md', metadata: { title: p.title }, words: 4 };
       },
     }),
     defineHandler({
