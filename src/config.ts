@@ -134,8 +134,10 @@ const schema = z.strictObject({
     url: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
     /** Bearer key for it. (CONVEYOR_TRANSFORMER__API_KEY) */
     apiKey: z.string(),
-    /** Model name sent with each request. */
+    /** Chat model used for translation. */
     model: z.string(),
+    /** Speech-to-text model used to transcribe `videoUrl` recordings. */
+    transcriptionModel: z.string(),
     /** How long one request may take. */
     timeoutMs: ms(1),
   }),
@@ -251,7 +253,7 @@ export const DEFAULTS: ResolvedConfig = {
   limits: { maxBatchSize: 10_000, maxDownloadBytes: 52_428_800, downloadTimeoutMs: 60_000, maxUploadBytes: 52_428_800 },
   results: { urlSecret: '', urlTtl: 86_400, cacheByDefault: false },
   uploads: { ttlHours: 24, deleteAfterUse: true },
-  transformer: { url: '', apiKey: '', model: 'gpt-4o-mini', timeoutMs: 120_000 },
+  transformer: { url: '', apiKey: '', model: 'gpt-4o-mini', transcriptionModel: 'whisper-1', timeoutMs: 120_000 },
   net: { allow: [] },
   retention: { completedDays: 30, failedDays: 30, changesHours: 24, intervalMs: 3_600_000 },
   log: { level: 'info' },

@@ -23,6 +23,7 @@ import {
   type HandlerRegistry,
   type HandlerServices,
 } from './handlers/registry.js';
+import { createOpenAiTransformer } from './handlers/transformer.js';
 import { createFileRoutes } from './http/files.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { createUploadRoute } from './http/uploads.js';
@@ -110,6 +111,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     net: guard,
     uploads,
     limits: { maxDownloadBytes: config.limits.maxDownloadBytes, downloadTimeoutMs: config.limits.downloadTimeoutMs },
+    transformer: createOpenAiTransformer(config.transformer),
   };
   const submitter = createSubmitter(store, registry, config, guard);
   // File URLs name the address this process listens on once it does (port 0 in tests).

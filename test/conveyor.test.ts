@@ -49,7 +49,7 @@ describe('createConveyor', () => {
   it('runs a job type given in code, as worker only', async () => {
     const conveyor = await createConveyor({ config: config(), handlers: [wordCount] });
     running.push(conveyor);
-    expect(conveyor.registry.types).toEqual(['pdf', 'word-count']);
+    expect(conveyor.registry.types).toEqual(['pdf', 'session', 'word-count']);
     const { url, worker } = await conveyor.start('worker');
     expect(url).toBeNull();
     expect(worker).not.toBeNull();

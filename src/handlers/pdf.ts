@@ -79,6 +79,54 @@ async function open(bytes: Buffer) {
   }
 }
 
+export interface PdfText {
+  /** `## Page n` sections, one per page. */
+  pages: string[];
+  metadata: { pages: number; title: string | null; author: string | null; created: string | null; producer: string | null };
+}
+
+/**
+ * The text of a PDF, page by page, with its metadata: the `pdf` type's core, also used
+ * by the `session` type for attachments. Fails with PDF_INVALID / PDF_ENCRYPTED.
+ */
+export async function pdfText(
+  bytes: Buffer,
+  options: { signal?: AbortSignal; onPage?: (n: number, of: number) => void } = {},
+): Promise<PdfText> {
+  const pdf = await open(bytes);
+  try {
+    const { info } = (await getMeta(pdf)) as { info: Record<string, unknown> };
+    const title = typeof info.Title === 'string' && info.Title.trim() !== '' ? info.Title.trim() : null;
+    const author = typeof info.Author === 'string' && info.Author.trim() !== '' ? info.Author.trim() : null;
+    const count = pdf.numPages;
+    const pages: string[] = [];
+    for (let n = 1; n <= count; n++) {
+      options.signal?.throwIfAborted();
+      const page = await pdf.getPage(n);
+      const content = await page.getTextContent();
+      const text = content.items
+        .map((item: { str?: string; hasEOL?: boolean }) => (item.str === undefined ? '' : `${item.str}${item.hasEOL ? '\n' : ''}`))
+        .join('')
+        .replace(/[ \t]+\n/g, '\n')
+        .trim();
+      pages.push(`## Page ${n}\n\n${text === '' ? '_(no text on this page)_' : text}\n`);
+      options.onPage?.(n, count);
+    }
+    return {
+      pages,
+      metadata: {
+        pages: count,
+        title,
+        author,
+        created: dateOf(info.CreationDate),
+        producer: typeof info.Producer === 'string' ? info.Producer : null,
+      },
+    };
+  } finally {
+    await pdf.destroy();
+  }
+}
+
 export const pdfHandler = defineHandler({
   type: 'pdf',
   description: 'Turns one PDF (url or uploadId) into Markdown, one section per page, plus metadata.',
@@ -88,40 +136,15 @@ export const pdfHandler = defineHandler({
     ctx.progress({ percent: 0, step: 'download' });
     const bytes = await source(p, ctx);
     ctx.log('info', `read ${bytes.length} bytes`);
-    const pdf = await open(bytes);
-    try {
-      const { info } = (await getMeta(pdf)) as { info: Record<string, unknown> };
-      const title = typeof info.Title === 'string' && info.Title.trim() !== '' ? info.Title.trim() : null;
-      const author = typeof info.Author === 'string' && info.Author.trim() !== '' ? info.Author.trim() : null;
-      const pages = pdf.numPages;
-      const sections: string[] = [];
-      for (let n = 1; n <= pages; n++) {
-        ctx.signal.throwIfAborted();
-        const page = await pdf.getPage(n);
-        const content = await page.getTextContent();
-        const text = content.items
-          .map((item: { str?: string; hasEOL?: boolean }) => (item.str === undefined ? '' : `${item.str}${item.hasEOL ? '\n' : ''}`))
-          .join('')
-          .replace(/[ \t]+\n/g, '\n')
-          .trim();
-        sections.push(`## Page ${n}\n\n${text === '' ? '_(no text on this page)_' : text}\n`);
-        ctx.progress({ percent: Math.round((n / pages) * 95), step: 'pages', message: `${n} of ${pages}` });
-      }
-      const name = baseName(p);
-      const markdown = `# ${title ?? name}\n\n${author === null ? '' : `_${author}_\n\n`}${sections.join('\n')}`;
-      const metadata = {
-        pages,
-        title,
-        author,
-        created: dateOf(info.CreationDate),
-        producer: typeof info.Producer === 'string' ? info.Producer : null,
-      };
-      const md = await ctx.writeResult(`${name}.md`, markdown, 'text/markdown; charset=utf-8');
-      const meta = await ctx.writeResult(`${name}.json`, JSON.stringify(metadata, null, 2), 'application/json');
-      ctx.progress({ percent: 100, step: 'done' });
-      return { markdown: md.name, files: [md.name, meta.name], metadata };
-    } finally {
-      await pdf.destroy();
-    }
+    const { pages, metadata } = await pdfText(bytes, {
+      signal: ctx.signal,
+      onPage: (n, of) => ctx.progress({ percent: Math.round((n / of) * 95), step: 'pages', message: `${n} of ${of}` }),
+    });
+    const name = baseName(p);
+    const markdown = `# ${metadata.title ?? name}\n\n${metadata.author === null ? '' : `_${metadata.author}_\n\n`}${pages.join('\n')}`;
+    const md = await ctx.writeResult(`${name}.md`, markdown, 'text/markdown; charset=utf-8');
+    const meta = await ctx.writeResult(`${name}.json`, JSON.stringify(metadata, null, 2), 'application/json');
+    ctx.progress({ percent: 100, step: 'done' });
+    return { markdown: md.name, files: [md.name, meta.name], metadata };
   },
 });

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { NetGuard } from '../net/guard.js';
 import type { ResultFile } from '../results/port.js';
 import type { UploadStore } from '../uploads/uploads.js';
+import type { Transformer } from './transformer.js';
 
 export interface ProgressUpdate {
   /** 0..100 */
@@ -44,6 +45,8 @@ export interface HandlerServices {
   net: NetGuard;
   uploads: UploadStore;
   limits: { maxDownloadBytes: number; downloadTimeoutMs: number };
+  /** Translation and transcription (`transformer.*`); null when not configured. */
+  transformer?: Transformer | null;
 }
 
 export interface HandlerDefaults {

@@ -1,0 +1,86 @@
+/**
+ * The optional transformer step of the `session` type: translation (and transcription
+ * of a talk's recording) through an OpenAI-compatible HTTP API, configured by
+ * `transformer.url` and `transformer.apiKey`. Without configuration there is no
+ * transformer, and the handler says in the job's logs and metadata that it skipped the step.
+ */
+import got, { HTTPError, RequestError } from 'got';
+import type { ResolvedConfig } from '../config.js';
+import { JobFailure, PermanentJobError } from '../errors.js';
+
+export interface Transformer {
+  /** Where requests go (for logs). */
+  readonly endpoint: string;
+  /** Markdown in `from` (or unknown) → Markdown in `to`, structure, links and image paths kept. */
+  translate(markdown: string, from: string | null, to: string, signal: AbortSignal): Promise<string>;
+  /** Speech in a recording → text. */
+  transcribe(media: Buffer, filename: string, language: string | null, signal: AbortSignal): Promise<string>;
+}
+
+function failure(error: unknown, what: string): Error {
+  if (error instanceof HTTPError) {
+    const status = error.response.statusCode;
+    const retriable = status === 408 || status === 429 || status >= 500;
+    return new JobFailure('TRANSFORMER_FAILED', `${what}: the transformer answered ${status}`, { retriable, cause: error });
+  }
+  if (error instanceof RequestError)
+    return new JobFailure('TRANSFORMER_FAILED', `${what}: ${error.code} ${error.message}`, { cause: error });
+  return error as Error;
+}
+
+export function createOpenAiTransformer(config: ResolvedConfig['transformer']): Transformer | null {
+  if (config.url === '') return null;
+  const base = config.url.replace(/\/+$/, '');
+  const client = got.extend({
+    prefixUrl: base,
+    timeout: { request: config.timeoutMs },
+    retry: { limit: 0 },
+    headers: config.apiKey === '' ? {} : { authorization: `Bearer ${config.apiKey}` },
+  });
+  return {
+    endpoint: base,
+    async translate(markdown, from, to, signal) {
+      const system = [
+        `Translate the user's Markdown document${from === null ? '' : ` from ${from}`} into ${to}.`,
+        'Keep the Markdown structure, the YAML front matter keys, URLs, image paths and code unchanged.',
+        'Answer with the translated document only.',
+      ].join(' ');
+      try {
+        const answer = await client
+          .post('chat/completions', {
+            json: {
+              model: config.model,
+              temperature: 0,
+              messages: [
+                { role: 'system', content: system },
+                { role: 'user', content: markdown },
+              ],
+            },
+            signal,
+          })
+          .json<{ choices?: { message?: { content?: unknown } }[] }>();
+        const content = answer.choices?.[0]?.message?.content;
+        if (typeof content !== 'string' || content.trim() === '') {
+          throw new PermanentJobError('TRANSFORMER_FAILED', 'translation: the transformer answered without choices[0].message.content');
+        }
+        return content;
+      } catch (error) {
+        throw failure(error, 'translation');
+      }
+    },
+    async transcribe(media, filename, language, signal) {
+      const form = new FormData();
+      form.append('file', new Blob([media]), filename);
+      form.append('model', config.transcriptionModel);
+      if (language !== null) form.append('language', language);
+      try {
+        const answer = await client.post('audio/transcriptions', { body: form, signal }).json<{ text?: unknown }>();
+        if (typeof answer.text !== 'string')
+          throw new PermanentJobError('TRANSFORMER_FAILED', 'transcription: the transformer answered without text');
+        return answer.text;
+      } catch (error) {
+        throw failure(error, 'transcription');
+      }
+    },
+  };
+}

@@ -1,0 +1,242 @@
+/**
+ * The `session` type end to end: a local site serving a realistic session page (with
+ * navigation, sidebar, speakers, an image and two PDF attachments), a real Conveyor,
+ * the batch archive read back with yauzl, and an OpenAI-compatible transformer served
+ * locally for translation and transcription.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PDFDocument, StandardFonts } from 'pdf-lib';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { startApi, type TestApi } from '../helpers/api.js';
+import { SLIDES_TEXT } from '../helpers/make-pdf-fixtures.js';
+import { unzip } from '../helpers/zip.js';
+
+// A 1×1 PNG.
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+const PAPER_TEXT = 'Fencing tokens make stale writes harmless';
+
+let paper: Uint8Array;
+let site: { server: Server; url: string; requests: string[] };
+let api: TestApi;
+
+beforeAll(async () => {
+  const doc = await PDFDocument.create();
+  doc.setTitle('Queues at scale, the paper');
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  doc.addPage([480, 270]).drawText(PAPER_TEXT, { x: 40, y: 180, size: 14, font });
+  paper = await doc.save();
+  const pages: Record<string, { type: string; body: Buffer | Uint8Array | string }> = {
+    '/sessions/queues-at-scale.html': {
+      type: 'text/html; charset=utf-8',
+      body: readFileSync('test/fixtures/session/queues-at-scale.html'),
+    },
+    '/media/lease-timeline.png': { type: 'image/png', body: PNG },
+    '/files/queues-slides.pdf': { type: 'application/pdf', body: readFileSync('test/fixtures/pdf/slides.pdf') },
+    '/files/queues-paper.pdf': { type: 'application/pdf', body: paper },
+    '/video/talk.mp4': { type: 'video/mp4', body: Buffer.from('not really a video, but bytes to send') },
+    '/data.json': { type: 'application/json', body: '{}' },
+  };
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    requests.push(path);
+    const page = pages[path];
+    if (page === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': page.type }).end(page.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  site = { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+afterEach(async () => {
+  await api?.stop();
+});
+
+interface JobView {
+  id: string;
+  status: string;
+  error: { code: string; message: string } | null;
+  logs: { message: string }[];
+  results: {
+    markdown: { file: { name: string }; text: string } | null;
+    files: { name: string; sha256: string }[];
+    metadata: Record<string, unknown>;
+  } | null;
+}
+
+async function waitFor(id: string): Promise<JobView> {
+  let job: JobView | null = null;
+  await expect
+    .poll(
+      async () => {
+        const { body } = await api.gql<{ job: JobView }>(
+          'query ($id: ID!) { job(id: $id) { id status error { code message } logs { message } results { markdown { file { name } text } files { name sha256 } metadata } } }',
+          { id },
+        );
+        job = body.data?.job ?? null;
+        return job?.status === 'COMPLETED' || job?.status === 'FAILED';
+      },
+      { timeout: 30_000 },
+    )
+    .toBe(true);
+  return job as unknown as JobView;
+}
+
+const session = (extra: Record<string, unknown> = {}) => ({
+  url: `${site.url}/sessions/queues-at-scale.html`,
+  event: 'ConfX 2026',
+  session: 'Queues at scale',
+  filename: 'queues-at-scale',
+  track: 'Systems',
+  day: '2026-06-12',
+  starttime: '10:30',
+  endtime: '11:15',
+  speakers: ['Ada Lovelace', 'Grace Hopper'],
+  ...extra,
+});
+
+describe('session handler', () => {
+  it('turns a session page into Markdown with front matter, both PDFs as text and the image in assets; the batch ZIP holds it all', async () => {
+    api = await startApi({ overrides: { 'net.allow': ['127.0.0.1'] } });
+    const { body } = await api.gql<{ submitBatch: { batch: { id: string; archiveUrl: string } } }>(
+      'mutation ($jobs: [BatchJobInput!]!) { submitBatch(input: { name: "ConfX day 2", jobs: $jobs }) { batch { id archiveUrl } } }',
+      { jobs: [{ type: 'session', parameters: session({ targetLanguage: 'de', sourceLanguage: 'en' }) }] },
+    );
+    expect(body.errors).toBeUndefined();
+    const batch = body.data?.submitBatch.batch as { id: string; archiveUrl: string };
+    const list = await api.gql<{ jobs: { edges: { node: { id: string } }[] } }>(
+      'query ($b: ID!) { jobs(filter: { batchId: $b }) { edges { node { id } } } }',
+      { b: batch.id },
+    );
+    const job = await waitFor(list.body.data?.jobs.edges[0]?.node.id as string);
+    expect(job.error).toBeNull();
+    expect(job.status).toBe('COMPLETED');
+
+    const markdown = job.results?.markdown?.text as string;
+    expect(job.results?.markdown?.file.name).toBe('queues-at-scale.md');
+    const [, frontText = '', rest = ''] = /^---\n([\s\S]*?)\n---\n([\s\S]*)$/.exec(markdown) ?? [];
+    expect(parse(frontText)).toMatchObject({
+      event: 'ConfX 2026',
+      session: 'Queues at scale',
+      track: 'Systems',
+      day: '2026-06-12',
+      starttime: '10:30',
+      endtime: '11:15',
+      speakers: ['Ada Lovelace', 'Grace Hopper'],
+      source: `${site.url}/sessions/queues-at-scale.html`,
+      sourceLanguage: 'en',
+      targetLanguage: 'de',
+      attachments: ['assets/queues-slides.pdf', 'assets/queues-paper.pdf'],
+    });
+    expect(rest).toContain('# Queues at scale');
+    expect(rest).toContain('Durable job queues keep working when machines fail');
+    expect(rest).toContain('two million jobs a day');
+    expect(rest).toContain('![A lease timeline with two workers](assets/lease-timeline.png)');
+    for (const line of [...SLIDES_TEXT, PAPER_TEXT]) expect(rest).toContain(line);
+    // Navigation, sidebar and footer are not the talk.
+    expect(rest).not.toContain('Tickets');
+    expect(rest).not.toContain('Also in Room B');
+    expect(rest).not.toContain('Imprint');
+
+    expect(job.results?.files.map((f) => f.name).sort()).toEqual(
+      ['assets/lease-timeline.png', 'assets/queues-paper.pdf', 'assets/queues-slides.pdf', 'queues-at-scale.md'].sort(),
+    );
+    // No transformer configured: the translation is skipped, and the job says so.
+    expect(job.results?.metadata.transformer).toEqual({
+      translation: { status: 'skipped', reason: 'no transformer configured (transformer.url)' },
+    });
+    expect(job.logs.map((l) => l.message)).toContain('translation skipped: no transformer configured (transformer.url)');
+
+    const zip = await unzip(Buffer.from(await (await fetch(batch.archiveUrl)).arrayBuffer()));
+    const manifest = JSON.parse((zip.get('manifest.json') as Buffer).toString()) as {
+      jobs: { folder: string; files: { path: string; sha256: string }[] }[];
+    };
+    expect(manifest.jobs[0]?.folder).toBe('Systems/Queues at scale');
+    const files = manifest.jobs.flatMap((j) => j.files);
+    expect(files.map((f) => f.path).sort()).toEqual(
+      [
+        'Systems/Queues at scale/assets/lease-timeline.png',
+        'Systems/Queues at scale/assets/queues-paper.pdf',
+        'Systems/Queues at scale/assets/queues-slides.pdf',
+        'Systems/Queues at scale/queues-at-scale.md',
+      ].sort(),
+    );
+    for (const file of files)
+      expect(
+        createHash('sha256')
+          .update(zip.get(file.path) as Buffer)
+          .digest('hex'),
+        file.path,
+      ).toBe(file.sha256);
+    expect(zip.get('Systems/Queues at scale/assets/lease-timeline.png')).toEqual(PNG);
+    expect(zip.get('Systems/Queues at scale/assets/queues-paper.pdf')).toEqual(Buffer.from(paper));
+  }, 60_000);
+
+  it('translates and transcribes through an OpenAI-compatible transformer when one is configured', async () => {
+    const calls: { path: string; auth: string | undefined; body: string }[] = [];
+    const llm = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        calls.push({ path: req.url ?? '', auth: req.headers.authorization, body });
+        res.setHeader('content-type', 'application/json');
+        if (req.url === '/v1/chat/completions') {
+          const { messages } = JSON.parse(body) as { messages: { content: string }[] };
+          res.end(JSON.stringify({ choices: [{ message: { content: `ÜBERSETZT\n${messages[1]?.content.length}` } }] }));
+        } else if (req.url === '/v1/audio/transcriptions') res.end(JSON.stringify({ text: 'Welcome to queues at scale.' }));
+        else res.writeHead(404).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => llm.listen(0, '127.0.0.1', resolve));
+    try {
+      api = await startApi({
+        overrides: {
+          'net.allow': ['127.0.0.1'],
+          'transformer.url': `http://127.0.0.1:${(llm.address() as AddressInfo).port}/v1`,
+          'transformer.apiKey': 'sk-test',
+        },
+      });
+      const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+        'mutation ($p: JSON) { submitJob(input: { type: "session", parameters: $p }) { job { id } } }',
+        { p: session({ targetLanguage: 'de', videoUrl: `${site.url}/video/talk.mp4` }) },
+      );
+      const job = await waitFor(body.data?.submitJob.job.id as string);
+      expect(job.error).toBeNull();
+      expect(job.results?.markdown?.text).toContain('## Transcript\n\nWelcome to queues at scale.');
+      expect(job.results?.files.map((f) => f.name)).toContain('queues-at-scale.de.md');
+      expect(job.results?.metadata.transformer).toMatchObject({
+        transcription: { status: 'done' },
+        translation: { status: 'done', file: 'queues-at-scale.de.md' },
+      });
+      expect(calls.map((c) => c.path).sort()).toEqual(['/v1/audio/transcriptions', '/v1/chat/completions']);
+      expect(calls.every((c) => c.auth === 'Bearer sk-test')).toBe(true);
+      expect(calls.find((c) => c.path.endsWith('transcriptions'))?.body).toContain('not really a video');
+    } finally {
+      await new Promise<void>((resolve) => llm.close(() => resolve()));
+    }
+  }, 60_000);
+
+  it('fails with clear codes: a page that is not HTML, a target the SSRF guard refuses, bad parameters at submit', async () => {
+    api = await startApi({ overrides: { 'net.allow': ['127.0.0.1'] } });
+    const submit = async (p: Record<string, unknown>) =>
+      api.gql<{ submitJob: { job: { id: string } } }>(
+        'mutation ($p: JSON) { submitJob(input: { type: "session", parameters: $p }) { job { id } } }',
+        { p },
+      );
+    const notHtml = await waitFor((await submit({ url: `${site.url}/data.json` })).body.data?.submitJob.job.id as string);
+    expect(notHtml.error?.code).toBe('UNSUPPORTED_CONTENT_TYPE');
+    const forbidden = await waitFor((await submit({ url: 'http://10.1.2.3/session.html' })).body.data?.submitJob.job.id as string);
+    expect(forbidden.error?.code).toBe('TARGET_FORBIDDEN');
+    const bad = await submit({ url: 'ftp://example.com/x', speakers: 'Ada' });
+    expect(bad.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  }, 60_000);
+});
