@@ -1,13 +1,15 @@
 /** The real entry point, as `npm start` runs it: start, serve, stop on SIGTERM; refuse bad config. */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SLIDES_TEXT } from './helpers/make-pdf-fixtures.js';
 import { watchLines } from './helpers/processes.js';
 import { startReceiver } from './helpers/receiver.js';
+import { unzip } from './helpers/zip.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -76,6 +78,44 @@ describe('conveyor main', () => {
       const [callback] = receiver.requests;
       const payload = new Webhook(secret).verify(callback?.body as string, callback?.headers as Record<string, string>);
       expect(payload).toMatchObject({ type: 'job.completed', jobId: data.submitJob.job.id, status: 'COMPLETED' });
+
+      // A real pdf job from an upload: its Markdown and its ZIP by signed URL, without credentials.
+      const slides = readFileSync('test/fixtures/pdf/slides.pdf');
+      const upload = await fetch(`${url}/uploads`, {
+        method: 'POST',
+        headers: { 'x-user-id': 'alice', 'content-type': 'application/pdf' },
+        body: slides,
+      });
+      const { uploadId } = (await upload.json()) as { uploadId: string };
+      const gql = async (query: string, variables: Record<string, unknown>) =>
+        (await (
+          await fetch(`${url}/graphql`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-user-id': 'alice' },
+            body: JSON.stringify({ query, variables }),
+          })
+        ).json()) as {
+          data: Record<
+            string,
+            { job: { id: string } } & { status: string; archiveUrl: string; results: { markdown: { file: { url: string } } } }
+          >;
+        };
+      const submitted = await gql(
+        'mutation ($id: String!) { submitJob(input: { type: "pdf", parameters: { uploadId: $id } }) { job { id } } }',
+        { id: uploadId },
+      );
+      const jobId = submitted.data.submitJob?.job.id as string;
+      let job = { status: 'PENDING', archiveUrl: '', results: { markdown: { file: { url: '' } } } };
+      while (job.status !== 'COMPLETED' && Date.now() < deadline + 15_000) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        job = (await gql('query ($id: ID!) { job(id: $id) { status archiveUrl results { markdown { file { url } } } } }', { id: jobId }))
+          .data.job as typeof job;
+      }
+      expect(job.status).toBe('COMPLETED');
+      const markdown = await (await fetch(job.results.markdown.file.url)).text();
+      expect(markdown).toContain(SLIDES_TEXT[0]);
+      const zip = await unzip(Buffer.from(await (await fetch(job.archiveUrl)).arrayBuffer()));
+      expect([...zip.keys()].sort()).toEqual(['document.json', 'document.md', 'manifest.json']);
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.on('exit', resolve));
