@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { arch, cpus, totalmem } from 'node:os';
+import { benchFiles } from './files-bench.js';
 import { benchFanout, benchJobQuery } from './graphql-bench.js';
 import { isolated } from './isolated.js';
 import { type BenchResult, benchBulkEnqueue, benchClaimComplete, benchMillion } from './store-bench.js';
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
   await run('worker memory', () => isolated('./worker-bench.js', 'benchMemory', quick ? 20_000 : 100_000));
   await run('job(id) over HTTP', () => benchJobQuery(quick ? 1 : 5, quick ? 300 : 2000));
   await run('webhook dispatcher', () => benchWebhooks(quick ? 1 : 5, quick ? 300 : 2000));
+  await run('/files download', () => benchFiles(quick ? 1 : 7));
   await run('subscription fan-out', () => benchFanout(quick ? [200] : [1000, 5000], quick ? 20 : 100, quick ? 1 : 3));
 
   if (!quick) {
