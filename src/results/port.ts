@@ -3,7 +3,8 @@
  * Names are relative paths inside the job's folder (`slides.md`, `assets/p1.png`);
  * anything that could leave the folder is refused.
  */
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { ValidationError } from '../errors.js';
 
 export interface ResultFile {
@@ -46,6 +47,26 @@ export interface ResultStore {
   folders(prefix: string): Promise<string[]>;
   /** Removes every file of a folder. */
   deleteJob(jobId: string): Promise<void>;
+}
+
+/**
+ * The body as a stream that measures what passes through it: adapters pipe `stream`
+ * to storage, then read `size()` and `sha256()`.
+ */
+export function measured(body: ResultBody): { stream: Readable; size(): number; sha256(): string } {
+  const hash = createHash('sha256');
+  let size = 0;
+  const source = typeof body === 'string' || body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : body;
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  // pipeline() also handles a source that failed before this call: `count` then fails with its error.
+  pipeline(source, count, () => undefined);
+  return { stream: count, size: () => size, sha256: () => hash.digest('hex') };
 }
 
 /** Copies every file of one folder into another (a cached job takes its source's results). */

@@ -3,15 +3,15 @@
  * file and rename. Reads resolve the real path and refuse anything outside the job's
  * folder, so a symlink placed inside it cannot expose other files.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   type ByteRange,
   checkJobId,
+  measured,
   normaliseResultName,
   type ResultBody,
   type ResultFile,
@@ -57,24 +57,15 @@ export function createFsResultStore(dir: string): ResultStore {
       const target = pathOf(jobId, name);
       await mkdir(dirname(target), { recursive: true });
       const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-      const hash = createHash('sha256');
-      let size = 0;
-      const source = typeof body === 'string' || body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : body;
-      const count = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          hash.update(chunk);
-          size += chunk.length;
-          done(null, chunk);
-        },
-      });
+      const body$ = measured(body);
       try {
-        await pipeline(source, count, createWriteStream(temp));
+        await pipeline(body$.stream, createWriteStream(temp));
         await rename(temp, target);
       } catch (error) {
         await rm(temp, { force: true });
         throw error;
       }
-      const file: ResultFile = { name: normaliseResultName(name), contentType, size, sha256: hash.digest('hex') };
+      const file: ResultFile = { name: normaliseResultName(name), contentType, size: body$.size(), sha256: body$.sha256() };
       return file;
     },
     async open(jobId, name, range?: ByteRange) {

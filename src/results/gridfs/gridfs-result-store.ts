@@ -3,11 +3,9 @@
  * API process serves what any worker wrote. A file is `<jobId>/<name>` with the job id
  * and name in its metadata; a new version replaces the old one once fully written.
  */
-import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Db, GridFSBucket, type GridFSFile } from 'mongodb';
-import { type ByteRange, checkJobId, normaliseResultName, type ResultBody, type ResultFile, type ResultStore } from '../port.js';
+import { type ByteRange, checkJobId, measured, normaliseResultName, type ResultBody, type ResultFile, type ResultStore } from '../port.js';
 
 export interface GridFsResultStoreOptions {
   bucketName?: string;
@@ -38,24 +36,16 @@ export function createGridFsResultStore(db: Db, options: GridFsResultStoreOption
     async put(jobId, name, body: ResultBody, contentType) {
       await ensureIndexes();
       const filename = filenameOf(jobId, name);
-      const hash = createHash('sha256');
-      let size = 0;
-      const source = typeof body === 'string' || body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : body;
-      const count = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          hash.update(chunk);
-          size += chunk.length;
-          done(null, chunk);
-        },
-      });
+      const body$ = measured(body);
       const upload = bucket.openUploadStream(filename, { metadata: { jobId, name: normaliseResultName(name), contentType } });
       try {
-        await pipeline(source, count, upload);
+        await pipeline(body$.stream, upload);
       } catch (error) {
         await bucket.delete(upload.id).catch(() => undefined);
         throw error;
       }
-      const sha256 = hash.digest('hex');
+      const sha256 = body$.sha256();
+      const size = body$.size();
       await files.updateOne({ _id: upload.id }, { $set: { 'metadata.sha256': sha256 } });
       // Older versions go once the new one is complete.
       for await (const old of files.find({ filename, _id: { $ne: upload.id } }, { projection: { _id: 1 } })) {
