@@ -63,7 +63,7 @@ describe.each(adapters)('result store: $name', (adapter) => {
     expect(a).toMatchObject({ name: 'notes.md', contentType: 'text/markdown', size: 8 });
     expect(a.sha256).toBe(createHash('sha256').update('# Hello\n').digest('hex'));
     await results.put('job_1', 'assets/p1.bin', new Uint8Array([1, 2, 3, 4]), 'application/octet-stream');
-    const big = 'x'.repeat(300_000) + 'END';
+    const big = `${'x'.repeat(300_000)}END`;
     const streamed = await results.put('job_1', 'assets/big.txt', Readable.from([big.slice(0, 100_000), big.slice(100_000)]), 'text/plain');
     expect(streamed.size).toBe(300_003);
     expect((await results.read('job_1', 'notes.md'))?.toString()).toBe('# Hello\n');

@@ -5,7 +5,7 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { type Db, GridFSBucket, type GridFSFile } from 'mongodb';
-import { type ByteRange, checkJobId, measured, normaliseResultName, type ResultBody, type ResultFile, type ResultStore } from '../port.js';
+import { type ByteRange, checkJobId, measured, normaliseResultName, type ResultBody, type ResultStore } from '../port.js';
 
 export interface GridFsResultStoreOptions {
   bucketName?: string;
