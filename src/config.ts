@@ -155,6 +155,12 @@ const schema = z.strictObject({
     /** How often the retention sweep runs; 0 disables it. */
     intervalMs: ms(0),
   }),
+  metrics: z.strictObject({
+    /** Serve Prometheus metrics at `/metrics`. */
+    enabled: z.boolean(),
+    /** When set, `/metrics` needs `Authorization: Bearer <token>`. */
+    token: z.string(),
+  }),
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']),
   }),
@@ -256,6 +262,7 @@ export const DEFAULTS: ResolvedConfig = {
   transformer: { url: '', apiKey: '', model: 'gpt-4o-mini', transcriptionModel: 'whisper-1', timeoutMs: 120_000 },
   net: { allow: [] },
   retention: { completedDays: 30, failedDays: 30, changesHours: 24, intervalMs: 3_600_000 },
+  metrics: { enabled: true, token: '' },
   log: { level: 'info' },
   webhooks: {
     concurrency: 10,

@@ -13,8 +13,8 @@ import { ANONYMOUS } from './domain/access.js';
 import type { Batch, Job, Principal } from './domain/types.js';
 import { ConfigError, coerceError } from './errors.js';
 import type { RetentionSweepRecord } from './graphql/context.js';
-import { createSubscriptionFeed } from './graphql/feed.js';
-import { createGraphQLService } from './graphql/service.js';
+import { createSubscriptionFeed, type SubscriptionFeed } from './graphql/feed.js';
+import { createGraphQLService, type GraphQLService } from './graphql/service.js';
 import { builtInHandlers } from './handlers/index.js';
 import {
   createRegistry,
@@ -25,10 +25,12 @@ import {
 } from './handlers/registry.js';
 import { createOpenAiTransformer } from './handlers/transformer.js';
 import { createFileRoutes } from './http/files.js';
+import { createMetricsRoute } from './http/metrics.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { createUploadRoute } from './http/uploads.js';
 import { type BatchInput, createSubmitter, type JobInput } from './jobs/submit.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createNetGuard } from './net/guard.js';
 import { packageVersion } from './package-root.js';
 import { openResultStore } from './results/index.js';
@@ -69,6 +71,7 @@ export interface Conveyor {
   readonly registry: HandlerRegistry;
   readonly results: ResultStore;
   readonly uploads: UploadStore;
+  readonly metrics: Metrics;
   readonly client: ConveyorClient;
   /** Starts what the role says (default: `config.role`). Resolves once listening / claiming. */
   start(role?: Role): Promise<{ url: string | null; worker: Worker | null }>;
@@ -103,8 +106,12 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
   const logger = options.logger ?? createLogger(config.log.level);
   const modules = await loadHandlerModules(config.handlers.modules);
   const registry = createRegistry([...builtInHandlers, ...modules, ...(options.handlers ?? [])]);
-  const store = options.store ?? (await openStore(config));
-  const results = await openResultStore(config, store);
+  let feed: SubscriptionFeed | null = null;
+  const metrics = createMetrics({ store: () => store, activeSubscriptions: () => feed?.activeSubscriptions() ?? 0 });
+  const rawStore = options.store ?? (await openStore(config));
+  // Every store call's latency goes to conveyor_store_operation_duration_seconds.
+  const store = metrics.instrument(rawStore);
+  const results = await openResultStore(config, rawStore);
   const uploads = createUploadStore(results);
   const guard = createNetGuard(config.net.allow);
   const services: HandlerServices = {
@@ -132,6 +139,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     registry,
     results,
     uploads,
+    metrics,
     client: {
       submitJob: (input, as) => submitter.submitJob(input, as ?? ANONYMOUS),
       submitBatch: (input, as) => submitter.submitBatch(input, as ?? ANONYMOUS),
@@ -141,10 +149,13 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
       restartJob: (id) => store.restartJob(id),
     },
     async start(role = config.role) {
-      let url: string | null = null;
+      const routes: NonNullable<Parameters<typeof createHttpServer>[0]['routes']> = [];
+      if (config.metrics.enabled) routes.push(createMetricsRoute(metrics, config.metrics.token));
+      let graphql: GraphQLService | undefined;
       if (role === 'all' || role === 'api') {
         const authenticator = createAuthenticator(config.auth);
-        const graphql = await createGraphQLService({
+        feed = createSubscriptionFeed(store);
+        graphql = await createGraphQLService({
           config: config.graphql,
           services: {
             store,
@@ -154,20 +165,14 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
             results,
             retention: retentionState,
             authenticator,
-            feed: createSubscriptionFeed(store),
+            feed,
             logger,
           },
         });
-        const routes = [
+        routes.push(
           createFileRoutes({ store, results, signer, authenticator, logger }),
           createUploadRoute({ uploads, authenticator, maxBytes: config.limits.maxUploadBytes, ttlHours: config.uploads.ttlHours }),
-        ];
-        http = createHttpServer({ store, logger, shutdownGraceMs: config.server.shutdownGraceMs, graphql, routes });
-        const address = await http.listen(config.server.port, config.server.host);
-        baseUrl = publicBaseUrl(config, { host: address.address, port: address.port });
-        const host = address.address.includes(':') ? `[${address.address}]` : address.address;
-        url = `http://${host}:${address.port}`;
-        logger.info('conveyor listening', { url, store: store.driver, role });
+        );
         if (config.retention.intervalMs > 0) {
           retention = setInterval(() => {
             sweepRetention(store, config, { results, uploads }).then(
@@ -181,6 +186,25 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           retention.unref();
         }
       }
+      // Every role listens: worker-only processes serve /healthz, /readyz and /metrics.
+      http = createHttpServer({
+        store,
+        logger,
+        shutdownGraceMs: config.server.shutdownGraceMs,
+        routes,
+        ...(graphql === undefined ? {} : { graphql }),
+      });
+      const address = await http.listen(config.server.port, config.server.host);
+      if (config.server.publicUrl === '') baseUrl = publicBaseUrl(config, { host: address.address, port: address.port });
+      const host = address.address.includes(':') ? `[${address.address}]` : address.address;
+      const url = `http://${host}:${address.port}`;
+      logger.info('conveyor listening', {
+        url,
+        store: store.driver,
+        role,
+        ...(graphql === undefined ? {} : { graphql: `${url}/graphql`, dashboard: `${url}/` }),
+        ...(config.metrics.enabled ? { metrics: `${url}/metrics` } : {}),
+      });
       if (role === 'all' || role === 'worker') {
         worker = createWorker({
           store,
@@ -189,6 +213,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           services,
           config: config.worker,
           logger,
+          observer: metrics,
           // The upload a job read is not needed once the job has ended for good.
           onFinished: async (job) => {
             if (config.uploads.deleteAfterUse && isUploadId(job.parameters.uploadId)) await uploads.delete(job.parameters.uploadId);
@@ -204,6 +229,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           logger: logger.child({ component: 'webhooks' }),
           workerId: worker.id,
           version: packageVersion(),
+          onAttempt: (outcome, ms) => metrics.webhookAttempt(outcome, ms),
         });
         dispatcher.start();
       }

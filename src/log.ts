@@ -1,7 +1,13 @@
-/** Structured process logs: one JSON object per line on stderr. */
-export type Level = 'debug' | 'info' | 'warn' | 'error';
+/**
+ * Structured process logs (pino): one JSON object per line on stderr, with `time`,
+ * `level` (as a word), `msg` and the bound fields (request id, job id, batch id,
+ * worker id…); readable, coloured lines when stderr is a terminal. Job logs (per job,
+ * in the store) are separate from these.
+ */
+import { pino, stdSerializers } from 'pino';
+import pretty from 'pino-pretty';
 
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+export type Level = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -11,28 +17,44 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-function serialise(value: unknown): unknown {
-  if (value instanceof Error)
-    return { name: value.name, message: value.message, code: (value as { code?: unknown }).code, stack: value.stack };
-  return value;
+export interface LoggerOptions {
+  /** Where lines go; default stderr (pretty when it is a terminal and `pretty` is not false). */
+  write?: (line: string) => void;
+  pretty?: boolean;
 }
 
-export function createLogger(
-  level: Level,
-  bound: Record<string, unknown> = {},
-  write: (line: string) => void = (line) => process.stderr.write(line),
-): Logger {
-  const emit = (at: Level, message: string, fields: Record<string, unknown> = {}) => {
-    if (ORDER[at] < ORDER[level]) return;
-    const entry: Record<string, unknown> = { time: new Date().toISOString(), level: at, msg: message, ...bound };
-    for (const [key, value] of Object.entries(fields)) entry[key] = serialise(value);
-    write(`${JSON.stringify(entry)}\n`);
-  };
+function wrap(instance: pino.Logger): Logger {
   return {
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
-    child: (fields) => createLogger(level, { ...bound, ...fields }, write),
+    debug: (m, f) => instance.debug(f ?? {}, m),
+    info: (m, f) => instance.info(f ?? {}, m),
+    warn: (m, f) => instance.warn(f ?? {}, m),
+    error: (m, f) => instance.error(f ?? {}, m),
+    child: (fields) => wrap(instance.child(fields)),
   };
+}
+
+/**
+ * `write` receives each JSON line (tests capture them); the third argument is kept for
+ * callers that passed a writer directly.
+ */
+export function createLogger(level: Level, bound: Record<string, unknown> = {}, write?: ((line: string) => void) | LoggerOptions): Logger {
+  const options: LoggerOptions = typeof write === 'function' ? { write } : (write ?? {});
+  const destination =
+    options.write !== undefined
+      ? { write: options.write }
+      : (options.pretty ?? process.stderr.isTTY)
+        ? pretty({ destination: 2, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
+        : pino.destination({ fd: 2, sync: true });
+  const instance = pino(
+    {
+      level,
+      base: bound,
+      messageKey: 'msg',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { error: stdSerializers.err, err: stdSerializers.err },
+    },
+    destination,
+  );
+  return wrap(instance);
 }

@@ -51,8 +51,11 @@ describe('createConveyor', () => {
     running.push(conveyor);
     expect(conveyor.registry.types).toEqual(['pdf', 'session', 'word-count']);
     const { url, worker } = await conveyor.start('worker');
-    expect(url).toBeNull();
     expect(worker).not.toBeNull();
+    // A worker-only process serves health and metrics, not the API.
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${url}/metrics`)).status).toBe(200);
+    expect((await fetch(`${url}/graphql`, { method: 'POST' })).status).toBe(404);
     const { value } = await conveyor.client.submitJob({ type: 'word-count', parameters: { text: 'a b a' } }, alice);
     expect(value).toMatchObject({ ownerId: 'alice', teamIds: ['red'], maxAttempts: 2, parameters: { text: 'a b a', top: 10 } });
     const done = await until(conveyor, value.id);

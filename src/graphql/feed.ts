@@ -98,6 +98,8 @@ export interface SubscriptionFeed {
     target: { jobId?: string | null; batchId?: string | null },
     after: string | null | undefined,
   ): AsyncIterableIterator<DeliveryChangeModel | StreamError>;
+  /** Subscriptions open now (metrics). */
+  activeSubscriptions(): number;
 }
 
 type AccessInfo = Owned & { type: string | null };
@@ -181,13 +183,15 @@ function batchSnapshot(batch: Batch, cursor: string): BatchChangeModel {
  * a plain async generator waiting for the next change would only see it after that
  * change arrived, keeping the watch open on a quiet job.
  */
-function abortable<T>(run: (signal: AbortSignal) => AsyncGenerator<T>): AsyncIterableIterator<T | StreamError> {
+function abortable<T>(run: (signal: AbortSignal) => AsyncGenerator<T>, count: { active: number }): AsyncIterableIterator<T | StreamError> {
   const controller = new AbortController();
   const inner = run(controller.signal);
   let finished = false;
+  count.active++;
   const finish = () => {
     if (finished) return;
     finished = true;
+    count.active--;
     controller.abort();
   };
   const iterator: AsyncIterableIterator<T | StreamError> = {
@@ -218,6 +222,7 @@ function abortable<T>(run: (signal: AbortSignal) => AsyncGenerator<T>): AsyncIte
 
 export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: number } = {}): SubscriptionFeed {
   const cacheSize = options.cacheSize ?? 50_000;
+  const count = { active: 0 };
   const cache = new Map<string, AccessInfo | null>();
   // Shared by every subscriber: the events of one tick cost one store read, not one per subscriber.
   const jobInfo = new DataLoader<string, AccessInfo | null>(
@@ -313,6 +318,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
   }
 
   return {
+    activeSubscriptions: () => count.active,
     jobUpdated(principal, id, after) {
       return abortable(async function* (signal) {
         // Checked up front so that a resuming subscriber without access gets NOT_FOUND too.
@@ -331,7 +337,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           yield jobModel(event);
           if (event.op === 'deleted') return;
         }
-      });
+      }, count);
     },
 
     batchUpdated(principal, id, after) {
@@ -354,7 +360,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             if (event.op === 'deleted') return;
           }
         }
-      });
+      }, count);
     },
 
     jobEvents(principal, filter, after) {
@@ -371,7 +377,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           }
           yield jobModel(event);
         }
-      });
+      }, count);
     },
 
     deliveryUpdated(principal, target, after) {
@@ -417,7 +423,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             snapshot: null,
           };
         }
-      });
+      }, count);
     },
 
     jobLogs(principal, id, after) {
@@ -449,7 +455,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             message: event.data.message as string,
           };
         }
-      });
+      }, count);
     },
   };
 }

@@ -36,6 +36,8 @@ export interface DispatcherOptions {
   workerId: string;
   /** Sent as `User-Agent: Conveyor/<version>`. */
   version: string;
+  /** Told of every attempt's outcome and duration (metrics). */
+  onAttempt?: (outcome: DeliveryOutcome['status'], durationMs: number) => void;
 }
 
 export interface Dispatcher {
@@ -240,6 +242,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       .then(
         (outcome) => {
           settled.push({ delivery, outcome });
+          options.onAttempt?.(outcome.status, outcome.attempt.durationMs);
         },
         (error: unknown) => logger.error('webhook attempt crashed', { deliveryId: delivery.id, error: coerceError(error) }),
       )

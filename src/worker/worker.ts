@@ -35,6 +35,8 @@ export interface WorkerOptions {
   workerId?: string;
   /** Source of randomness for backoff jitter (tests pass a fixed one). */
   random?: () => number;
+  /** Told of every claim and of every write that ends an attempt (metrics). */
+  observer?: { claimed(job: Job): void; settled(job: Job): void };
   /** Called when a job this worker ran has ended for good (COMPLETED, FAILED or CANCELLED); errors are logged. */
   onFinished?: (job: Job) => Promise<void>;
 }
@@ -102,11 +104,15 @@ export function createWorker(options: WorkerOptions): Worker {
   const tokenOf = (job: Job): ClaimToken => ({ jobId: job.id, workerId: id, leaseToken: job.leaseToken });
 
   /** Store writes of a run: a lost lease is expected (someone else decided), anything else is logged. */
-  async function guarded(run: Run, what: string, write: () => Promise<unknown>): Promise<void> {
+  /** Runs a store write of this run; `settles` marks the writes that end an attempt. */
+  async function guarded(run: Run, what: string, write: () => Promise<unknown>, settles = false): Promise<void> {
     try {
       const written = await write();
       const job = (written as { completed?: Job } | null)?.completed ?? (written as Job | null);
-      if (job?.id === run.job.id && isTerminal(job.status)) finished(job);
+      if (settles && job?.id === run.job.id) {
+        options.observer?.settled(job);
+        if (isTerminal(job.status)) finished(job);
+      }
     } catch (thrown) {
       const error = coerceError(thrown);
       if (error instanceof LeaseLostError) log.debug(`${what}: lease no longer held`, { jobId: run.job.id });
@@ -191,17 +197,21 @@ export function createWorker(options: WorkerOptions): Worker {
     switch (kind) {
       case 'cancelled':
         log.info('job cancelled', { jobId: job.id });
-        return flush(run).then(() => guarded(run, 'recording cancellation', () => store.markCancelled(run.token)));
+        return flush(run).then(() => guarded(run, 'recording cancellation', () => store.markCancelled(run.token), true));
       case 'timeout':
         log.warn('job timed out', { jobId: job.id });
         return flush(run).then(() =>
-          guarded(run, 'recording timeout', () =>
-            store.fail(run.token, {
-              code: 'TIMEOUT',
-              message: `the handler ran longer than ${settingsOf(job.type).timeoutMs} ms`,
-              retriable: true,
-              retryAt: new Date(Date.now() + retryDelay(job.attempts, config.backoff, random)),
-            }),
+          guarded(
+            run,
+            'recording timeout',
+            () =>
+              store.fail(run.token, {
+                code: 'TIMEOUT',
+                message: `the handler ran longer than ${settingsOf(job.type).timeoutMs} ms`,
+                retriable: true,
+                retryAt: new Date(Date.now() + retryDelay(job.attempts, config.backoff, random)),
+              }),
+            true,
           ),
         );
       case 'shutdown':
@@ -248,13 +258,17 @@ export function createWorker(options: WorkerOptions): Worker {
     try {
       if (definition === undefined) {
         // Claims only ask for registered types; this guards against a registry change mid-flight.
-        await guarded(run, 'failing unknown type', () =>
-          store.fail(run.token, {
-            code: 'UNKNOWN_JOB_TYPE',
-            message: `no handler for ${job.type}`,
-            retriable: true,
-            retryAt: new Date(Date.now() + config.pollMs),
-          }),
+        await guarded(
+          run,
+          'failing unknown type',
+          () =>
+            store.fail(run.token, {
+              code: 'UNKNOWN_JOB_TYPE',
+              message: `no handler for ${job.type}`,
+              retriable: true,
+              retryAt: new Date(Date.now() + config.pollMs),
+            }),
+          true,
         );
         return;
       }
@@ -317,13 +331,13 @@ export function createWorker(options: WorkerOptions): Worker {
       if (outcome.ok) {
         const value = outcome.value ?? {};
         const files = run.files.map((f) => ({ ...f }));
-        await guarded(run, 'completing', () => completeAndContinue(run, files.length > 0 ? { ...value, files } : value));
+        await guarded(run, 'completing', () => completeAndContinue(run, files.length > 0 ? { ...value, files } : value), true);
         jobLog.debug('job completed');
       } else {
         const failure = failureOf(outcome.error);
         const retryAt = failure.retriable ? new Date(Date.now() + retryDelay(job.attempts, config.backoff, random)) : null;
         jobLog.info('job failed', { code: failure.code, error: failure.message, retryAt: retryAt?.toISOString() ?? null });
-        await guarded(run, 'recording failure', () => store.fail(run.token, { ...failure, retryAt }));
+        await guarded(run, 'recording failure', () => store.fail(run.token, { ...failure, retryAt }), true);
       }
     } finally {
       for (const timer of run.timers) clearTimeout(timer);
@@ -342,6 +356,7 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   function begin(job: Job): void {
+    options.observer?.claimed(job);
     slots++;
     perTypeActive.set(job.type, (perTypeActive.get(job.type) ?? 0) + 1);
     void execute(job).catch((error: unknown) => log.error('job run crashed', { jobId: job.id, error: coerceError(error) }));

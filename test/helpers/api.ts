@@ -74,6 +74,16 @@ export function testHandlers(gates: Gates) {
       },
     }),
     defineHandler({
+      type: 'flaky',
+      description: 'Fails its first attempt with a retriable error, then completes.',
+      parameters: z.strictObject({}),
+      async run(_p, ctx) {
+        if (ctx.attempt === 1) throw new Error('first attempts always fail');
+        return { attempt: ctx.attempt };
+      },
+      defaults: { maxAttempts: 3 },
+    }),
+    defineHandler({
       type: 'gate',
       description: 'Waits until the test opens gate `key`.',
       parameters: z.strictObject({ key: z.string(), fail: z.boolean().default(false) }),
