@@ -74,7 +74,7 @@ export interface Conveyor {
   readonly metrics: Metrics;
   readonly client: ConveyorClient;
   /** Starts what the role says (default: `config.role`). Resolves once listening / claiming. */
-  start(role?: Role): Promise<{ url: string | null; worker: Worker | null }>;
+  start(role?: Role): Promise<{ url: string; worker: Worker | null }>;
   /** Graceful stop: HTTP drained, worker finished or released, store closed. */
   stop(): Promise<void>;
 }

@@ -1,9 +1,10 @@
 /**
  * Composition root for the command line:
- *   node dist/src/main.js [--config FILE] [--role all|api|worker]
+ *   node dist/src/main.js [--config FILE] [--role all|api|worker]   (also `conveyor serve`)
  * Loads and validates configuration, starts what the role says, and stops gracefully
  * on SIGINT/SIGTERM (running jobs finish or are released; exit code 0).
  */
+import { pathToFileURL } from 'node:url';
 
 import { loadConfig } from './config.js';
 import { type Conveyor, createConveyor, type Role } from './conveyor.js';
@@ -20,8 +21,8 @@ function flag(argv: string[], name: string): string | undefined {
   return value;
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
+/** Starts the service; resolves once it is listening (or stopped by a signal during start-up). */
+export async function serve(argv: string[], options: { onStarted?: (url: string) => void } = {}): Promise<void> {
   const file = flag(argv, '--config');
   const role = flag(argv, '--role');
   if (role !== undefined && !ROLES.includes(role as Role)) {
@@ -55,12 +56,24 @@ async function main(): Promise<void> {
     return;
   }
   conveyor = created;
-  await created.start();
+  const { url } = await created.start();
+  options.onStarted?.(url);
 }
 
-main().catch((thrown: unknown) => {
+/** Prints a start-up failure the way users need it: configuration and store errors without a stack trace. */
+export function exitOnStartupError(thrown: unknown): never {
   const error = coerceError(thrown);
-  // Configuration and store errors are the user's to fix: say what, without a stack trace.
   process.stderr.write(error instanceof AppError ? `conveyor: ${error.message}\n` : `conveyor: ${error.stack ?? error.message}\n`);
   process.exit(1);
-});
+}
+
+const invoked = process.argv[1] === undefined ? '' : pathToFileURL(process.argv[1]).href;
+if (invoked === import.meta.url || invoked.replace(/\.ts$/, '.js') === import.meta.url.replace(/\.ts$/, '.js')) {
+  serve(process.argv.slice(2), {
+    onStarted: (url) => {
+      if (process.stdout.isTTY) {
+        process.stdout.write(`\nConveyor is running.\n  dashboard  ${url}/\n  GraphQL    ${url}/graphql\n  metrics    ${url}/metrics\n  demo       npx conveyor demo --url ${url}\n\n`);
+      }
+    },
+  }).catch(exitOnStartupError);
+}
