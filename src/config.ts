@@ -302,7 +302,8 @@ export const ALIASES: Record<string, string> = {
 };
 
 /** Environment variables that are not config keys. */
-const NOT_KEYS = new Set(['CONVEYOR_CONFIG']);
+// Variables of the command-line client, not configuration keys.
+const NOT_KEYS = new Set(['CONVEYOR_CONFIG', 'CONVEYOR_URL', 'CONVEYOR_USER', 'CONVEYOR_TOKEN']);
 
 type Tree = { [key: string]: unknown };
 

@@ -72,7 +72,9 @@ if (invoked === import.meta.url || invoked.replace(/\.ts$/, '.js') === import.me
   serve(process.argv.slice(2), {
     onStarted: (url) => {
       if (process.stdout.isTTY) {
-        process.stdout.write(`\nConveyor is running.\n  dashboard  ${url}/\n  GraphQL    ${url}/graphql\n  metrics    ${url}/metrics\n  demo       npx conveyor demo --url ${url}\n\n`);
+        process.stdout.write(
+          `\nConveyor is running.\n  dashboard  ${url}/\n  GraphQL    ${url}/graphql\n  metrics    ${url}/metrics\n  demo       npx conveyor demo --url ${url}\n\n`,
+        );
       }
     },
   }).catch(exitOnStartupError);

@@ -35,7 +35,12 @@ export async function gql<T>(conn: Connection, query: string, variables: Record<
 }
 
 /** Calls `onValue` for every value of a subscription until `onValue` returns true (done) or the server ends it. */
-export function subscribe<T>(conn: Connection, query: string, variables: Record<string, unknown>, onValue: (value: T) => boolean): Promise<void> {
+export function subscribe<T>(
+  conn: Connection,
+  query: string,
+  variables: Record<string, unknown>,
+  onValue: (value: T) => boolean,
+): Promise<void> {
   const client = createClient({
     url: `${conn.url.replace(/^http/, 'ws')}/graphql`,
     webSocketImpl: WebSocket,

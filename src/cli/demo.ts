@@ -140,18 +140,25 @@ export async function runDemo(
   const conveyor = await createConveyor({ config });
   const { url } = await conveyor.start('all');
   const user = 'demo';
-  io.out.write(`\nConveyor demo\n  sample site  ${site.url}/sessions/queues-at-scale.html\n  dashboard    ${url}/  (sign in as "${user}")\n  GraphQL      ${url}/graphql\n  metrics      ${url}/metrics\n\n`);
+  io.out.write(
+    `\nConveyor demo\n  sample site  ${site.url}/sessions/queues-at-scale.html\n  dashboard    ${url}/  (sign in as "${user}")\n  GraphQL      ${url}/graphql\n  metrics      ${url}/metrics\n\n`,
+  );
   const conn: Connection = { url, headers: { 'x-user-id': user } };
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...conn.headers },
-    body: JSON.stringify({ query: 'mutation ($input: SubmitBatchInput!) { submitBatch(input: $input) { batch { id } } }', variables: { input: demoBatch(site.url) } }),
+    body: JSON.stringify({
+      query: 'mutation ($input: SubmitBatchInput!) { submitBatch(input: $input) { batch { id } } }',
+      variables: { input: demoBatch(site.url) },
+    }),
   });
   const { data } = (await response.json()) as { data: { submitBatch: { batch: { id: string } } } };
   const batchId = data.submitBatch.batch.id;
   io.out.write(`submitted batch ${batchId}: ${SESSIONS.length} session jobs\n`);
   const status = await watch(conn, batchId);
-  io.out.write(`\nResults: ${url}/archives/batches/${batchId}.zip (with header x-user-id: ${user}), or "conveyor download ${batchId} --user ${user} --url ${url}"\n`);
+  io.out.write(
+    `\nResults: ${url}/archives/batches/${batchId}.zip (with header x-user-id: ${user}), or "conveyor download ${batchId} --user ${user} --url ${url}"\n`,
+  );
   if (flags.has('--exit')) {
     await conveyor.stop();
     await site.close();

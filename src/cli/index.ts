@@ -79,7 +79,8 @@ export function parseArgs(argv: string[]): Parsed {
       positional.push(arg);
       continue;
     }
-    const [name, inline] = arg.includes('=') && arg.startsWith('--') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [name, inline] =
+      arg.includes('=') && arg.startsWith('--') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const spec = FLAGS[name as string];
     if (spec === undefined || !(spec.commands.includes('*') || spec.commands.includes(command))) {
       throw new UsageError(`unknown option ${name} for "${command}"`);
@@ -128,7 +129,13 @@ const BATCH_FIELDS = 'id name status counts { total pending processing completed
 
 type Status = string;
 const exitFor = (status: Status): number =>
-  status === 'COMPLETED' ? EXIT.completed : status === 'CANCELLED' ? EXIT.cancelled : status === 'FAILED' || status === 'PARTIAL' ? EXIT.failed : EXIT.completed;
+  status === 'COMPLETED'
+    ? EXIT.completed
+    : status === 'CANCELLED'
+      ? EXIT.cancelled
+      : status === 'FAILED' || status === 'PARTIAL'
+        ? EXIT.failed
+        : EXIT.completed;
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'PARTIAL']);
 
 async function find(conn: Connection, id: string): Promise<{ kind: 'job' | 'batch'; value: Record<string, unknown> }> {
@@ -191,7 +198,10 @@ async function watch(conn: Connection, id: string, out: NodeJS.WriteStream, json
   return progress.finish(final);
 }
 
-export async function run(argv: string[], io: { out: NodeJS.WriteStream; err: NodeJS.WriteStream; env: NodeJS.ProcessEnv }): Promise<number> {
+export async function run(
+  argv: string[],
+  io: { out: NodeJS.WriteStream; err: NodeJS.WriteStream; env: NodeJS.ProcessEnv },
+): Promise<number> {
   let parsed: Parsed;
   try {
     parsed = parseArgs(argv);
@@ -212,8 +222,14 @@ export async function run(argv: string[], io: { out: NodeJS.WriteStream; err: No
   try {
     switch (command) {
       case 'serve': {
-        const args = [...(flags.has('--role') ? ['--role', flags.get('--role')?.[0] as string] : []), ...(flags.has('--config') ? ['--config', flags.get('--config')?.[0] as string] : [])];
-        await serve(args, { onStarted: (url) => io.out.write(`Conveyor is running at ${url} (dashboard ${url}/, GraphQL ${url}/graphql, metrics ${url}/metrics)\n`) }).catch(exitOnStartupError);
+        const args = [
+          ...(flags.has('--role') ? ['--role', flags.get('--role')?.[0] as string] : []),
+          ...(flags.has('--config') ? ['--config', flags.get('--config')?.[0] as string] : []),
+        ];
+        await serve(args, {
+          onStarted: (url) =>
+            io.out.write(`Conveyor is running at ${url} (dashboard ${url}/, GraphQL ${url}/graphql, metrics ${url}/metrics)\n`),
+        }).catch(exitOnStartupError);
         return new Promise<number>(() => undefined); // runs until a signal stops the process
       }
       case 'demo': {
@@ -240,14 +256,21 @@ export async function run(argv: string[], io: { out: NodeJS.WriteStream; err: No
             { input },
           );
           id = data.submitBatch.batch.id as string;
-          if (!flags.has('--watch')) print(data.submitBatch.batch, `submitted batch ${id} (${(data.submitBatch.batch.counts as { total: number }).total} jobs)`);
+          if (!flags.has('--watch'))
+            print(data.submitBatch.batch, `submitted batch ${id} (${(data.submitBatch.batch.counts as { total: number }).total} jobs)`);
         } else {
           const [type, ...extra] = positional;
           if (type === undefined || extra.length > 0) throw new UsageError('submit needs one job type (or --file)');
           const data = await gql<{ submitJob: { job: Record<string, unknown> } }>(
             conn,
             `mutation ($input: SubmitJobInput!) { submitJob(input: $input) { job { ${JOB_FIELDS} } } }`,
-            { input: { type, parameters: parameters(flags.get('--param') ?? []), ...(webhook === undefined ? {} : { webhook: { url: webhook } }) } },
+            {
+              input: {
+                type,
+                parameters: parameters(flags.get('--param') ?? []),
+                ...(webhook === undefined ? {} : { webhook: { url: webhook } }),
+              },
+            },
           );
           id = data.submitJob.job.id as string;
           if (!flags.has('--watch')) print(data.submitJob.job, `submitted job ${id}`);
@@ -271,7 +294,9 @@ export async function run(argv: string[], io: { out: NodeJS.WriteStream; err: No
         const id = needId();
         const batch = id.startsWith('bat_');
         const field = `${command}${batch ? 'Batch' : 'Job'}`;
-        const data = await gql<Record<string, Record<string, unknown>>>(conn, `mutation ($id: ID!) { ${field}(id: $id) { id status } }`, { id });
+        const data = await gql<Record<string, Record<string, unknown>>>(conn, `mutation ($id: ID!) { ${field}(id: $id) { id status } }`, {
+          id,
+        });
         print(data[field], `${id} ${(data[field] as { status: string }).status}`);
         return EXIT.completed;
       }

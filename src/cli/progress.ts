@@ -35,7 +35,10 @@ export function createProgress(out: NodeJS.WriteStream, json: boolean) {
 
   const jobText = (job: JobLine) => {
     const percent = job.status === 'COMPLETED' ? 100 : (job.progress?.percent ?? 0);
-    const step = job.error !== null ? `${job.error.code}: ${job.error.message}` : [job.progress?.step, job.progress?.message].filter(Boolean).join(' · ');
+    const step =
+      job.error !== null
+        ? `${job.error.code}: ${job.error.message}`
+        : [job.progress?.step, job.progress?.message].filter(Boolean).join(' · ');
     return `${bar(percent)} ${job.id} ${job.type} ${job.status}${step === '' ? '' : ` ${step}`}`;
   };
   const batchText = (b: BatchLine) => {
@@ -46,7 +49,10 @@ export function createProgress(out: NodeJS.WriteStream, json: boolean) {
 
   function draw(): void {
     if (!tty) return;
-    const lines = [...[...jobs.values()].filter((j) => j.status === 'PROCESSING').map(jobText), ...(batch === null ? [] : [batchText(batch)])];
+    const lines = [
+      ...[...jobs.values()].filter((j) => j.status === 'PROCESSING').map(jobText),
+      ...(batch === null ? [] : [batchText(batch)]),
+    ];
     if (batch === null && lines.length === 0) lines.push(...[...jobs.values()].map(jobText));
     const columns = out.columns ?? 120;
     out.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l.slice(0, columns - 1)}`).join('\n')}\n`);
