@@ -60,7 +60,10 @@ export function createProgress(out: NodeJS.WriteStream, json: boolean) {
   }
 
   function emit(key: string, text: string, value: unknown): void {
-    if (tty) return draw();
+    if (tty) {
+      draw();
+      return;
+    }
     if (lastText.get(key) === text) return;
     lastText.set(key, text);
     out.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
