@@ -24,6 +24,7 @@ import {
   type HandlerServices,
 } from './handlers/registry.js';
 import { createOpenAiTransformer } from './handlers/transformer.js';
+import { createDashboardRoute } from './http/dashboard.js';
 import { createFileRoutes } from './http/files.js';
 import { createMetricsRoute } from './http/metrics.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
@@ -170,6 +171,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           },
         });
         routes.push(
+          createDashboardRoute(),
           createFileRoutes({ store, results, signer, authenticator, logger }),
           createUploadRoute({ uploads, authenticator, maxBytes: config.limits.maxUploadBytes, ttlHours: config.uploads.ttlHours }),
         );

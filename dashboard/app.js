@@ -1,0 +1,337 @@
+// Conveyor dashboard: plain ES module, no build step. Reads with GraphQL queries over
+// HTTP and stays current through graphql-ws subscriptions (no polling).
+const { createClient } = window.graphqlWs;
+const main = document.getElementById('main');
+const account = document.getElementById('account');
+const toast = document.getElementById('toast');
+const KEY = 'conveyor.credentials';
+
+let auth = JSON.parse(sessionStorage.getItem(KEY) ?? 'null'); // { kind: 'user' | 'token', value }
+let ws = null;
+const subscriptions = []; // unsubscribe functions of the current view
+let authMode = 'header';
+
+const esc = (value) =>
+  String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+const headers = () => (auth === null ? {} : auth.kind === 'user' ? { 'x-user-id': auth.value } : { authorization: `Bearer ${auth.value}` });
+
+async function gql(query, variables = {}) {
+  const response = await fetch('/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers() },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors?.length) throw new Error(`${body.errors[0].extensions?.code ?? 'ERROR'}: ${body.errors[0].message}`);
+  return body.data;
+}
+
+function socket() {
+  ws ??= createClient({
+    url: `${location.origin.replace(/^http/, 'ws')}/graphql`,
+    connectionParams: () => headers(),
+    lazy: true,
+    retryAttempts: Infinity,
+  });
+  return ws;
+}
+
+/** Subscribes for the current view; `onData` gets each `data`. */
+function live(query, variables, onData) {
+  const stop = socket().subscribe(
+    { query, variables },
+    {
+      next: (result) => (result.data ? onData(result.data) : result.errors && say(result.errors[0].message)),
+      error: () => undefined,
+      complete: () => undefined,
+    },
+  );
+  subscriptions.push(stop);
+}
+
+function say(message) {
+  toast.textContent = message;
+  toast.hidden = false;
+  clearTimeout(say.timer);
+  say.timer = setTimeout(() => {
+    toast.hidden = true;
+  }, 4000);
+}
+
+const status = (value) => `<span class="status ${esc(value)}">${esc(value)}</span>`;
+const percentOf = (counts) =>
+  counts.total === 0 ? 100 : Math.round(((counts.completed + counts.failed + counts.cancelled) / counts.total) * 100);
+const bar = (value, label) => `<progress max="100" value="${value}" aria-label="${esc(label)}">${value}%</progress>`;
+const time = (value) => (value ? new Date(value).toLocaleString() : '—');
+
+function renderAccount() {
+  if (auth !== null) {
+    account.innerHTML = `<span>Signed in as <strong>${esc(auth.kind === 'user' ? auth.value : 'token')}</strong></span><button type="button" id="signout">Sign out</button>`;
+    document.getElementById('signout').onclick = () => {
+      sessionStorage.removeItem(KEY);
+      auth = null;
+      ws?.dispose();
+      ws = null;
+      route();
+    };
+    return;
+  }
+  const field = authMode === 'header' ? 'User id' : authMode === 'apiKey' ? 'API key' : 'Token';
+  account.innerHTML = `<form id="signin"><label for="credential" class="sr-only">${field}</label>
+    <input id="credential" name="credential" placeholder="${field}" autocomplete="off" ${authMode === 'header' ? '' : 'type="password"'} required>
+    <button class="primary" type="submit">Sign in</button></form>`;
+  document.getElementById('signin').onsubmit = (event) => {
+    event.preventDefault();
+    const value = document.getElementById('credential').value.trim();
+    auth = { kind: authMode === 'header' ? 'user' : 'token', value };
+    sessionStorage.setItem(KEY, JSON.stringify(auth));
+    ws?.dispose();
+    ws = null;
+    route();
+  };
+}
+
+async function overview() {
+  const data =
+    await gql(`{ stats { byStatus { pending processing completed failed cancelled total } queueDepth throughputPerMinute p95DurationMs cachedJobs }
+    batches(first: 20, filter: { archived: false }) { edges { node { id name status active counts { total pending processing completed failed cancelled } createdAt } } } }`);
+  const s = data.stats;
+  main.innerHTML = `<h1>Overview</h1>
+    <section class="cards" aria-label="Statistics">
+      ${[
+        ['Pending', s.byStatus.pending],
+        ['Running', s.byStatus.processing],
+        ['Completed', s.byStatus.completed],
+        ['Failed', s.byStatus.failed],
+        ['Queue depth', s.queueDepth],
+        ['Per minute', s.throughputPerMinute.toFixed(1)],
+        ['p95 duration', s.p95DurationMs == null ? '—' : `${(s.p95DurationMs / 1000).toFixed(1)} s`],
+      ]
+        .map(
+          ([label, n]) =>
+            `<div class="card"><div class="n" data-stat="${esc(label)}">${esc(n)}</div><div class="l">${esc(label)}</div></div>`,
+        )
+        .join('')}
+    </section>
+    <h2>Batches</h2>
+    ${
+      data.batches.edges.length === 0
+        ? '<p class="muted">No batches yet. Submit one with the API, the CLI (<code>conveyor submit --file</code>) or <code>conveyor demo</code>.</p>'
+        : `
+    <table><thead><tr><th>Name</th><th>Status</th><th>Progress</th><th class="hide-sm">Jobs</th><th class="hide-sm">Created</th></tr></thead><tbody>
+    ${data.batches.edges
+      .map(
+        ({
+          node: b,
+        }) => `<tr data-batch="${esc(b.id)}"><td><a href="#/batch/${esc(b.id)}">${esc(b.name)}</a>${b.active ? '' : ' <span class="muted">(paused)</span>'}</td>
+      <td data-field="status">${status(b.status)}</td><td data-field="progress">${bar(percentOf(b.counts), `${b.name} progress`)}</td>
+      <td class="hide-sm" data-field="counts">${b.counts.completed + b.counts.failed + b.counts.cancelled}/${b.counts.total}</td><td class="hide-sm">${time(b.createdAt)}</td></tr>`,
+      )
+      .join('')}
+    </tbody></table>`
+    }`;
+  for (const { node } of data.batches.edges) {
+    live(
+      'subscription ($id: ID!) { batchUpdated(id: $id) { status counts { total completed failed cancelled } } }',
+      { id: node.id },
+      ({ batchUpdated: u }) => {
+        const row = main.querySelector(`[data-batch="${node.id}"]`);
+        if (!row || !u.counts) return;
+        row.querySelector('[data-field=status]').innerHTML = status(u.status);
+        row.querySelector('progress').value = percentOf(u.counts);
+        row.querySelector('progress').textContent = `${percentOf(u.counts)}%`;
+        row.querySelector('[data-field=counts]').textContent =
+          `${u.counts.completed + u.counts.failed + u.counts.cancelled}/${u.counts.total}`;
+      },
+    );
+  }
+  // New batches and job changes refresh the overview (debounced), driven by the subscription.
+  let timer = null;
+  live('subscription { jobEvents { op batchId status } }', {}, ({ jobEvents: e }) => {
+    const known = e.batchId === null || main.querySelector(`[data-batch="${e.batchId}"]`);
+    clearTimeout(timer);
+    timer = setTimeout(() => (known ? refreshStats() : route()), known ? 500 : 200);
+  });
+}
+
+async function refreshStats() {
+  const { stats: s } = await gql('{ stats { byStatus { pending processing completed failed } queueDepth } }');
+  const set = (label, n) => {
+    const el = main.querySelector(`[data-stat="${label}"]`);
+    if (el) el.textContent = n;
+  };
+  set('Pending', s.byStatus.pending);
+  set('Running', s.byStatus.processing);
+  set('Completed', s.byStatus.completed);
+  set('Failed', s.byStatus.failed);
+  set('Queue depth', s.queueDepth);
+}
+
+async function batchView(id) {
+  const data = await gql(
+    `query ($id: ID!) { batch(id: $id) { id name status active archived archiveUrl counts { total pending processing completed failed cancelled } } }`,
+    { id },
+  );
+  if (!data.batch) {
+    main.innerHTML = '<h1>Batch not found</h1><p>It does not exist, or you may not read it.</p>';
+    return;
+  }
+  const b = data.batch;
+  const { jobs } = await gql(
+    `query ($id: ID!) { jobs(filter: { batchId: $id }, first: 500) { edges { node { id type status track progress { percent step } parameters } } } }`,
+    { id },
+  );
+  main.innerHTML = `<p><a href="#/">← Overview</a></p><h1>${esc(b.name)} <span id="batch-status">${status(b.status)}</span></h1>
+    <p>${bar(percentOf(b.counts), 'Batch progress')} <span id="batch-counts">${b.counts.completed} completed, ${b.counts.failed} failed, ${b.counts.cancelled} cancelled of ${b.counts.total}</span></p>
+    <div class="actions">
+      <button type="button" data-act="cancelBatch" class="danger">Cancel</button>
+      <button type="button" data-act="restartFailed">Restart failed</button>
+      <button type="button" data-act="pause">${b.active ? 'Pause' : 'Resume'}</button>
+      <button type="button" data-act="archive">${b.archived ? 'Unarchive' : 'Archive'}</button>
+      <a href="${esc(b.archiveUrl)}" download>Download ZIP</a>
+    </div>
+    <table><thead><tr><th>Job</th><th>Type</th><th>Status</th><th>Progress</th><th class="hide-sm">Step</th></tr></thead><tbody>
+    ${jobs.edges
+      .reverse()
+      .map(
+        ({
+          node: j,
+        }) => `<tr data-job="${esc(j.id)}"><td><a href="#/job/${esc(j.id)}">${esc(j.parameters.session ?? j.parameters.title ?? j.id)}</a></td><td>${esc(j.type)}</td>
+      <td data-field="status">${status(j.status)}</td><td>${bar(j.status === 'COMPLETED' ? 100 : (j.progress?.percent ?? 0), `${j.id} progress`)}</td><td class="hide-sm" data-field="step">${esc(j.progress?.step ?? '')}</td></tr>`,
+      )
+      .join('')}
+    </tbody></table>`;
+  const act = {
+    cancelBatch: () => gql('mutation ($id: ID!) { cancelBatch(id: $id) { id } }', { id }),
+    restartFailed: () => gql('mutation ($id: ID!) { restartBatch(id: $id, onlyFailed: true) { id } }', { id }),
+    pause: () => gql('mutation ($id: ID!, $a: Boolean!) { setBatchActive(id: $id, active: $a) { id } }', { id, a: !b.active }).then(route),
+    archive: () =>
+      gql('mutation ($id: ID!, $a: Boolean!) { archiveBatch(id: $id, archived: $a) { id } }', { id, a: !b.archived }).then(route),
+  };
+  for (const button of main.querySelectorAll('[data-act]'))
+    button.onclick = () =>
+      act[button.dataset.act]().then(
+        () => say('Done'),
+        (e) => say(e.message),
+      );
+  live(
+    'subscription ($id: ID!) { batchUpdated(id: $id) { status counts { total completed failed cancelled } } }',
+    { id },
+    ({ batchUpdated: u }) => {
+      if (!u.counts) return;
+      document.getElementById('batch-status').innerHTML = status(u.status);
+      const p = main.querySelector('p progress');
+      p.value = percentOf(u.counts);
+      p.textContent = `${p.value}%`;
+      document.getElementById('batch-counts').textContent =
+        `${u.counts.completed} completed, ${u.counts.failed} failed, ${u.counts.cancelled} cancelled of ${u.counts.total}`;
+    },
+  );
+  live(
+    'subscription ($id: ID!) { jobEvents(filter: { batchId: $id }) { jobId status progress { percent step } } }',
+    { id },
+    ({ jobEvents: e }) => {
+      const row = main.querySelector(`[data-job="${e.jobId}"]`);
+      if (!row || !e.status) return;
+      row.querySelector('[data-field=status]').innerHTML = status(e.status);
+      row.querySelector('progress').value = e.status === 'COMPLETED' ? 100 : (e.progress?.percent ?? row.querySelector('progress').value);
+      row.querySelector('[data-field=step]').textContent = e.progress?.step ?? '';
+    },
+  );
+}
+
+const JOB = `id type status attempts maxAttempts parameters cancelRequested createdAt startedAt finishedAt batch { id name } archiveUrl
+  progress { percent step message } error { code message } results { markdown { file { name url } } files { name size url } metadata }
+  deliveries { id event status url attempts { at statusCode error durationMs } }`;
+
+async function jobView(id) {
+  const { job } = await gql(`query ($id: ID!) { job(id: $id) { ${JOB} } }`, { id });
+  if (!job) {
+    main.innerHTML = '<h1>Job not found</h1><p>It does not exist, or you may not read it.</p>';
+    return;
+  }
+  main.innerHTML = `<p><a href="${job.batch ? `#/batch/${esc(job.batch.id)}` : '#/'}">← ${esc(job.batch?.name ?? 'Overview')}</a></p>
+    <h1>${esc(job.parameters.session ?? job.parameters.title ?? job.id)} <span id="job-status">${status(job.status)}</span></h1>
+    <p>${bar(job.status === 'COMPLETED' ? 100 : (job.progress?.percent ?? 0), 'Job progress')} <span id="job-step">${esc(job.progress?.step ?? '')}</span></p>
+    <div class="actions"><button type="button" id="cancel" class="danger">Cancel</button><button type="button" id="restart">Restart</button></div>
+    <dl class="meta"><dt>Id</dt><dd>${esc(job.id)}</dd><dt>Type</dt><dd>${esc(job.type)}</dd><dt>Attempts</dt><dd id="job-attempts">${job.attempts} of ${job.maxAttempts}</dd>
+      <dt>Created</dt><dd>${time(job.createdAt)}</dd><dt>Finished</dt><dd id="job-finished">${time(job.finishedAt)}</dd></dl>
+    <div id="job-error">${job.error ? `<p class="error"><strong>${esc(job.error.code)}</strong>: ${esc(job.error.message)}</p>` : ''}</div>
+    <h2>Results</h2><div id="job-results">${results(job)}</div>
+    <h2>Webhook deliveries</h2><div id="job-deliveries">${deliveries(job)}</div>
+    <h2>Log</h2><pre class="logs" id="logs" tabindex="0" aria-label="Job log"></pre>`;
+  document.getElementById('cancel').onclick = () =>
+    gql('mutation ($id: ID!) { cancelJob(id: $id) { id } }', { id }).then(
+      () => say('Cancel requested'),
+      (e) => say(e.message),
+    );
+  document.getElementById('restart').onclick = () =>
+    gql('mutation ($id: ID!) { restartJob(id: $id) { id } }', { id }).then(
+      () => say('Restarted'),
+      (e) => say(e.message),
+    );
+  live(`subscription ($id: ID!) { jobUpdated(id: $id) { job { ${JOB} } } }`, { id }, ({ jobUpdated: { job: j } }) => {
+    if (!j) return;
+    document.getElementById('job-status').innerHTML = status(j.status);
+    main.querySelector('p progress').value = j.status === 'COMPLETED' ? 100 : (j.progress?.percent ?? 0);
+    document.getElementById('job-step').textContent = j.progress?.step ?? '';
+    document.getElementById('job-attempts').textContent = `${j.attempts} of ${j.maxAttempts}`;
+    document.getElementById('job-finished').textContent = time(j.finishedAt);
+    document.getElementById('job-error').innerHTML = j.error
+      ? `<p class="error"><strong>${esc(j.error.code)}</strong>: ${esc(j.error.message)}</p>`
+      : '';
+    document.getElementById('job-results').innerHTML = results(j);
+    document.getElementById('job-deliveries').innerHTML = deliveries(j);
+  });
+  const logs = document.getElementById('logs');
+  live('subscription ($id: ID!) { jobLogs(id: $id) { at level message } }', { id }, ({ jobLogs: l }) => {
+    logs.textContent += `${new Date(l.at).toLocaleTimeString()} ${l.level.padEnd(5)} ${l.message}\n`;
+    logs.scrollTop = logs.scrollHeight;
+  });
+}
+
+function results(job) {
+  if (!job.results) return '<p class="muted">No results yet.</p>';
+  return `<ul>${job.results.files.map((f) => `<li><a href="${esc(f.url)}" target="_blank" rel="noopener">${esc(f.name)}</a> <span class="muted">${f.size} bytes</span></li>`).join('')}</ul>
+    <p><a href="${esc(job.archiveUrl)}" download>Download all as ZIP</a></p>`;
+}
+
+function deliveries(job) {
+  if (job.deliveries.length === 0) return '<p class="muted">No webhook.</p>';
+  return `<table><thead><tr><th>Event</th><th>Status</th><th>Attempts</th></tr></thead><tbody>${job.deliveries
+    .map(
+      (d) => `<tr><td>${esc(d.event)}</td><td>${status(d.status)}</td>
+    <td>${d.attempts.map((a) => `${time(a.at)}: ${esc(a.statusCode ?? a.error)} (${a.durationMs} ms)`).join('<br>') || '—'}</td></tr>`,
+    )
+    .join('')}</tbody></table>`;
+}
+
+async function route() {
+  for (const stop of subscriptions.splice(0)) stop();
+  renderAccount();
+  if (auth === null) {
+    main.innerHTML = `<h1>Sign in</h1><p>Enter your ${authMode === 'header' ? 'user id' : authMode === 'apiKey' ? 'API key' : 'token'} at the top to see your jobs.</p>`;
+    return;
+  }
+  const [, kind, id] = /^#\/(batch|job)\/([^/]+)$/.exec(location.hash) ?? [];
+  try {
+    if (kind === 'batch') await batchView(decodeURIComponent(id));
+    else if (kind === 'job') await jobView(decodeURIComponent(id));
+    else await overview();
+  } catch (error) {
+    main.innerHTML = `<h1>Something went wrong</h1><p class="error">${esc(error.message)}</p>`;
+  }
+}
+
+window.addEventListener('hashchange', () => {
+  route();
+  main.focus();
+});
+gql('{ viewer { authMode } }')
+  .then(
+    ({ viewer }) => {
+      authMode = viewer.authMode;
+    },
+    () => undefined,
+  )
+  .finally(route);

@@ -1,0 +1,108 @@
+/**
+ * The dashboard in real headless Chromium (playwright-core, the system's browser; never
+ * a download): live progress of a batch without reload, a job's page, cancelling from
+ * the UI. A failing test leaves a screenshot in test-results/.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type TestApi } from '../helpers/api.js';
+
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+if (!existsSync(executablePath)) {
+  throw new Error(`no browser at ${executablePath}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+}
+
+let browser: Browser;
+let api: TestApi;
+let page: Page;
+let consoleErrors: string[];
+
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+afterEach(async (context) => {
+  if (context.task.result?.state === 'fail' && page !== undefined) {
+    mkdirSync('test-results', { recursive: true });
+    await page
+      .screenshot({ path: join('test-results', `${context.task.name.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true })
+      .catch(() => undefined);
+  }
+  await page?.close();
+  await api?.stop();
+});
+
+async function open(): Promise<void> {
+  api = await startApi();
+  page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  consoleErrors = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text());
+  });
+  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  await page.goto(api.url);
+  await page.getByPlaceholder('User id').fill('alice');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+}
+
+describe('dashboard', () => {
+  it('shows a batch submitted through the API and moves its progress bar to 100 % without reload', async () => {
+    await open();
+    const { body } = await api.gql<{ submitBatch: { batch: { id: string } } }>(
+      'mutation { submitBatch(input: { name: "Day 2", jobs: [{ type: "gate", parameters: { key: "a" } }, { type: "gate", parameters: { key: "b" } }, { type: "gate", parameters: { key: "c" } }] }) { batch { id } } }',
+    );
+    const batchId = body.data?.submitBatch.batch.id as string;
+    const bar = page.getByRole('progressbar', { name: 'Day 2 progress' });
+    await bar.waitFor();
+    expect(await bar.getAttribute('value')).toBe('0');
+    api.gates.open('a');
+    await expect.poll(() => bar.evaluate((el: HTMLProgressElement) => el.value)).toBe(33);
+    api.gates.open('b');
+    api.gates.open('c');
+    await expect.poll(() => bar.evaluate((el: HTMLProgressElement) => el.value)).toBe(100);
+    await expect.poll(() => page.locator(`[data-batch="${batchId}"] [data-field=status]`).textContent()).toBe('COMPLETED');
+
+    // Keyboard: the batch link is reachable and opens the batch page.
+    await page.getByRole('link', { name: 'Day 2' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /Day 2/ }).waitFor();
+    expect(await page.getByRole('progressbar', { name: 'Batch progress' }).evaluate((el: HTMLProgressElement) => el.value)).toBe(100);
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('opens a running job with its log, and cancels it from the UI', async () => {
+    await open();
+    const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation { submitJob(input: { type: "gate", parameters: { key: "never" } }) { job { id } } }',
+    );
+    const id = body.data?.submitJob.job.id as string;
+    await expect.poll(async () => (await api.conveyor.client.getJob(id))?.status).toBe('PROCESSING');
+    await page.goto(`${api.url}/#/job/${id}`);
+    await expect.poll(() => page.locator('#job-status').textContent()).toBe('PROCESSING');
+    await expect.poll(() => page.locator('#logs').textContent()).toContain('waiting for never');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => page.locator('#job-status').textContent(), { timeout: 10_000 }).toBe('CANCELLED');
+    expect((await api.conveyor.client.getJob(id))?.status).toBe('CANCELLED');
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('shows results with file links of a completed job', async () => {
+    await open();
+    const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation { submitJob(input: { type: "files", parameters: { title: "Shown" } }) { job { id } } }',
+    );
+    const id = body.data?.submitJob.job.id as string;
+    await page.goto(`${api.url}/#/job/${id}`);
+    await expect.poll(() => page.locator('#job-status').textContent()).toBe('COMPLETED');
+    const link = page.getByRole('link', { name: 'report.md' });
+    await link.waitFor();
+    const response = await fetch((await link.getAttribute('href')) as string);
+    expect(await response.text()).toContain('# Shown');
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+});
