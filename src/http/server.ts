@@ -4,6 +4,7 @@
  * answers) and `GET /readyz` (the store answers).
  * Everything else is a JSON 404.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { coerceError } from '../errors.js';
@@ -69,8 +70,22 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   }
 
   const server = createServer((req, res) => {
+    // A caller's own id (a proxy's) is kept, so one id follows the request through every log.
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const started = performance.now();
+    res.on('finish', () => {
+      logger.debug('http request', {
+        requestId,
+        method: req.method,
+        path: (req.url ?? '/').split('?')[0],
+        status: res.statusCode,
+        ms: Math.round(performance.now() - started),
+      });
+    });
     handle(req, res).catch((error: unknown) => {
-      logger.error('request failed', { error: coerceError(error), url: req.url });
+      logger.error('request failed', { requestId, error: coerceError(error), url: req.url });
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
       else res.destroy();
     });

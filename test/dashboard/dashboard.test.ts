@@ -61,17 +61,17 @@ describe('dashboard', () => {
     await bar.waitFor();
     expect(await bar.getAttribute('value')).toBe('0');
     api.gates.open('a');
-    await expect.poll(() => bar.evaluate((el: HTMLProgressElement) => el.value)).toBe(33);
+    await expect.poll(() => bar.evaluate((el) => (el as unknown as { value: number }).value)).toBe(33);
     api.gates.open('b');
     api.gates.open('c');
-    await expect.poll(() => bar.evaluate((el: HTMLProgressElement) => el.value)).toBe(100);
+    await expect.poll(() => bar.evaluate((el) => (el as unknown as { value: number }).value)).toBe(100);
     await expect.poll(() => page.locator(`[data-batch="${batchId}"] [data-field=status]`).textContent()).toBe('COMPLETED');
 
     // Keyboard: the batch link is reachable and opens the batch page.
     await page.getByRole('link', { name: 'Day 2' }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: /Day 2/ }).waitFor();
-    expect(await page.getByRole('progressbar', { name: 'Batch progress' }).evaluate((el: HTMLProgressElement) => el.value)).toBe(100);
+    expect(await page.getByRole('progressbar', { name: 'Batch progress' }).evaluate((el) => (el as unknown as { value: number }).value)).toBe(100);
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 

@@ -51,4 +51,21 @@ describe('http server', () => {
     expect(((await ready.json()) as { error: { code: string } }).error.code).toBe('STORE_UNAVAILABLE');
     expect(logs.some((l) => l.includes('readiness check failed'))).toBe(true);
   });
+
+  it("gives every request an id (or keeps the caller's) in the x-request-id header and a structured log line", async () => {
+    const own = await fetch(`${base}/healthz`, { headers: { 'x-request-id': 'proxy-123' } });
+    expect(own.headers.get('x-request-id')).toBe('proxy-123');
+    const fresh = await fetch(`${base}/healthz`);
+    const id = fresh.headers.get('x-request-id') as string;
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    await expect
+      .poll(() => logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.requestId === id))
+      .toMatchObject({
+        level: 'debug',
+        msg: 'http request',
+        method: 'GET',
+        path: '/healthz',
+        status: 200,
+      });
+  });
 });
