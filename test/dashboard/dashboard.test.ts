@@ -71,7 +71,9 @@ describe('dashboard', () => {
     await page.getByRole('link', { name: 'Day 2' }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: /Day 2/ }).waitFor();
-    expect(await page.getByRole('progressbar', { name: 'Batch progress' }).evaluate((el) => (el as unknown as { value: number }).value)).toBe(100);
+    expect(
+      await page.getByRole('progressbar', { name: 'Batch progress' }).evaluate((el) => (el as unknown as { value: number }).value),
+    ).toBe(100);
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 
