@@ -9,23 +9,15 @@
  * Short aliases exist for the common ones (see `ALIASES`).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { parseAllowEntry } from './net/guard.js';
 
-const hostOrCidr = z.string().refine(
-  (value) => {
-    const [address, bits, ...rest] = value.split('/');
-    if (rest.length > 0 || address === undefined || address === '') return false;
-    if (bits === undefined) return true; // a host name or a single address
-    const version = isIP(address);
-    const max = version === 4 ? 32 : version === 6 ? 128 : -1;
-    return /^\d+$/.test(bits) && Number(bits) <= max;
-  },
-  { message: 'expected a host name, an IP address or a CIDR range such as 10.0.0.0/8' },
-);
+const hostOrCidr = z.string().refine((value) => parseAllowEntry(value) !== undefined, {
+  message: 'expected a host name, an IP address, a CIDR range such as 10.0.0.0/8, or an address and port such as 127.0.0.1:8080',
+});
 
 const ms = (min: number) => z.number().int().min(min);
 
@@ -142,7 +134,7 @@ const schema = z.strictObject({
     timeoutMs: ms(1),
   }),
   net: z.strictObject({
-    /** Hosts and CIDR ranges the SSRF guard lets through although they are private. */
+    /** Hosts, addresses, CIDR ranges and `address:port` endpoints the SSRF guard lets through although they are private. */
     allow: z.array(hostOrCidr),
   }),
   retention: z.strictObject({

@@ -1,7 +1,7 @@
 /**
  * `conveyor demo`: a new user sees real work flow within a minute, with no internet.
- * Starts Conveyor on the embedded store (allow-list: the loopback address of the
- * sample site only), starts a small conference site on 127.0.0.1 (session pages,
+ * Starts Conveyor on the embedded store (allow-list: the loopback address and port of
+ * the sample site only), starts a small conference site on 127.0.0.1 (session pages,
  * a diagram, slides as PDF), submits one batch of real `session` jobs against it, and
  * shows the batch live in the terminal; the dashboard shows it too. `--exit` ends
  * the demo when the batch is done (otherwise the service keeps running until Ctrl-C).
@@ -130,8 +130,8 @@ export async function runDemo(
     env: io.env,
     overrides: {
       'server.port': port,
-      // Only the sample site's loopback address; the demo reaches nothing else that is private.
-      'net.allow': ['127.0.0.1'],
+      // Only the sample site's loopback address and port; the demo reaches nothing else that is private.
+      'net.allow': [new URL(site.url).host],
       'auth.mode': 'header',
       // The terminal shows progress bars; process logs only when something is wrong.
       ...(io.env.CONVEYOR_LOG__LEVEL === undefined ? { 'log.level': 'warn' } : {}),

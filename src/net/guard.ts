@@ -49,35 +49,87 @@ const BLOCKED_V6 = [
 ] as const;
 
 export interface NetGuard {
-  /** Throws `TargetForbiddenError` when `address` (an IP) may not be reached for `host`. */
-  checkAddress(host: string, address: string): void;
+  /**
+   * Throws `TargetForbiddenError` when `address` (an IP) may not be reached for `host`.
+   * `port` is known for IP-literal URLs; only then can an `address:port` entry match.
+   */
+  checkAddress(host: string, address: string, port?: number): void;
   /** Throws when a URL's host is an IP literal that may not be reached (names are checked at lookup). */
   checkUrl(url: URL): void;
   /** A `dns.lookup`-compatible function that refuses forbidden addresses. */
   lookup: typeof dnsLookup;
 }
 
-/** `allow`: host names, IP addresses and CIDR ranges that are let through although private. */
+/** One `net.allow` entry, parsed. */
+export type AllowEntry =
+  | { kind: 'host'; host: string }
+  | { kind: 'address'; address: string; family: 4 | 6; bits?: number }
+  | { kind: 'endpoint'; address: string; family: 4 | 6; port: number };
+
+/**
+ * Parses a `net.allow` entry: a host name (`files.internal`), an address (`10.1.2.3`),
+ * a CIDR range (`10.0.0.0/8`) or one address and port (`127.0.0.1:8080`,
+ * `[::1]:8080`). Returns undefined when the entry is none of these.
+ */
+export function parseAllowEntry(entry: string): AllowEntry | undefined {
+  const endpoint = /^(?:\[([0-9a-f:.]+)\]|(\d+\.\d+\.\d+\.\d+)):(\d{1,5})$/i.exec(entry);
+  if (endpoint) {
+    const address = (endpoint[1] ?? endpoint[2]) as string;
+    const family = isIP(address);
+    const port = Number(endpoint[3]);
+    if ((family !== 4 && family !== 6) || port < 1 || port > 65535) return undefined;
+    return { kind: 'endpoint', address: normalise(address), family, port };
+  }
+  const [address, bits, ...rest] = entry.split('/');
+  if (rest.length > 0 || address === undefined || address === '') return undefined;
+  const family = isIP(address);
+  if (family !== 4 && family !== 6) {
+    if (bits !== undefined || !/^[a-z0-9.-]+$/i.test(address)) return undefined;
+    return { kind: 'host', host: address.toLowerCase() };
+  }
+  if (bits === undefined) return { kind: 'address', address, family };
+  if (!/^\d+$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128)) return undefined;
+  return { kind: 'address', address, family, bits: Number(bits) };
+}
+
+/** IPv4-mapped IPv6 (`::ffff:10.0.0.1`, or `::ffff:a00:1` as URLs write it) is the IPv4 address. */
+function normalise(ip: string): string {
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (dotted?.[1]) return dotted[1];
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
+  if (hex?.[1] && hex[2]) {
+    const high = Number.parseInt(hex[1], 16);
+    const low = Number.parseInt(hex[2], 16);
+    return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  }
+  return ip.toLowerCase();
+}
+
+/**
+ * `allow`: host names, IP addresses, CIDR ranges and `address:port` endpoints that are
+ * let through although private. An endpoint entry lets through that one port of an
+ * address named literally in the URL (the demo allows only its own sample site).
+ */
 export function createNetGuard(allow: readonly string[]): NetGuard {
   const blocked = new BlockList();
   for (const [net, bits] of BLOCKED_V4) blocked.addSubnet(net, bits, 'ipv4');
   for (const [net, bits] of BLOCKED_V6) blocked.addSubnet(net, bits, 'ipv6');
   const allowed = new BlockList();
   const allowedHosts = new Set<string>();
-  for (const entry of allow) {
-    const [address, bits] = entry.split('/');
-    const family = isIP(address ?? '');
-    if (family === 0) allowedHosts.add(entry.toLowerCase());
-    else if (bits === undefined) allowed.addAddress(address as string, family === 4 ? 'ipv4' : 'ipv6');
-    else allowed.addSubnet(address as string, Number(bits), family === 4 ? 'ipv4' : 'ipv6');
+  const allowedEndpoints = new Set<string>();
+  for (const raw of allow) {
+    const entry = parseAllowEntry(raw);
+    if (entry === undefined) throw new TypeError(`net.allow: "${raw}" is not a host name, address, CIDR range or address:port`);
+    if (entry.kind === 'host') allowedHosts.add(entry.host);
+    else if (entry.kind === 'endpoint') allowedEndpoints.add(`${entry.address}|${entry.port}`);
+    else if (entry.bits === undefined) allowed.addAddress(entry.address, entry.family === 4 ? 'ipv4' : 'ipv6');
+    else allowed.addSubnet(entry.address, entry.bits, entry.family === 4 ? 'ipv4' : 'ipv6');
   }
 
-  function checkAddress(host: string, address: string): void {
+  function checkAddress(host: string, address: string, port?: number): void {
     if (allowedHosts.has(host.toLowerCase())) return;
-    let ip = address;
-    // IPv4-mapped IPv6 (::ffff:10.0.0.1) is the IPv4 address.
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-    if (mapped?.[1]) ip = mapped[1];
+    const ip = normalise(address);
+    if (port !== undefined && allowedEndpoints.has(`${ip}|${port}`)) return;
     const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
     if (allowed.check(ip, family)) return;
     if (blocked.check(ip, family)) throw new TargetForbiddenError(host, ip);
@@ -85,7 +137,8 @@ export function createNetGuard(allow: readonly string[]): NetGuard {
 
   function checkUrl(url: URL): void {
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) !== 0) checkAddress(host, host);
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    if (isIP(host) !== 0) checkAddress(host, host, port);
     else if (host === 'localhost' || host.endsWith('.localhost')) checkAddress(host, '127.0.0.1');
   }
 
