@@ -6,7 +6,7 @@
  */
 import { pathToFileURL } from 'node:url';
 
-import { loadConfig } from './config.js';
+import { loadConfig, type ResolvedConfig } from './config.js';
 import { type Conveyor, createConveyor, type Role } from './conveyor.js';
 import { AppError, coerceError } from './errors.js';
 import { createLogger } from './log.js';
@@ -22,7 +22,7 @@ function flag(argv: string[], name: string): string | undefined {
 }
 
 /** Starts the service; resolves once it is listening (or stopped by a signal during start-up). */
-export async function serve(argv: string[], options: { onStarted?: (url: string) => void } = {}): Promise<void> {
+export async function serve(argv: string[], options: { onStarted?: (url: string, config: ResolvedConfig) => void } = {}): Promise<void> {
   const file = flag(argv, '--config');
   const role = flag(argv, '--role');
   if (role !== undefined && !ROLES.includes(role as Role)) {
@@ -57,7 +57,17 @@ export async function serve(argv: string[], options: { onStarted?: (url: string)
   }
   conveyor = created;
   const { url } = await created.start();
-  options.onStarted?.(url);
+  options.onStarted?.(url, config);
+}
+
+/** What a person starting the service in a terminal wants to know first. */
+export function startBanner(url: string, config: ResolvedConfig): string {
+  const lines = [`\nConveyor is running (${config.role}, ${config.store.driver}).`];
+  if (config.role !== 'worker') lines.push(`  dashboard  ${url}/`, `  GraphQL    ${url}/graphql`);
+  else lines.push(`  health     ${url}/readyz`);
+  if (config.metrics.enabled) lines.push(`  metrics    ${url}/metrics`);
+  lines.push('  demo       npm run demo   (its own queue and a sample site; sign in as "demo")', '');
+  return `${lines.join('\n')}\n`;
 }
 
 /** Prints a start-up failure the way users need it: configuration and store errors without a stack trace. */
@@ -70,12 +80,8 @@ export function exitOnStartupError(thrown: unknown): never {
 const invoked = process.argv[1] === undefined ? '' : pathToFileURL(process.argv[1]).href;
 if (invoked === import.meta.url || invoked.replace(/\.ts$/, '.js') === import.meta.url.replace(/\.ts$/, '.js')) {
   serve(process.argv.slice(2), {
-    onStarted: (url) => {
-      if (process.stdout.isTTY) {
-        process.stdout.write(
-          `\nConveyor is running.\n  dashboard  ${url}/\n  GraphQL    ${url}/graphql\n  metrics    ${url}/metrics\n  demo       npx conveyor demo --url ${url}\n\n`,
-        );
-      }
+    onStarted: (url, config) => {
+      if (process.stdout.isTTY) process.stdout.write(startBanner(url, config));
     },
   }).catch(exitOnStartupError);
 }

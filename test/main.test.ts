@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { startBanner } from '../src/main.js';
 import { SLIDES_TEXT } from './helpers/make-pdf-fixtures.js';
 import { watchLines } from './helpers/processes.js';
 import { startReceiver } from './helpers/receiver.js';
@@ -134,5 +136,23 @@ describe('conveyor main', () => {
     const result = await watchLines(startMain({ CONVEYOR_STORE: 'mongodb', MONGODB_URI: '' }), () => {});
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('set MONGODB_URI');
+  });
+});
+
+describe('the start banner', () => {
+  it('names what each role serves', () => {
+    const all = startBanner('http://127.0.0.1:4000', loadConfig({ env: {}, file: null }));
+    expect(all).toContain('dashboard  http://127.0.0.1:4000/');
+    expect(all).toContain('GraphQL    http://127.0.0.1:4000/graphql');
+    expect(all).toContain('metrics    http://127.0.0.1:4000/metrics');
+    expect(all).toContain('npm run demo');
+    const worker = startBanner(
+      'http://127.0.0.1:4001',
+      loadConfig({ env: {}, file: null, overrides: { role: 'worker', 'metrics.enabled': false } }),
+    );
+    expect(worker).toContain('(worker, sqlite)');
+    expect(worker).toContain('health     http://127.0.0.1:4001/readyz');
+    expect(worker).not.toContain('dashboard');
+    expect(worker).not.toContain('metrics');
   });
 });

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../config.js';
 import { createConveyor } from '../conveyor.js';
@@ -119,17 +119,33 @@ export function demoBatch(siteUrl: string) {
   };
 }
 
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createNetServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
 export async function runDemo(
   flags: Map<string, string[]>,
   io: { out: NodeJS.WriteStream; err: NodeJS.WriteStream; env: NodeJS.ProcessEnv },
   watch: (conn: Connection, id: string) => Promise<string>,
 ): Promise<number> {
   const site = await startDemoSite();
-  const port = Number(flags.get('--port')?.[0] ?? io.env.CONVEYOR_PORT ?? 4000);
+  const asked = flags.get('--port')?.[0] ?? io.env.CONVEYOR_PORT;
+  // Port 4000 unless told otherwise; when a service already runs there, any free port.
+  const port = asked !== undefined ? Number(asked) : (await isFree(4000)) ? 4000 : 0;
+  const base = loadConfig({ env: io.env });
   const config = loadConfig({
     env: io.env,
     overrides: {
       'server.port': port,
+      // A queue of its own: a service running beside the demo neither takes its jobs
+      // (it could not reach the sample site) nor shows up in it.
+      'store.driver': 'sqlite',
+      'store.sqlite.path': '',
+      dataDir: join(base.dataDir, 'demo'),
       // Only the sample site's loopback address and port; the demo reaches nothing else that is private.
       'net.allow': [new URL(site.url).host],
       'auth.mode': 'header',

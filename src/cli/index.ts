@@ -19,7 +19,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { exitOnStartupError, serve } from '../main.js';
+import { exitOnStartupError, serve, startBanner } from '../main.js';
 import { type Connection, gql, RemoteError, subscribe } from './api.js';
 import { createProgress } from './progress.js';
 
@@ -227,8 +227,7 @@ export async function run(
           ...(flags.has('--config') ? ['--config', flags.get('--config')?.[0] as string] : []),
         ];
         await serve(args, {
-          onStarted: (url) =>
-            io.out.write(`Conveyor is running at ${url} (dashboard ${url}/, GraphQL ${url}/graphql, metrics ${url}/metrics)\n`),
+          onStarted: (url, config) => io.out.write(startBanner(url, config)),
         }).catch(exitOnStartupError);
         return new Promise<number>(() => undefined); // runs until a signal stops the process
       }

@@ -1,6 +1,6 @@
 /** The `conveyor` command as users run it: a child process against a real server. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -97,5 +97,8 @@ describe('conveyor CLI', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('DemoConf 2026 · day 1 COMPLETED 4/4');
     expect(result.stdout).toMatch(/dashboard {4}http:\/\/127\.0\.0\.1:\d+\//);
+    // A queue of its own, so a service running beside it neither takes nor shows its jobs.
+    expect(existsSync(join(dir, 'demo-data', 'demo', 'conveyor.db'))).toBe(true);
+    expect(existsSync(join(dir, 'demo-data', 'conveyor.db'))).toBe(false);
   }, 90_000);
 });
