@@ -281,8 +281,21 @@ async function jobView(id) {
       ? `<p class="error"><strong>${esc(j.error.code)}</strong>: ${esc(j.error.message)}</p>`
       : '';
     document.getElementById('job-results').innerHTML = results(j);
-    document.getElementById('job-deliveries').innerHTML = deliveries(j);
+    job.deliveries = j.deliveries;
+    document.getElementById('job-deliveries').innerHTML = deliveries(job);
   });
+  // Webhook attempts arrive as they happen (retries do not change the job itself).
+  live(
+    'subscription ($id: ID!) { deliveryUpdated(jobId: $id) { deliveryId delivery { id event status url attempts { at statusCode error durationMs } } } }',
+    { id },
+    ({ deliveryUpdated: { deliveryId, delivery } }) => {
+      const at = job.deliveries.findIndex((d) => d.id === deliveryId);
+      if (!delivery) job.deliveries = job.deliveries.filter((d) => d.id !== deliveryId);
+      else if (at < 0) job.deliveries = [...job.deliveries, delivery];
+      else job.deliveries = job.deliveries.map((d, i) => (i === at ? delivery : d));
+      document.getElementById('job-deliveries').innerHTML = deliveries(job);
+    },
+  );
   const logs = document.getElementById('logs');
   live('subscription ($id: ID!) { jobLogs(id: $id) { at level message } }', { id }, ({ jobLogs: l }) => {
     logs.textContent += `${new Date(l.at).toLocaleTimeString()} ${l.level.padEnd(5)} ${l.message}\n`;

@@ -85,7 +85,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       });
     });
     handle(req, res).catch((error: unknown) => {
-      logger.error('request failed', { requestId, error: coerceError(error), url: req.url });
+      logger.error('request failed', { requestId, error: coerceError(error), method: req.method, path: (req.url ?? '/').split('?')[0] });
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
       else res.destroy();
     });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../helpers/api.js';
+import { startReceiver } from '../helpers/receiver.js';
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 if (!existsSync(executablePath)) {
@@ -36,8 +37,8 @@ afterEach(async (context) => {
   await api?.stop();
 });
 
-async function open(): Promise<void> {
-  api = await startApi();
+async function open(overrides: Record<string, unknown> = {}): Promise<void> {
+  api = await startApi({ overrides });
   page = await browser.newPage({ viewport: { width: 390, height: 844 } });
   consoleErrors = [];
   page.on('console', (message) => {
@@ -106,5 +107,28 @@ describe('dashboard', () => {
     const response = await fetch((await link.getAttribute('href')) as string);
     expect(await response.text()).toContain('# Shown');
     expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('shows webhook delivery attempts as they happen, retries included', async () => {
+    const receiver = await startReceiver((_request, index) => (index === 0 ? 500 : 200));
+    try {
+      await open({ 'webhooks.allowHttp': true, 'net.allow': ['127.0.0.1'], 'webhooks.schedule': [1500], 'webhooks.jitter': 0 });
+      const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+        `mutation { submitJob(input: { type: "gate", parameters: { key: "hook" }, webhook: { url: "${receiver.url}/hook" } }) { job { id } } }`,
+      );
+      const id = body.data?.submitJob.job.id as string;
+      await page.goto(`${api.url}/#/job/${id}`);
+      await expect.poll(() => page.locator('#job-status').textContent()).toBe('PROCESSING');
+      api.gates.open('hook');
+      const deliveries = page.locator('#job-deliveries');
+      // The first attempt fails (500) and is retried; both show without a reload.
+      await expect.poll(() => deliveries.textContent(), { timeout: 10_000 }).toContain('500');
+      await expect.poll(() => deliveries.textContent(), { timeout: 10_000 }).toContain('DELIVERED');
+      expect(await deliveries.textContent()).toMatch(/500[\s\S]*200/);
+      expect(receiver.requests).toHaveLength(2);
+      expect(consoleErrors).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
   }, 60_000);
 });
