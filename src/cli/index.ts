@@ -195,6 +195,13 @@ async function watch(conn: Connection, id: string, out: NodeJS.WriteStream, json
   );
   controller.abort();
   void jobs;
+  // The batch's last event can overtake its jobs' last events: show every job's end state.
+  const ended = await gql<{ batch: { jobs: { edges: { node: Record<string, unknown> }[] } } | null }>(
+    conn,
+    `query ($id: ID!) { batch(id: $id) { jobs(first: 1000) { edges { node { ${JOB_FIELDS} } } } } }`,
+    { id },
+  );
+  for (const { node } of ended.batch?.jobs.edges ?? []) progress.job(node as never);
   return progress.finish(final);
 }
 
