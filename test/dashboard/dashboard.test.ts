@@ -131,4 +131,37 @@ describe('dashboard', () => {
       await receiver.close();
     }
   }, 60_000);
+
+  it('pauses, restarts failed jobs, resumes and archives a batch from its page', async () => {
+    await open();
+    const { body } = await api.gql<{
+      submitBatch: { batch: { id: string; jobs: { edges: { node: { id: string; parameters: { key: string } } }[] } } };
+    }>(
+      'mutation { submitBatch(input: { name: "Ops", jobs: [{ type: "gate", parameters: { key: "ok" } }, { type: "gate", parameters: { key: "bad", fail: true } }] }) { batch { id jobs { edges { node { id parameters } } } } } }',
+    );
+    const batch = body.data?.submitBatch.batch as { id: string; jobs: { edges: { node: { id: string; parameters: { key: string } } }[] } };
+    const bad = batch.jobs.edges.find((e) => e.node.parameters.key === 'bad')?.node.id as string;
+    await page.goto(`${api.url}/#/batch/${batch.id}`);
+    await page.getByRole('heading', { name: /Ops/ }).waitFor();
+    const badStatus = page.locator(`[data-job="${bad}"] [data-field=status]`);
+    api.gates.open('ok');
+    api.gates.open('bad');
+    await expect.poll(() => badStatus.textContent()).toBe('FAILED');
+
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Resume' }).waitFor();
+    expect((await api.conveyor.client.getBatch(batch.id))?.active).toBe(false);
+    await page.getByRole('button', { name: 'Restart failed' }).click();
+    // Paused: the restarted job waits in the queue.
+    await expect.poll(() => page.locator(`[data-job="${bad}"] [data-field=status]`).textContent()).toBe('PENDING');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    await expect.poll(async () => (await api.conveyor.client.getJob(bad))?.status).toBe('FAILED');
+    await expect.poll(() => page.locator(`[data-job="${bad}"] [data-field=status]`).textContent()).toBe('FAILED');
+
+    await page.getByRole('button', { name: 'Archive' }).click();
+    await page.getByRole('button', { name: 'Unarchive' }).waitFor();
+    expect((await api.conveyor.client.getBatch(batch.id))?.archived).toBe(true);
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
 });
