@@ -103,6 +103,8 @@ export interface Job {
   cacheKey: string | null;
   /** The completed job whose results this one reuses instead of running its handler. */
   cachedFrom: string | null;
+  /** Where an ingested job came from (`POST /hooks/<source>`); null for submitted jobs. */
+  ingest: IngestOrigin | null;
   cancelRequested: boolean;
   leaseOwner: string | null;
   leaseUntil: Date | null;
@@ -117,6 +119,16 @@ export interface Job {
   updatedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+}
+
+/** The inbound webhook a job was made from. */
+export interface IngestOrigin {
+  /** The configured source (`ingest.sources.<name>`). */
+  source: string;
+  /** The sender's event type (`pull_request`, `Merge Request Hook`, `invoice.paid`…). */
+  event: string;
+  /** The sender's delivery id: the same across the sender's retries. */
+  deliveryId: string;
 }
 
 export interface BatchCounts {

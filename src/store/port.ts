@@ -17,6 +17,7 @@ import type {
   Delivery,
   DeliveryAttempt,
   Job,
+  IngestOrigin,
   JobStatus,
   JsonObject,
   LogEntry,
@@ -43,6 +44,8 @@ export interface NewJob {
   cacheKey?: string | null;
   /** See `Job.cachedFrom`. */
   cachedFrom?: string | null;
+  /** See `Job.ingest`. */
+  ingest?: IngestOrigin | null;
 }
 
 /** A job inside a new batch: owner, teams and access control come from the batch. */
@@ -75,6 +78,8 @@ export interface JobFilter {
   cacheKey?: string;
   /** Only jobs that reused another job's results (true) or did not (false). */
   cached?: boolean;
+  /** Only jobs ingested from this source. */
+  source?: string;
   createdAfter?: Date;
   createdBefore?: Date;
   /** Only jobs this principal may read. */
@@ -238,6 +243,11 @@ export interface PurgeResult {
   jobIds: string[];
 }
 
+/** What happened to inbound webhooks of one source (`POST /hooks/<source>`). */
+export const INGEST_OUTCOMES = ['received', 'verified', 'rejected', 'accepted', 'duplicate', 'ignored'] as const;
+export type IngestOutcome = (typeof INGEST_OUTCOMES)[number];
+export type IngestCounts = Record<IngestOutcome, number>;
+
 export interface JobStore {
   /** `sqlite` or `mongodb`. */
   readonly driver: string;
@@ -334,6 +344,12 @@ export interface JobStore {
   watch(options?: WatchOptions): AsyncIterable<ChangeEvent>;
   /** The cursor of the newest change (null when there is none). */
   headCursor(): Promise<string | null>;
+
+  // Inbound webhooks
+  /** Adds to the per-source counters (each process sums locally and adds now and then). */
+  addIngestCounts(counts: ReadonlyMap<string, Partial<IngestCounts>>): Promise<void>;
+  /** The counters of every source seen so far. */
+  ingestCounts(): Promise<Map<string, IngestCounts>>;
 
   // Operations
   purge(request: PurgeRequest): Promise<PurgeResult>;

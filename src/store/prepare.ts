@@ -122,6 +122,7 @@ function buildJob(
     idempotencyKey,
     cacheKey: input.cacheKey ?? null,
     cachedFrom: input.cachedFrom ?? null,
+    ingest: input.ingest ?? null,
     cancelRequested: false,
     leaseOwner: null,
     leaseUntil: null,

@@ -662,6 +662,39 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     });
   });
 
+  describe('inbound webhooks', () => {
+    it('keeps where an ingested job came from, filters by source, and deduplicates by delivery id', async () => {
+      const ingest = { source: 'github', event: 'pull_request', deliveryId: 'd-1' };
+      const [first] = await store.createJobs([job({ parameters: { action: 'opened' }, ingest, idempotencyKey: 'hook:github:d-1' })]);
+      const [again] = await store.createJobs([job({ parameters: { action: 'opened' }, ingest, idempotencyKey: 'hook:github:d-1' })]);
+      await store.createJobs([job(), job({ ingest: { source: 'gitlab', event: 'Push Hook', deliveryId: 'd-2' } })]);
+      expect(again).toMatchObject({ created: false, value: { id: first?.value.id } });
+      const [read] = await store.getJobs([first?.value.id as string]);
+      expect(read?.ingest).toEqual(ingest);
+      const page = await store.listJobs({ source: 'github' }, { first: 10 });
+      expect(page.items.map((j) => j.id)).toEqual([first?.value.id]);
+      expect(await store.countJobs({ source: 'gitlab' })).toBe(1);
+      expect(await store.countJobs({})).toBe(3);
+      const plain = (await store.listJobs({}, { first: 10 })).items.find((j) => j.ingest === null);
+      expect(plain).toBeDefined();
+    });
+
+    it('adds up ingest counters per source', async () => {
+      expect(await store.ingestCounts()).toEqual(new Map());
+      await store.addIngestCounts(
+        new Map([
+          ['github', { received: 3, verified: 2, rejected: 1, accepted: 1, duplicate: 1 }],
+          ['token', { received: 1, verified: 1, ignored: 1 }],
+        ]),
+      );
+      await store.addIngestCounts(new Map([['github', { received: 1, verified: 1, accepted: 1 }]]));
+      await store.addIngestCounts(new Map());
+      const counts = await store.ingestCounts();
+      expect(counts.get('github')).toEqual({ received: 4, verified: 3, rejected: 1, accepted: 2, duplicate: 1, ignored: 0 });
+      expect(counts.get('token')).toEqual({ received: 1, verified: 1, rejected: 0, accepted: 0, duplicate: 0, ignored: 1 });
+    });
+  });
+
   describe('stats and retention', () => {
     it('counts by status, type and track, and measures last hour', async () => {
       await store.createJobs([

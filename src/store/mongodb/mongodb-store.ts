@@ -48,6 +48,7 @@ import type {
   StatsFilter,
   WatchOptions,
 } from '../port.js';
+import { type IngestCounts, INGEST_OUTCOMES } from '../port.js';
 import {
   accessChangeData,
   afterAttempt,
@@ -104,6 +105,7 @@ type ChangeDoc = {
   data: JsonObject | null;
 };
 type MetaDoc = { _id: string; purgedBefore?: Date };
+type IngestCountsDoc = { _id: string } & Partial<IngestCounts>;
 
 /** Fields of a job that change after creation. */
 const MUTABLE_JOB_FIELDS = [
@@ -141,8 +143,8 @@ function jobToDoc(job: Job, paused: boolean, idempotencyHash: string | null): Jo
 
 function jobFromDoc(doc: JobDoc): Job {
   const { _id, visibility: _v, readers: _r, paused: _p, idempotencyHash: _h, logSeq: _l, ...rest } = doc;
-  // Documents written before the result cache have neither field.
-  return { id: _id, ...rest, cacheKey: rest.cacheKey ?? null, cachedFrom: rest.cachedFrom ?? null };
+  // Documents written before the result cache (or ingest) lack those fields.
+  return { id: _id, ...rest, cacheKey: rest.cacheKey ?? null, cachedFrom: rest.cachedFrom ?? null, ingest: rest.ingest ?? null };
 }
 
 function batchToDoc(batch: Batch, idempotencyHash: string | null): BatchDoc {
@@ -200,6 +202,7 @@ function jobQuery(filter: JobFilter): Filter<JobDoc> {
   if (filter.cacheKey !== undefined) and.push({ cacheKey: filter.cacheKey });
   if (filter.cached !== undefined)
     and.push(filter.cached ? { cachedFrom: { $type: 'string' } } : { cachedFrom: { $not: { $type: 'string' } } });
+  if (filter.source !== undefined) and.push({ 'ingest.source': filter.source });
   if (filter.createdAfter !== undefined) and.push({ createdAt: { $gte: filter.createdAfter } });
   if (filter.createdBefore !== undefined) and.push({ createdAt: { $lt: filter.createdBefore } });
   const visible = visibleFilter(filter.visibleTo);
@@ -243,6 +246,7 @@ export class MongoStore implements JobStore {
   private readonly deliveries: Collection<DeliveryDoc>;
   private readonly changes: Collection<ChangeDoc>;
   private readonly meta: Collection<MetaDoc>;
+  private readonly ingest: Collection<IngestCountsDoc>;
   private readonly hub: ChangeHub;
   private readonly leaseCheckMs: number;
   private lastLeaseCheck = 0;
@@ -261,6 +265,7 @@ export class MongoStore implements JobStore {
     this.deliveries = this.db.collection('deliveries');
     this.changes = this.db.collection('changes');
     this.meta = this.db.collection('meta');
+    this.ingest = this.db.collection('ingest_counts');
     this.leaseCheckMs = options.leaseCheckMs ?? 1000;
     this.hub = new ChangeHub(this.changeSource());
   }
@@ -280,6 +285,7 @@ export class MongoStore implements JobStore {
         { key: { finishedAt: 1 }, name: 'finished', partialFilterExpression: { finishedAt: { $type: 'date' } } },
         { key: { readers: 1 }, name: 'readers' },
         { key: { cacheKey: 1, finishedAt: -1 }, name: 'cache', partialFilterExpression: { cacheKey: { $type: 'string' } } },
+        { key: { 'ingest.source': 1, _id: -1 }, name: 'source', partialFilterExpression: { 'ingest.source': { $type: 'string' } } },
         {
           key: { ownerId: 1, idempotencyKey: 1 },
           name: 'idempotency',
@@ -1113,6 +1119,25 @@ export class MongoStore implements JobStore {
 
   async headCursor(): Promise<string | null> {
     return this.head();
+  }
+
+  async addIngestCounts(counts: ReadonlyMap<string, Partial<IngestCounts>>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.ingest.bulkWrite(
+      [...counts].map(([source, delta]) => ({
+        updateOne: {
+          filter: { _id: source },
+          update: { $inc: Object.fromEntries(INGEST_OUTCOMES.map((o) => [o, delta[o] ?? 0])) },
+          upsert: true,
+        },
+      })),
+      { ordered: false },
+    );
+  }
+
+  async ingestCounts(): Promise<Map<string, IngestCounts>> {
+    const docs = await this.ingest.find({}).sort({ _id: 1 }).toArray();
+    return new Map(docs.map((doc) => [doc._id, Object.fromEntries(INGEST_OUTCOMES.map((o) => [o, doc[o] ?? 0])) as IngestCounts]));
   }
 
   async purge(request: PurgeRequest): Promise<PurgeResult> {

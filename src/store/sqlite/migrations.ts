@@ -139,4 +139,19 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN cached_from TEXT;
   CREATE INDEX jobs_cache ON jobs (cache_key, finished_at) WHERE cache_key IS NOT NULL AND status = 'COMPLETED';
   `,
+  `
+  -- 4: inbound webhooks: where an ingested job came from, and counters per source.
+  ALTER TABLE jobs ADD COLUMN ingest TEXT;
+  ALTER TABLE jobs ADD COLUMN source TEXT;
+  CREATE INDEX jobs_source ON jobs (source, id) WHERE source IS NOT NULL;
+  CREATE TABLE ingest_counts (
+    source TEXT PRIMARY KEY,
+    received INTEGER NOT NULL DEFAULT 0,
+    verified INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    accepted INTEGER NOT NULL DEFAULT 0,
+    duplicate INTEGER NOT NULL DEFAULT 0,
+    ignored INTEGER NOT NULL DEFAULT 0
+  );
+  `,
 ];

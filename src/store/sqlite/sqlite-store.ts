@@ -35,6 +35,7 @@ import type {
   DeliveryOutcome,
   DeliveryRecord,
   FailRequest,
+  IngestCounts,
   JobFilter,
   JobStore,
   Lease,
@@ -49,6 +50,7 @@ import type {
   StatsFilter,
   WatchOptions,
 } from '../port.js';
+import { INGEST_OUTCOMES } from '../port.js';
 import {
   accessChangeData,
   afterAttempt,
@@ -119,6 +121,7 @@ function jobFromRow(row: Row): Job {
     idempotencyKey: (row.idempotency_key as string | null) ?? null,
     cacheKey: (row.cache_key as string | null) ?? null,
     cachedFrom: (row.cached_from as string | null) ?? null,
+    ingest: parse(row.ingest ?? null),
     cancelRequested: row.cancel_requested === 1,
     leaseOwner: (row.lease_owner as string | null) ?? null,
     leaseUntil: date(row.lease_until),
@@ -251,6 +254,8 @@ const NEW_JOB_COLUMNS = [
   'idempotency_hash',
   'cache_key',
   'cached_from',
+  'ingest',
+  'source',
   'created_at',
 ] as const;
 
@@ -298,6 +303,8 @@ function newJobEncoder() {
         idempotencyHash,
         job.cacheKey,
         job.cachedFrom,
+        json(job.ingest),
+        job.ingest?.source ?? null,
         job.createdAt.getTime(),
         job.updatedAt.getTime(),
       ];
@@ -378,6 +385,7 @@ function jobWhere(filter: JobFilter): Where {
   if (filter.track !== undefined) where.add('track = ?', filter.track);
   if (filter.cacheKey !== undefined) where.add('cache_key = ?', filter.cacheKey);
   if (filter.cached !== undefined) where.add(filter.cached ? 'cached_from IS NOT NULL' : 'cached_from IS NULL');
+  if (filter.source !== undefined) where.add('source = ?', filter.source);
   if (filter.createdAfter !== undefined) where.add('created_at >= ?', filter.createdAfter.getTime());
   if (filter.createdBefore !== undefined) where.add('created_at < ?', filter.createdBefore.getTime());
   const visible = visibleSql(filter.visibleTo, 'jobs');
@@ -510,6 +518,9 @@ export class SqliteStore implements JobStore {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       changesAfter: db.prepare('SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?'),
       headSeq: db.prepare('SELECT seq FROM changes ORDER BY seq DESC LIMIT 1'),
+      addIngestCounts: db.prepare(`INSERT INTO ingest_counts (source, ${INGEST_OUTCOMES.join(', ')})
+        VALUES (?, ${INGEST_OUTCOMES.map(() => '?').join(', ')})
+        ON CONFLICT (source) DO UPDATE SET ${INGEST_OUTCOMES.map((o) => `${o} = ${o} + excluded.${o}`).join(', ')}`),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -1304,6 +1315,23 @@ export class SqliteStore implements JobStore {
   async headCursor(): Promise<string | null> {
     const row = this.stmt.headSeq.get() as { seq: number } | undefined;
     return row === undefined ? null : encodeSeqCursor(row.seq);
+  }
+
+  async addIngestCounts(counts: ReadonlyMap<string, Partial<IngestCounts>>): Promise<void> {
+    if (counts.size === 0) return;
+    this.write(() => {
+      for (const [source, delta] of counts) {
+        const values = INGEST_OUTCOMES.map((outcome) => delta[outcome] ?? 0);
+        this.stmt.addIngestCounts.run(source, ...values);
+      }
+    });
+  }
+
+  async ingestCounts(): Promise<Map<string, IngestCounts>> {
+    const rows = this.db.prepare('SELECT * FROM ingest_counts ORDER BY source').all() as Row[];
+    return new Map(
+      rows.map((row) => [row.source as string, Object.fromEntries(INGEST_OUTCOMES.map((o) => [o, row[o] as number])) as IngestCounts]),
+    );
   }
 
   async purge(request: PurgeRequest): Promise<PurgeResult> {
