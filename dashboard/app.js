@@ -214,10 +214,33 @@ async function batchView(id) {
         () => say('Done'),
         (e) => say(e.message),
       );
+  const showJob = (e) => {
+    const row = main.querySelector(`[data-job="${e.jobId ?? e.id}"]`);
+    if (!row || !e.status) return;
+    row.querySelector('[data-field=status]').innerHTML = status(e.status);
+    row.querySelector('progress').value = e.status === 'COMPLETED' ? 100 : (e.progress?.percent ?? row.querySelector('progress').value);
+    row.querySelector('[data-field=step]').textContent = e.progress?.step ?? '';
+  };
+  let following = false;
   live(
-    'subscription ($id: ID!) { batchUpdated(id: $id) { status counts { total completed failed cancelled } } }',
+    'subscription ($id: ID!) { batchUpdated(id: $id) { cursor status counts { total completed failed cancelled } } }',
     { id },
     ({ batchUpdated: u }) => {
+      // The first event is a snapshot with the feed's position: job changes are followed from
+      // there, and the table is read again, so nothing that happened since the first read is missed.
+      if (!following) {
+        following = true;
+        live(
+          'subscription ($id: ID!, $after: String) { jobEvents(filter: { batchId: $id }, after: $after) { jobId status progress { percent step } } }',
+          { id, after: u.cursor },
+          ({ jobEvents: e }) => showJob(e),
+        );
+        gql(`query ($id: ID!) { jobs(filter: { batchId: $id }, first: 500) { edges { node { id status progress { percent step } } } } }`, {
+          id,
+        }).then(({ jobs: fresh }) => {
+          for (const { node } of fresh.edges) showJob(node);
+        });
+      }
       if (!u.counts) return;
       document.getElementById('batch-status').innerHTML = status(u.status);
       const p = main.querySelector('p progress');
@@ -225,17 +248,6 @@ async function batchView(id) {
       p.textContent = `${p.value}%`;
       document.getElementById('batch-counts').textContent =
         `${u.counts.completed} completed, ${u.counts.failed} failed, ${u.counts.cancelled} cancelled of ${u.counts.total}`;
-    },
-  );
-  live(
-    'subscription ($id: ID!) { jobEvents(filter: { batchId: $id }) { jobId status progress { percent step } } }',
-    { id },
-    ({ jobEvents: e }) => {
-      const row = main.querySelector(`[data-job="${e.jobId}"]`);
-      if (!row || !e.status) return;
-      row.querySelector('[data-field=status]').innerHTML = status(e.status);
-      row.querySelector('progress').value = e.status === 'COMPLETED' ? 100 : (e.progress?.percent ?? row.querySelector('progress').value);
-      row.querySelector('[data-field=step]').textContent = e.progress?.step ?? '';
     },
   );
 }

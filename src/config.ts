@@ -21,6 +21,46 @@ const hostOrCidr = z.string().refine((value) => parseAllowEntry(value) !== undef
 
 const ms = (min: number) => z.number().int().min(min);
 
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+const ingestRoute = z.strictObject({
+  /** The sender's event type (`pull_request`, `Merge Request Hook`, `invoice.paid`); `*` for any. */
+  event: z.string().min(1),
+  /** Payload fields (dotted paths) that must equal a value, or one of a list of values. */
+  match: z.record(z.string().min(1), z.union([scalar, z.array(scalar)])).default({}),
+  /** The job type to run. */
+  type: z.string().min(1),
+  /** Job parameters as dotted paths into the payload (`repository.full_name`); the whole payload when absent. */
+  parameters: z.record(z.string().min(1), z.string().min(1)).optional(),
+  priority: z.number().int().optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+});
+
+/** Source names appear in URLs (`/hooks/<name>`) and environment variables. */
+export const SOURCE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+const ingestSource = z.strictObject({
+  /** How requests are verified: github (X-Hub-Signature-256), gitlab (X-Gitlab-Token), standard (Standard Webhooks), token (bearer). */
+  kind: z.enum(['github', 'gitlab', 'standard', 'token']),
+  /** The shared secret (HMAC key, token or `whsec_…`). (CONVEYOR_INGEST__SOURCES__<NAME>__SECRET) */
+  secret: z.string().min(1, 'required: the shared secret (or set CONVEYOR_INGEST__SOURCES__<NAME>__SECRET)'),
+  /** Who owns the jobs made from this source's webhooks (access control applies as to any job). */
+  owner: z.strictObject({ userId: z.string().min(1), teams: z.array(z.string().min(1)).default([]) }),
+  /** Visibility of those jobs. */
+  visibility: z.enum(['PRIVATE', 'TEAM', 'PUBLIC']).default('TEAM'),
+  /** Largest request body accepted (413 beyond). */
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(100 * 1024 * 1024)
+    .default(1024 * 1024),
+  /** Standard Webhooks: how far `webhook-timestamp` may be from now. */
+  toleranceSec: z.number().int().min(1).default(300),
+  /** Event → job type; the first matching route wins. Events without one are acknowledged and counted as ignored. */
+  routes: z.array(ingestRoute).default([]),
+});
+
 const perType = z.strictObject({
   concurrency: z.number().int().min(1).optional(),
   timeoutMs: ms(1).optional(),
@@ -156,6 +196,10 @@ const schema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']),
   }),
+  ingest: z.strictObject({
+    /** Inbound webhook sources, by name: `POST /hooks/<name>`. */
+    sources: z.record(z.string().regex(SOURCE_NAME, 'source names are lower-case letters, digits, - and _'), ingestSource),
+  }),
   webhooks: z.strictObject({
     /** Deliveries one worker process sends at the same time. */
     concurrency: z.number().int().min(1).max(1000),
@@ -256,6 +300,7 @@ export const DEFAULTS: ResolvedConfig = {
   retention: { completedDays: 30, failedDays: 30, changesHours: 24, intervalMs: 3_600_000 },
   metrics: { enabled: true, token: '' },
   log: { level: 'info' },
+  ingest: { sources: {} },
   webhooks: {
     concurrency: 10,
     timeoutMs: 10_000,
@@ -358,6 +403,33 @@ function fromEnv(path: string, name: string, raw: string): unknown {
   return raw;
 }
 
+/**
+ * `CONVEYOR_INGEST__SOURCES` (every source as JSON) and
+ * `CONVEYOR_INGEST__SOURCES__<NAME>__SECRET` (one declared source's secret, `-` written as `_`).
+ */
+function ingestFromEnv(tree: Tree, name: string, raw: string): void {
+  if (name === 'CONVEYOR_INGEST__SOURCES') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new ConfigError(`${name} (ingest.sources): expected a JSON object of sources`, { key: 'ingest.sources' });
+    }
+    setPath(tree, 'ingest.sources', parsed);
+    return;
+  }
+  const secret = /^CONVEYOR_INGEST__SOURCES__([A-Z0-9_]+)__SECRET$/.exec(name);
+  const sources = getPath(tree, 'ingest.sources');
+  const key = secret && isTree(sources) ? Object.keys(sources).find((k) => k.toUpperCase().replace(/-/g, '_') === secret[1]) : undefined;
+  if (secret === null || key === undefined) {
+    throw new ConfigError(
+      `unknown environment variable ${name}: secrets of inbound webhook sources are CONVEYOR_INGEST__SOURCES__<NAME>__SECRET for a source declared in ingest.sources`,
+      { variable: name },
+    );
+  }
+  (sources as Tree)[key] = { ...((sources as Tree)[key] as Tree), secret: raw };
+}
+
 function merge(base: Tree, over: Tree): Tree {
   const out: Tree = { ...base };
   for (const [key, value] of Object.entries(over)) {
@@ -383,6 +455,8 @@ function describeIssues(issues: z.core.$ZodIssue[], source: (key: string) => str
           .join('\n');
       }
       const key = issue.path.join('.');
+      // A map key that fails its pattern (ingest source names): say why, not just "invalid key".
+      if (issue.code === 'invalid_key') return `${key}${source(key)}: ${issue.issues.map((inner) => inner.message).join('; ')}`;
       const allowed = issue.code === 'invalid_value' ? ` (allowed: ${issue.values.map((v) => JSON.stringify(v)).join(', ')})` : '';
       return `${key}${source(key)}: ${issue.message}${allowed}`;
     })
@@ -423,8 +497,17 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   }
 
   const byEnvName = new Map(leafPaths(DEFAULTS as unknown as Tree).map((path) => [envName(path), path]));
-  for (const [name, raw] of Object.entries(env)) {
+  // All sources as JSON first, so a secret of one of them can be added to it.
+  const entries = Object.entries(env).sort(
+    ([a], [b]) => Number(b === 'CONVEYOR_INGEST__SOURCES') - Number(a === 'CONVEYOR_INGEST__SOURCES'),
+  );
+  for (const [name, raw] of entries) {
     if (raw === undefined) continue;
+    if (name === 'CONVEYOR_INGEST__SOURCES' || name.startsWith('CONVEYOR_INGEST__SOURCES__')) {
+      ingestFromEnv(tree, name, raw);
+      origin.set(name === 'CONVEYOR_INGEST__SOURCES' ? 'ingest.sources' : `ingest.sources.${name}`, name);
+      continue;
+    }
     const path = ALIASES[name] ?? byEnvName.get(name);
     if (path === undefined) {
       if (name.startsWith('CONVEYOR_') && !NOT_KEYS.has(name)) {

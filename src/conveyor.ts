@@ -26,9 +26,11 @@ import {
 import { createOpenAiTransformer } from './handlers/transformer.js';
 import { createDashboardRoute } from './http/dashboard.js';
 import { createFileRoutes } from './http/files.js';
+import { createIngestRoute } from './http/ingest.js';
 import { createMetricsRoute } from './http/metrics.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { createUploadRoute } from './http/uploads.js';
+import { checkIngestSources, createIngest } from './ingest/ingest.js';
 import { type BatchInput, createSubmitter, type JobInput } from './jobs/submit.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -107,6 +109,8 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
   const logger = options.logger ?? createLogger(config.log.level);
   const modules = await loadHandlerModules(config.handlers.modules);
   const registry = createRegistry([...builtInHandlers, ...modules, ...(options.handlers ?? [])]);
+  // Every inbound webhook route names a known job type, or start-up stops here.
+  checkIngestSources(config.ingest, registry);
   let feed: SubscriptionFeed | null = null;
   const metrics = createMetrics({ store: () => store, activeSubscriptions: () => feed?.activeSubscriptions() ?? 0 });
   const rawStore = options.store ?? (await openStore(config));
@@ -122,6 +126,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     transformer: createOpenAiTransformer(config.transformer),
   };
   const submitter = createSubmitter(store, registry, config, guard);
+  const ingest = createIngest({ config: config.ingest, store, submitter, registry, logger: logger.child({ component: 'ingest' }) });
   // File URLs name the address this process listens on once it does (port 0 in tests).
   let baseUrl = publicBaseUrl(config);
   const retentionState: { last: RetentionSweepRecord | null } = { last: null };
@@ -165,12 +170,14 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
             signer,
             results,
             retention: retentionState,
+            ingest,
             authenticator,
             feed,
             logger,
           },
         });
         routes.push(
+          createIngestRoute(ingest, (source, result, ms) => metrics.ingest(source, result, ms)),
           createDashboardRoute(),
           createFileRoutes({ store, results, signer, authenticator, logger }),
           createUploadRoute({ uploads, authenticator, maxBytes: config.limits.maxUploadBytes, ttlHours: config.uploads.ttlHours }),
@@ -241,6 +248,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
       stopping ??= (async () => {
         if (retention !== null) clearInterval(retention);
         await Promise.all([http?.close(), worker?.stop(), dispatcher?.stop()]);
+        await ingest.stop();
         await store.close();
       })();
       return stopping;

@@ -6,6 +6,7 @@ import DataLoader from 'dataloader';
 import type { Authenticator } from '../auth/auth.js';
 import type { Batch, Job, Principal } from '../domain/types.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
+import type { Ingest } from '../ingest/ingest.js';
 import type { Submitter } from '../jobs/submit.js';
 import type { Logger } from '../log.js';
 import type { ResultStore } from '../results/port.js';
@@ -25,6 +26,8 @@ export interface GraphQLServices {
   results: ResultStore;
   /** The last retention sweep of this process, if any. */
   retention?: { last: RetentionSweepRecord | null };
+  /** Inbound webhook sources and their counters. */
+  ingest?: Ingest;
 }
 
 export interface RetentionSweepRecord {

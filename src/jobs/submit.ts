@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ResolvedConfig } from '../config.js';
-import type { AccessControl, Batch, Job, JsonObject, Principal } from '../domain/types.js';
+import type { AccessControl, Batch, IngestOrigin, Job, JsonObject, Principal } from '../domain/types.js';
 import { LimitExceededError, UnauthenticatedError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { NetGuard } from '../net/guard.js';
@@ -26,11 +26,13 @@ export interface JobInput {
   useCache?: boolean;
   /** Run the handler even when a cached result exists. */
   forceRefresh?: boolean;
+  /** Set by inbound webhooks (`src/ingest/`), never by clients. */
+  ingest?: IngestOrigin;
 }
 
 export interface BatchInput {
   name: string;
-  jobs: Omit<JobInput, 'idempotencyKey' | 'accessControl'>[];
+  jobs: Omit<JobInput, 'idempotencyKey' | 'accessControl' | 'ingest'>[];
   active?: boolean;
   webhook?: JsonObject | null;
   metadata?: JsonObject | null;
@@ -96,6 +98,7 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
           teamIds: principal.teams,
           ...(input.accessControl === undefined ? {} : { accessControl: input.accessControl }),
           ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+          ...(input.ingest === undefined ? {} : { ingest: input.ingest }),
         },
       ]);
       return created as Created<Job>;

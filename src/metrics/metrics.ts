@@ -17,6 +17,8 @@ export interface Metrics {
   settled(job: Job): void;
   /** A webhook attempt ended with `outcome` (DELIVERED, PENDING, FAILED, DISABLED) after `ms`. */
   webhookAttempt(outcome: string, ms: number): void;
+  /** An inbound webhook to `source` was answered with `result` after `ms`. */
+  ingest(source: string, result: string, ms: number): void;
   /** The store with every operation's latency recorded. */
   instrument(store: JobStore): JobStore;
   /** Text exposition of every metric. */
@@ -67,6 +69,19 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Duration of webhook delivery attempts by outcome.',
     labelNames: ['outcome'],
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const ingestRequests = new Counter({
+    name: 'conveyor_ingest_requests_total',
+    help: 'Inbound webhooks by source and result (accepted, duplicate, ignored, rejected).',
+    labelNames: ['source', 'result'],
+    registers: [registry],
+  });
+  const ingestLatency = new Histogram({
+    name: 'conveyor_ingest_answer_seconds',
+    help: 'Time from an inbound webhook request to its answer, by source.',
+    labelNames: ['source'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
     registers: [registry],
   });
   const storeLatency = new Histogram({
@@ -126,6 +141,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
       else if (job.status === 'CANCELLED') cancelled.inc(labels);
       else if (job.status === 'PENDING') retried.inc(labels);
       if (from !== undefined) duration.observe({ type: job.type, status: job.status }, (Date.now() - from) / 1000);
+    },
+    ingest(source, result, ms) {
+      ingestRequests.inc({ source, result });
+      ingestLatency.observe({ source }, ms / 1000);
     },
     webhookAttempt(outcome, ms) {
       webhookAttempts.inc({ outcome });

@@ -84,6 +84,15 @@ export function testHandlers(gates: Gates) {
       defaults: { maxAttempts: 3 },
     }),
     defineHandler({
+      type: 'review',
+      description: 'Takes a webhook payload as it comes (a code-review bot, say) and reports what it saw.',
+      parameters: z.looseObject({ action: z.string().optional(), number: z.number().int().optional() }),
+      async run(p, ctx) {
+        ctx.log('info', `reviewing ${p.action ?? 'something'}`);
+        return { action: p.action ?? null, number: p.number ?? null, keys: Object.keys(p).length };
+      },
+    }),
+    defineHandler({
       type: 'gate',
       description: 'Waits until the test opens gate `key`.',
       parameters: z.strictObject({ key: z.string(), fail: z.boolean().default(false) }),

@@ -222,6 +222,37 @@ export type GroupCounts = {
   total: Scalars['Int']['output'];
 };
 
+/** Where an ingested job came from: an inbound webhook to `POST /hooks/<source>`. */
+export type IngestOrigin = {
+  __typename?: 'IngestOrigin';
+  /** The sender's delivery id, the same across its retries: the job's idempotency key. */
+  deliveryId: Scalars['String']['output'];
+  /** The sender's event type (`pull_request`, `Merge Request Hook`, `invoice.paid`…); empty when the sender names none. */
+  event: Scalars['String']['output'];
+  /** The configured source (`ingest.sources.<name>`). */
+  source: Scalars['String']['output'];
+};
+
+/** What happened to one source's inbound webhooks, summed over every API process. */
+export type IngestSourceStats = {
+  __typename?: 'IngestSourceStats';
+  /** Deliveries that made a job. */
+  accepted: Scalars['Int']['output'];
+  /** Deliveries received before (a sender's retry): answered with the job they made. */
+  duplicate: Scalars['Int']['output'];
+  /** Events without a route: acknowledged, no job. */
+  ignored: Scalars['Int']['output'];
+  /** github, gitlab, standard or token. */
+  kind: Scalars['String']['output'];
+  /** Requests to the source. */
+  received: Scalars['Int']['output'];
+  /** Refused: signature or token missing or wrong, body too large or not JSON, parameters invalid for the job type, another payload for a known delivery id. */
+  rejected: Scalars['Int']['output'];
+  source: Scalars['String']['output'];
+  /** Requests whose signature or token checked out. */
+  verified: Scalars['Int']['output'];
+};
+
 /** One unit of work of a registered type. */
 export type Job = {
   __typename?: 'Job';
@@ -244,6 +275,8 @@ export type Job = {
   errors: Array<JobError>;
   finishedAt?: Maybe<Scalars['DateTime']['output']>;
   id: Scalars['ID']['output'];
+  /** Set for jobs made from inbound webhooks. */
+  ingest?: Maybe<IngestOrigin>;
   /** The job's log, oldest first, after `after` (a LogEntry.seq). */
   logs: Array<LogEntry>;
   maxAttempts: Scalars['Int']['output'];
@@ -332,6 +365,8 @@ export type JobFilter = {
   createdAfter?: InputMaybe<Scalars['DateTime']['input']>;
   createdBefore?: InputMaybe<Scalars['DateTime']['input']>;
   ownerId?: InputMaybe<Scalars['ID']['input']>;
+  /** Only jobs made from this inbound webhook source. */
+  source?: InputMaybe<Scalars['String']['input']>;
   status?: InputMaybe<Array<JobStatus>>;
   track?: InputMaybe<Scalars['String']['input']>;
   type?: InputMaybe<Array<Scalars['String']['input']>>;
@@ -591,6 +626,8 @@ export type Stats = {
   cachedJobs: Scalars['Int']['output'];
   /** Jobs that finished in the last hour. */
   finishedLastHour: Scalars['Int']['output'];
+  /** Inbound webhook counters of the sources whose jobs you may see (admins see all). */
+  ingest: Array<IngestSourceStats>;
   /** What this API process's last retention sweep deleted; null before the first one. */
   lastRetentionSweep?: Maybe<RetentionSweep>;
   p95DurationMs?: Maybe<Scalars['Float']['output']>;
@@ -860,6 +897,8 @@ export type ResolversTypes = ResolversObject<{
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   GroupCounts: ResolverTypeWrapper<GroupCounts>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  IngestOrigin: ResolverTypeWrapper<IngestOrigin>;
+  IngestSourceStats: ResolverTypeWrapper<IngestSourceStats>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Job: ResolverTypeWrapper<JobRecord>;
@@ -914,6 +953,8 @@ export type ResolversParentTypes = ResolversObject<{
   Float: Scalars['Float']['output'];
   GroupCounts: GroupCounts;
   ID: Scalars['ID']['output'];
+  IngestOrigin: IngestOrigin;
+  IngestSourceStats: IngestSourceStats;
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
   Job: JobRecord;
@@ -1055,6 +1096,23 @@ export type GroupCountsResolvers<ContextType = GraphQLContext, ParentType extend
   total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type IngestOriginResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['IngestOrigin'] = ResolversParentTypes['IngestOrigin']> = ResolversObject<{
+  deliveryId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  event?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type IngestSourceStatsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['IngestSourceStats'] = ResolversParentTypes['IngestSourceStats']> = ResolversObject<{
+  accepted?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  duplicate?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  ignored?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  received?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  rejected?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  verified?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
@@ -1073,6 +1131,7 @@ export type JobResolvers<ContextType = GraphQLContext, ParentType extends Resolv
   errors?: Resolver<Array<ResolversTypes['JobError']>, ParentType, ContextType>;
   finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  ingest?: Resolver<Maybe<ResolversTypes['IngestOrigin']>, ParentType, ContextType>;
   logs?: Resolver<Array<ResolversTypes['LogEntry']>, ParentType, ContextType, RequireFields<JobLogsArgs, 'first'>>;
   maxAttempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   ownerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -1211,6 +1270,7 @@ export type StatsResolvers<ContextType = GraphQLContext, ParentType extends Reso
   byType?: Resolver<Array<ResolversTypes['GroupCounts']>, ParentType, ContextType>;
   cachedJobs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   finishedLastHour?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  ingest?: Resolver<Array<ResolversTypes['IngestSourceStats']>, ParentType, ContextType>;
   lastRetentionSweep?: Resolver<Maybe<ResolversTypes['RetentionSweep']>, ParentType, ContextType>;
   p95DurationMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   queueDepth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -1274,6 +1334,8 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   DeliveryAttempt?: DeliveryAttemptResolvers<ContextType>;
   DeliveryChange?: DeliveryChangeResolvers<ContextType>;
   GroupCounts?: GroupCountsResolvers<ContextType>;
+  IngestOrigin?: IngestOriginResolvers<ContextType>;
+  IngestSourceStats?: IngestSourceStatsResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Job?: JobResolvers<ContextType>;
   JobChange?: JobChangeResolvers<ContextType>;

@@ -13,6 +13,7 @@ export function jobFilter(input: JobFilterInput | null | undefined, ctx: GraphQL
   if (input?.batchId != null) filter.batchId = input.batchId;
   if (input?.ownerId != null) filter.ownerId = input.ownerId;
   if (input?.track != null) filter.track = input.track;
+  if (input?.source != null) filter.source = input.source;
   if (input?.createdAfter != null) filter.createdAfter = input.createdAfter;
   if (input?.createdBefore != null) filter.createdBefore = input.createdBefore;
   return filter;

@@ -49,6 +49,25 @@ export const statsResolvers: Resolvers = {
     byType: (stats) => grouped(stats.byType),
     byTrack: (stats) => grouped(stats.byTrack),
     lastRetentionSweep: (_stats, _args, ctx) => ctx.services.retention?.last ?? null,
+    async ingest(_stats, _args, ctx) {
+      const ingest = ctx.services.ingest;
+      if (ingest === undefined || ingest.sources.size === 0) return [];
+      const counts = await ingest.counts();
+      const { principal } = ctx;
+      return [...ingest.sources.values()]
+        .filter(
+          (source) =>
+            principal.admin ||
+            source.visibility === 'PUBLIC' ||
+            principal.userId === source.owner.userId ||
+            (source.visibility === 'TEAM' && source.owner.teams.some((team) => principal.teams.includes(team))),
+        )
+        .map((source) => ({
+          source: source.name,
+          kind: source.kind,
+          ...(counts.get(source.name) ?? { received: 0, verified: 0, rejected: 0, accepted: 0, duplicate: 0, ignored: 0 }),
+        }));
+    },
   },
   JobType: {
     name: (info) => info.type,

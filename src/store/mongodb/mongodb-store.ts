@@ -48,7 +48,7 @@ import type {
   StatsFilter,
   WatchOptions,
 } from '../port.js';
-import { type IngestCounts, INGEST_OUTCOMES } from '../port.js';
+import { INGEST_OUTCOMES, type IngestCounts } from '../port.js';
 import {
   accessChangeData,
   afterAttempt,
