@@ -124,7 +124,7 @@ export async function benchIngest(rounds: number, count: number): Promise<BenchR
   const review = defineHandler({
     type: 'review',
     parameters: z.looseObject({ action: z.string() }),
-    run: async () => null,
+    run: async () => ({}),
   });
   const conveyor = await createConveyor({ config, handlers: [review], logger: createLogger('error') });
   const bare = await bareServer();

@@ -9,12 +9,12 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ResolvedConfig } from '../config.js';
-import type { JsonObject, Principal } from '../domain/types.js';
+import type { Job, JsonObject, Principal } from '../domain/types.js';
 import { AppError, ConfigError, ConflictError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { Submitter } from '../jobs/submit.js';
 import type { Logger } from '../log.js';
-import type { IngestCounts, IngestOutcome, JobStore } from '../store/port.js';
+import type { Created, IngestCounts, IngestOutcome, JobStore, NewJob } from '../store/port.js';
 import { findRoute, parametersFor } from './routes.js';
 import { secretProblem, verify } from './verify.js';
 
@@ -82,12 +82,49 @@ function parsePayload(headers: IncomingHttpHeaders, body: Buffer): JsonObject | 
   }
 }
 
+/**
+ * Group commit: jobs of requests that arrive together are stored in one `createJobs`
+ * call (one transaction), each request still answered with its own job. When the
+ * group is refused (a conflicting payload, say), each job is tried on its own so one
+ * bad delivery cannot fail the others.
+ */
+function createJobWriter(store: JobStore) {
+  let queue: { job: NewJob; resolve: (created: Created<Job>) => void; reject: (error: unknown) => void }[] = [];
+  let scheduled = false;
+  async function write(): Promise<void> {
+    scheduled = false;
+    const group = queue;
+    queue = [];
+    try {
+      const created = await store.createJobs(group.map((item) => item.job));
+      group.forEach((item, i) => item.resolve(created[i] as Created<Job>));
+    } catch (error) {
+      if (group.length === 1) {
+        group[0]?.reject(error);
+        return;
+      }
+      for (const item of group) {
+        store.createJobs([item.job]).then(([created]) => item.resolve(created as Created<Job>), item.reject);
+      }
+    }
+  }
+  return (job: NewJob) =>
+    new Promise<Created<Job>>((resolve, reject) => {
+      queue.push({ job, resolve, reject });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(() => void write());
+      }
+    });
+}
+
 /** Long ids are hashed so the idempotency key stays small. */
 const shortId = (id: string) => (id.length <= 200 ? id : `sha256:${createHash('sha256').update(id).digest('hex')}`);
 
 export function createIngest(options: IngestOptions): Ingest {
   const { store, submitter, logger } = options;
   const sources = checkIngestSources(options.config, options.registry);
+  const createJob = createJobWriter(store);
   let pending = new Map<string, Partial<IngestCounts>>();
   const count = (source: string, ...outcomes: IngestOutcome[]) => {
     let counts = pending.get(source);
@@ -156,7 +193,7 @@ export function createIngest(options: IngestOptions): Ingest {
       }
       const principal: Principal = { userId: source.owner.userId, teams: source.owner.teams, admin: false };
       try {
-        const { value: job, created } = await submitter.submitJob(
+        const prepared = await submitter.prepareJob(
           {
             type: route.type,
             parameters: parametersFor(route, payload),
@@ -168,6 +205,7 @@ export function createIngest(options: IngestOptions): Ingest {
           },
           principal,
         );
+        const { value: job, created } = await createJob(prepared);
         return answer(source.name, 202, { jobId: job.id, duplicate: !created, event, deliveryId }, created ? 'accepted' : 'duplicate');
       } catch (error) {
         if (error instanceof ValidationError) {

@@ -9,7 +9,7 @@ import type { AccessControl, Batch, IngestOrigin, Job, JsonObject, Principal } f
 import { LimitExceededError, UnauthenticatedError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { NetGuard } from '../net/guard.js';
-import type { Created, JobStore, NewBatchJob } from '../store/port.js';
+import type { Created, JobStore, NewBatchJob, NewJob } from '../store/port.js';
 import { canonicalJson } from '../store/prepare.js';
 import { validateWebhook } from '../webhooks/validate.js';
 
@@ -51,6 +51,8 @@ export function cacheKeyOf(type: string, parameters: JsonObject): string {
 
 export interface Submitter {
   submitJob(input: JobInput, principal: Principal): Promise<Created<Job>>;
+  /** Everything `submitJob` checks and fills in, without storing: the record to pass to `store.createJobs`. */
+  prepareJob(input: JobInput, principal: Principal): Promise<NewJob>;
   submitBatch(input: BatchInput, principal: Principal): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
 }
 
@@ -88,19 +90,22 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
     return source === undefined ? job : { ...job, cachedFrom: source.id };
   }
 
+  async function prepareJob(input: JobInput, principal: Principal): Promise<NewJob> {
+    const job = await withCache(prepare(input, 'job'), principal, input.useCache, input.forceRefresh);
+    return {
+      ...job,
+      ownerId: owner(principal),
+      teamIds: principal.teams,
+      ...(input.accessControl === undefined ? {} : { accessControl: input.accessControl }),
+      ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+      ...(input.ingest === undefined ? {} : { ingest: input.ingest }),
+    };
+  }
+
   return {
+    prepareJob,
     async submitJob(input, principal) {
-      const job = await withCache(prepare(input, 'job'), principal, input.useCache, input.forceRefresh);
-      const [created] = await store.createJobs([
-        {
-          ...job,
-          ownerId: owner(principal),
-          teamIds: principal.teams,
-          ...(input.accessControl === undefined ? {} : { accessControl: input.accessControl }),
-          ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
-          ...(input.ingest === undefined ? {} : { ingest: input.ingest }),
-        },
-      ]);
+      const [created] = await store.createJobs([await prepareJob(input, principal)]);
       return created as Created<Job>;
     },
     async submitBatch(input, principal) {
