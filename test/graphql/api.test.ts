@@ -207,7 +207,7 @@ describe('queries and mutations', () => {
     expect(stats.byTrack).toEqual([{ key: 'ml', total: 1 }]);
     expect(stats.finishedLastHour).toBe(1);
     expect(stats.p95DurationMs).toBeGreaterThanOrEqual(0);
-    expect(jobTypes.map((t: Data) => t.name).sort()).toEqual(['echo', 'files', 'flaky', 'gate', 'markdown', 'pdf', 'session']);
+    expect(jobTypes.map((t: Data) => t.name).sort()).toEqual(['echo', 'files', 'flaky', 'gate', 'markdown', 'pdf', 'review', 'session']);
     const gate = jobTypes.find((t: Data) => t.name === 'gate');
     expect(gate.parameterSchema).toMatchObject({ type: 'object', properties: { key: { type: 'string' } }, required: ['key'] });
     expect(gate.defaults).toEqual({ maxAttempts: 1 });
