@@ -93,8 +93,10 @@ function renderAccount() {
 
 async function overview() {
   const data =
-    await gql(`{ stats { byStatus { pending processing completed failed cancelled total } queueDepth throughputPerMinute p95DurationMs cachedJobs }
-    batches(first: 20, filter: { archived: false }) { edges { node { id name status active counts { total pending processing completed failed cancelled } createdAt } } } }`);
+    await gql(`{ stats { byStatus { pending processing completed failed cancelled total } queueDepth throughputPerMinute p95DurationMs cachedJobs
+    ingest { source kind received accepted duplicate ignored rejected } }
+    batches(first: 20, filter: { archived: false }) { edges { node { id name status active counts { total pending processing completed failed cancelled } createdAt } } }
+    jobs(first: 10) { edges { node { id type status createdAt batch { id name } ingest { source event } parameters } } } }`);
   const s = data.stats;
   main.innerHTML = `<h1>Overview</h1>
     <section class="cards" aria-label="Statistics">
@@ -129,6 +131,38 @@ async function overview() {
       )
       .join('')}
     </tbody></table>`
+    }
+    <h2>Recent jobs</h2>
+    ${
+      data.jobs.edges.length === 0
+        ? '<p class="muted">No jobs yet.</p>'
+        : `<table><thead><tr><th>Job</th><th>Type</th><th>Status</th><th class="hide-sm">From</th><th class="hide-sm">Created</th></tr></thead><tbody>
+    ${data.jobs.edges
+      .map(
+        ({
+          node: j,
+        }) => `<tr data-job="${esc(j.id)}"><td><a href="#/job/${esc(j.id)}">${esc(j.parameters.session ?? j.parameters.title ?? j.id)}</a></td>
+      <td>${esc(j.type)}</td><td data-field="status">${status(j.status)}</td>
+      <td class="hide-sm">${j.ingest ? `webhook ${esc(j.ingest.source)} · ${esc(j.ingest.event)}` : j.batch ? `batch <a href="#/batch/${esc(j.batch.id)}">${esc(j.batch.name)}</a>` : 'API'}</td>
+      <td class="hide-sm">${time(j.createdAt)}</td></tr>`,
+      )
+      .join('')}
+    </tbody></table>`
+    }
+    ${
+      s.ingest.length === 0
+        ? ''
+        : `<h2>Inbound webhooks</h2>
+    <table><thead><tr><th>Source</th><th>Received</th><th>Jobs</th><th class="hide-sm">Duplicates</th><th class="hide-sm">Ignored</th><th>Rejected</th></tr></thead><tbody>
+    ${s.ingest
+      .map(
+        (
+          i,
+        ) => `<tr data-source="${esc(i.source)}"><td>${esc(i.source)} <span class="muted">${esc(i.kind)}</span></td><td data-field="received">${i.received}</td>
+      <td data-field="accepted">${i.accepted}</td><td class="hide-sm" data-field="duplicate">${i.duplicate}</td><td class="hide-sm" data-field="ignored">${i.ignored}</td><td data-field="rejected">${i.rejected}</td></tr>`,
+      )
+      .join('')}
+    </tbody></table>`
     }`;
   for (const { node } of data.batches.edges) {
     live(
@@ -147,15 +181,29 @@ async function overview() {
   }
   // New batches and job changes refresh the overview (debounced), driven by the subscription.
   let timer = null;
-  live('subscription { jobEvents { op batchId status } }', {}, ({ jobEvents: e }) => {
-    const known = e.batchId === null || main.querySelector(`[data-batch="${e.batchId}"]`);
+  live('subscription { jobEvents { op jobId batchId status } }', {}, ({ jobEvents: e }) => {
+    const row = main.querySelector(`tr[data-job="${e.jobId}"] [data-field=status]`);
+    if (row && e.status) row.innerHTML = status(e.status);
+    // A job or batch not on the page yet (a new batch, an ingested job) re-reads the page; other changes the figures.
+    const known =
+      e.batchId !== null
+        ? main.querySelector(`[data-batch="${e.batchId}"]`) !== null
+        : main.querySelector(`tr[data-job="${e.jobId}"]`) !== null;
     clearTimeout(timer);
     timer = setTimeout(() => (known ? refreshStats() : route()), known ? 500 : 200);
   });
 }
 
 async function refreshStats() {
-  const { stats: s } = await gql('{ stats { byStatus { pending processing completed failed } queueDepth } }');
+  const { stats: s } = await gql(
+    '{ stats { byStatus { pending processing completed failed } queueDepth ingest { source received accepted duplicate ignored rejected } } }',
+  );
+  for (const i of s.ingest) {
+    for (const field of ['received', 'accepted', 'duplicate', 'ignored', 'rejected']) {
+      const cell = main.querySelector(`[data-source="${i.source}"] [data-field=${field}]`);
+      if (cell) cell.textContent = i[field];
+    }
+  }
   const set = (label, n) => {
     const el = main.querySelector(`[data-stat="${label}"]`);
     if (el) el.textContent = n;

@@ -3,6 +3,7 @@
  * a download): live progress of a batch without reload, a job's page, cancelling from
  * the UI. A failing test leaves a screenshot in test-results/.
  */
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -162,6 +163,34 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Archive' }).click();
     await page.getByRole('button', { name: 'Unarchive' }).waitFor();
     expect((await api.conveyor.client.getBatch(batch.id))?.archived).toBe(true);
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('shows jobs made from inbound webhooks as they arrive, with the source figures', async () => {
+    const secret = 'dashboard secret';
+    await open({
+      'ingest.sources': {
+        github: { kind: 'github', secret, owner: { userId: 'alice' }, routes: [{ event: 'pull_request', type: 'review' }] },
+      },
+    });
+    await page.getByRole('heading', { name: 'Inbound webhooks' }).waitFor();
+    const body = JSON.stringify({ action: 'opened', number: 7 });
+    const response = await fetch(`${api.url}/hooks/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'pull_request',
+        'x-github-delivery': 'dash-1',
+        'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+      },
+      body,
+    });
+    const { jobId } = (await response.json()) as { jobId: string };
+    const row = page.locator(`tr[data-job="${jobId}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    expect(await row.textContent()).toContain('webhook github · pull_request');
+    await expect.poll(() => row.locator('[data-field=status]').textContent()).toBe('COMPLETED');
+    await expect.poll(() => page.locator('[data-source="github"] [data-field=accepted]').textContent()).toBe('1');
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 });
