@@ -312,6 +312,64 @@ describe('inbound webhooks', () => {
   });
 });
 
+describe('the documented GitHub example (examples/pr-review.ts)', () => {
+  it('reviews an opened pull request from a signed delivery', async () => {
+    api = await startApi({
+      overrides: {
+        'handlers.modules': ['examples/pr-review.ts'],
+        'ingest.sources': {
+          github: {
+            kind: 'github',
+            secret: GITHUB_SECRET,
+            owner: { userId: 'review-bot', teams: ['reviewers'] },
+            routes: [
+              {
+                event: 'pull_request',
+                match: { action: ['opened', 'synchronize', 'reopened'] },
+                type: 'pr-review',
+                parameters: {
+                  repo: 'repository.full_name',
+                  number: 'pull_request.number',
+                  title: 'pull_request.title',
+                  author: 'pull_request.user.login',
+                  sha: 'pull_request.head.sha',
+                  additions: 'pull_request.additions',
+                  deletions: 'pull_request.deletions',
+                },
+              },
+            ],
+          },
+        },
+      },
+    });
+    const pr = {
+      action: 'opened',
+      number: 12,
+      pull_request: {
+        number: 12,
+        title: 'Group commit for ingest',
+        user: { login: 'octocat' },
+        head: { sha: 'a'.repeat(40) },
+        additions: 40,
+        deletions: 2,
+      },
+      repository: { full_name: 'acme/conveyor' },
+    };
+    const delivery = github(pr);
+    const answer = await post('github', delivery.body, delivery.headers);
+    expect(answer.status).toBe(202);
+    const jobId = answer.body.jobId as string;
+    expect(await settled(jobId)).toBe('COMPLETED');
+    const { body } = await api.gql<{ job: { results: { markdown: { text: string } } } }>(
+      'query ($id: ID!) { job(id: $id) { results { markdown { text } } } }',
+      { id: jobId },
+      { 'x-user-id': 'review-bot' },
+    );
+    expect(body.data?.job.results.markdown.text).toContain('# Review of acme/conveyor#12: Group commit for ingest');
+    expect(body.data?.job.results.markdown.text).toContain('+40 −2');
+  });
+});
+
 describe('ingest configuration', () => {
   const base = { file: null, env: {} } as const;
 
