@@ -3,7 +3,7 @@
  * config.yaml:
  *
  *   handlers:
- *     modules: [examples/pr-review.ts]      # or the compiled .js file
+ *     modules: [dist/examples/pr-review.js]   # compiled by npm start / npm run build
  *   ingest:
  *     sources:
  *       github:

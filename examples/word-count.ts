@@ -2,7 +2,7 @@
  * A custom job type as a handler module. List it in config.yaml:
  *
  *   handlers:
- *     modules: [examples/word-count.ts]    # or the compiled .js file
+ *     modules: [dist/examples/word-count.js]   # compiled by npm start / npm run build
  *
  * and submit jobs of type `word-count` with parameters { "text": "…" }.
  */
