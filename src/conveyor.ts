@@ -126,7 +126,14 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     transformer: createOpenAiTransformer(config.transformer),
   };
   const submitter = createSubmitter(store, registry, config, guard);
-  const ingest = createIngest({ config: config.ingest, store, submitter, registry, logger: logger.child({ component: 'ingest' }) });
+  const ingest = createIngest({
+    config: config.ingest,
+    store,
+    submitter,
+    registry,
+    logger: logger.child({ component: 'ingest' }),
+    onCount: (source, outcome) => metrics.ingest(source, outcome),
+  });
   // File URLs name the address this process listens on once it does (port 0 in tests).
   let baseUrl = publicBaseUrl(config);
   const retentionState: { last: RetentionSweepRecord | null } = { last: null };
@@ -177,7 +184,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           },
         });
         routes.push(
-          createIngestRoute(ingest, (source, result, ms) => metrics.ingest(source, result, ms)),
+          createIngestRoute(ingest, (source, ms) => metrics.ingestAnswer(source, ms)),
           createDashboardRoute(),
           createFileRoutes({ store, results, signer, authenticator, logger }),
           createUploadRoute({ uploads, authenticator, maxBytes: config.limits.maxUploadBytes, ttlHours: config.uploads.ttlHours }),

@@ -5,7 +5,7 @@
  * as the job is stored.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Ingest, IngestResult, IngestSource } from '../ingest/ingest.js';
+import type { Ingest, IngestSource } from '../ingest/ingest.js';
 import { sendError, sendJson } from './respond.js';
 
 const PREFIX = '/hooks/';
@@ -32,7 +32,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-export function createIngestRoute(ingest: Ingest, onAnswer?: (source: string, result: IngestResult, ms: number) => void) {
+export function createIngestRoute(ingest: Ingest, onAnswer?: (source: string, ms: number) => void) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = (req.url ?? '/').split('?')[0] as string;
     if (!path.startsWith(PREFIX)) return false;
@@ -65,7 +65,7 @@ export function createIngestRoute(ingest: Ingest, onAnswer?: (source: string, re
         'PAYLOAD_TOO_LARGE',
         `the body is larger than ${source.maxBodyBytes} bytes (ingest.sources.${name}.maxBodyBytes)`,
       );
-      onAnswer?.(name, 'rejected', performance.now() - started);
+      onAnswer?.(name, performance.now() - started);
     };
     if (Number(req.headers['content-length'] ?? 0) > source.maxBodyBytes) {
       tooLarge();
@@ -82,7 +82,7 @@ export function createIngestRoute(ingest: Ingest, onAnswer?: (source: string, re
     }
     const answer = await ingest.receive(source, req.headers, body);
     sendJson(res, answer.status, answer.body);
-    onAnswer?.(name, answer.result, performance.now() - started);
+    onAnswer?.(name, performance.now() - started);
     return true;
   };
 }

@@ -49,6 +49,8 @@ export interface IngestOptions {
   registry: HandlerRegistry;
   logger: Logger;
   flushMs?: number;
+  /** Sees every count as it happens (the metrics). */
+  onCount?: (source: string, outcome: IngestOutcome) => void;
 }
 
 /** Checks the sources against the registry at start-up: every route names a known type. */
@@ -132,7 +134,10 @@ export function createIngest(options: IngestOptions): Ingest {
       counts = {};
       pending.set(source, counts);
     }
-    for (const outcome of outcomes) counts[outcome] = (counts[outcome] ?? 0) + 1;
+    for (const outcome of outcomes) {
+      counts[outcome] = (counts[outcome] ?? 0) + 1;
+      options.onCount?.(source, outcome);
+    }
   };
 
   let flushing: Promise<void> = Promise.resolve();

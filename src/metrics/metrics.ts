@@ -17,8 +17,10 @@ export interface Metrics {
   settled(job: Job): void;
   /** A webhook attempt ended with `outcome` (DELIVERED, PENDING, FAILED, DISABLED) after `ms`. */
   webhookAttempt(outcome: string, ms: number): void;
-  /** An inbound webhook to `source` was answered with `result` after `ms`. */
-  ingest(source: string, result: string, ms: number): void;
+  /** An inbound webhook to `source` reached `outcome` (received, verified, rejected, accepted, duplicate, ignored). */
+  ingest(source: string, outcome: string): void;
+  /** An inbound webhook to `source` was answered after `ms`. */
+  ingestAnswer(source: string, ms: number): void;
   /** The store with every operation's latency recorded. */
   instrument(store: JobStore): JobStore;
   /** Text exposition of every metric. */
@@ -71,10 +73,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  const ingestRequests = new Counter({
-    name: 'conveyor_ingest_requests_total',
-    help: 'Inbound webhooks by source and result (accepted, duplicate, ignored, rejected).',
-    labelNames: ['source', 'result'],
+  const ingestCount = new Counter({
+    name: 'conveyor_ingest_total',
+    help: 'Inbound webhooks by source and outcome: received, verified, rejected, accepted, duplicate, ignored (as Stats.ingest).',
+    labelNames: ['source', 'outcome'],
     registers: [registry],
   });
   const ingestLatency = new Histogram({
@@ -142,8 +144,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
       else if (job.status === 'PENDING') retried.inc(labels);
       if (from !== undefined) duration.observe({ type: job.type, status: job.status }, (Date.now() - from) / 1000);
     },
-    ingest(source, result, ms) {
-      ingestRequests.inc({ source, result });
+    ingest(source, outcome) {
+      ingestCount.inc({ source, outcome });
+    },
+    ingestAnswer(source, ms) {
       ingestLatency.observe({ source }, ms / 1000);
     },
     webhookAttempt(outcome, ms) {

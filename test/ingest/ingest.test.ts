@@ -305,9 +305,10 @@ describe('inbound webhooks', () => {
     await post('github', delivery.body, delivery.headers);
     await post('github', delivery.body, { ...delivery.headers, 'x-hub-signature-256': 'sha256=00' });
     const text = await (await fetch(`${api.url}/metrics`)).text();
-    expect(text).toContain('conveyor_ingest_requests_total{source="github",result="accepted"} 1');
-    expect(text).toContain('conveyor_ingest_requests_total{source="github",result="duplicate"} 1');
-    expect(text).toContain('conveyor_ingest_requests_total{source="github",result="rejected"} 1');
+    for (const [outcome, n] of Object.entries({ received: 3, verified: 2, accepted: 1, duplicate: 1, rejected: 1 })) {
+      expect(text).toContain(`conveyor_ingest_total{source="github",outcome="${outcome}"} ${n}`);
+    }
+    expect(text).not.toContain('outcome="ignored"');
     expect(text).toContain('conveyor_ingest_answer_seconds_count{source="github"} 3');
   });
 });
