@@ -99,7 +99,9 @@ function createJobWriter(store: JobStore) {
     queue = [];
     try {
       const created = await store.createJobs(group.map((item) => item.job));
-      group.forEach((item, i) => item.resolve(created[i] as Created<Job>));
+      group.forEach((item, i) => {
+        item.resolve(created[i] as Created<Job>);
+      });
     } catch (error) {
       if (group.length === 1) {
         group[0]?.reject(error);
