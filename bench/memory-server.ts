@@ -2,7 +2,8 @@
  * A server in a fresh process for the memory benchmark, so its RSS carries nothing from
  * earlier benchmarks: `raw` (a bare `ws` server) or `gql` (Conveyor's API with one
  * batch). Over IPC: sends `{ url, batchId? }` when listening; answers `{ measure }`
- * with `{ rss }`, the median of five samples taken after collecting garbage.
+ * with `{ rss, heap }` (heap: V8 heap in use plus external memory), the medians of five
+ * samples taken after collecting garbage.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,13 +32,17 @@ async function main(): Promise<void> {
     // RSS moves in pages and with the collector: the median of five settled samples.
     const gc = (globalThis as { gc?: () => void }).gc;
     const samples: number[] = [];
+    const heaps: number[] = [];
     for (let i = 0; i < 5; i++) {
       gc?.();
       await sleep(100);
-      samples.push(process.memoryUsage().rss);
+      const usage = process.memoryUsage();
+      samples.push(usage.rss);
+      heaps.push(usage.heapUsed + usage.external);
     }
     samples.sort((a, b) => a - b);
-    process.send?.({ rss: samples[2] });
+    heaps.sort((a, b) => a - b);
+    process.send?.({ rss: samples[2], heap: heaps[2] });
   });
 }
 
