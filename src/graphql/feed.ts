@@ -74,6 +74,8 @@ export interface JobEventFilter {
   type?: readonly string[] | null;
   batchId?: string | null;
   ownerId?: string | null;
+  /** Jobs made from this inbound webhook source. */
+  source?: string | null;
 }
 
 /**
@@ -102,7 +104,7 @@ export interface SubscriptionFeed {
   activeSubscriptions(): number;
 }
 
-type AccessInfo = Owned & { type: string | null };
+type AccessInfo = Owned & { type: string | null; source: string | null };
 
 const OPS: Record<string, ChangeOpName> = { created: 'CREATED', updated: 'UPDATED', deleted: 'DELETED' };
 
@@ -228,7 +230,15 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
   const jobInfo = new DataLoader<string, AccessInfo | null>(
     async (ids) =>
       (await store.getJobs(ids)).map((job) =>
-        job === null ? null : { ownerId: job.ownerId, teamIds: job.teamIds, accessControl: job.accessControl, type: job.type },
+        job === null
+          ? null
+          : {
+              ownerId: job.ownerId,
+              teamIds: job.teamIds,
+              accessControl: job.accessControl,
+              type: job.type,
+              source: job.ingest?.source ?? null,
+            },
       ),
     { cache: false, maxBatchSize: 500 },
   );
@@ -371,9 +381,11 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           if (filter.ownerId != null && event.ownerId !== filter.ownerId) continue;
           if (filter.status != null && !filter.status.includes(event.status as JobStatus)) continue;
           if (!(await mayRead(principal, event))) continue;
-          if (filter.type != null) {
+          if (filter.type != null || filter.source != null) {
             const info = await infoOf(event.id);
-            if (info === null || info.type === null || !filter.type.includes(info.type)) continue;
+            if (info === null) continue;
+            if (filter.type != null && (info.type === null || !filter.type.includes(info.type))) continue;
+            if (filter.source != null && info.source !== filter.source) continue;
           }
           yield jobModel(event);
         }

@@ -285,17 +285,31 @@ describe('inbound webhooks', () => {
     expect(new Set(numbers).size).toBe(500);
   });
 
-  it('shows ingested jobs live to subscribers', async () => {
+  it('shows ingested jobs live to subscribers, filtered by source', async () => {
     await start('api');
     const client = api.client({ 'x-user-id': 'review-bot' });
-    const events = subscribe<{ jobId: string; op: string }>(client, 'subscription { jobEvents { jobId op } }', {}, (values) =>
-      values.some((v) => v.op === 'CREATED'),
+    const query = 'subscription ($source: String) { jobEvents(filter: { source: $source }) { jobId op } }';
+    const created = (values: { op: string }[]) => values.some((v) => v.op === 'CREATED');
+    const all = subscribe<{ jobId: string; op: string }>(
+      client,
+      query,
+      {},
+      (values) => values.filter((v) => v.op === 'CREATED').length === 2,
     );
+    const fromGithub = subscribe<{ jobId: string; op: string }>(client, query, { source: 'github' }, created);
+    const fromGitlab = subscribe<{ jobId: string; op: string }>(client, query, { source: 'gitlab' }, created);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const delivery = github({ action: 'opened' });
-    const { body } = await post('github', delivery.body, delivery.headers);
-    const seen = await events.finished;
-    expect(seen.map((v) => v.jobId)).toContain(body.jobId);
+    const { body: fromHub } = await post('github', delivery.body, delivery.headers);
+    const mr = JSON.stringify({ object_attributes: { action: 'open' } });
+    const { body: fromLab } = await post('gitlab', mr, {
+      'content-type': 'application/json',
+      'x-gitlab-event': 'Merge Request Hook',
+      'x-gitlab-token': 'gl-token',
+    });
+    expect((await all.finished).filter((v) => v.op === 'CREATED').map((v) => v.jobId)).toEqual([fromHub.jobId, fromLab.jobId]);
+    expect(new Set((await fromGithub.finished).map((v) => v.jobId))).toEqual(new Set([fromHub.jobId]));
+    expect(new Set((await fromGitlab.finished).map((v) => v.jobId))).toEqual(new Set([fromLab.jobId]));
   });
 
   it('counts answers in the metrics', async () => {

@@ -356,6 +356,8 @@ export type JobError = {
 export type JobEventFilter = {
   batchId?: InputMaybe<Scalars['ID']['input']>;
   ownerId?: InputMaybe<Scalars['ID']['input']>;
+  /** Only jobs made from this inbound webhook source. */
+  source?: InputMaybe<Scalars['String']['input']>;
   status?: InputMaybe<Array<JobStatus>>;
   type?: InputMaybe<Array<Scalars['String']['input']>>;
 };
