@@ -1,9 +1,12 @@
 /**
  * Subscriptions on top of the store's change feed. The store already fans one change
- * source per process out to every `watch()` (see store/change-hub.ts), so no
+ * source per process out to every listener (see store/change-hub.ts), so no
  * subscriber holds a database cursor of its own; this module turns the raw events into
  * what each subscription promises: the current state first (op SNAPSHOT), then every
  * change, each checked against the subscriber's read access.
+ *
+ * Each subscription is one `PushStream` fed by a `store.listen()` callback, so an idle
+ * subscriber holds a few small objects, not a chain of waiting async generators.
  *
  * Access checks need a job's owner, teams and ACL. Those are cached per process and
  * loaded in shared batches; an event flagged `access: true` (setJobAccess) drops the
@@ -25,6 +28,7 @@ import type {
   Progress,
 } from '../domain/types.js';
 import { AppError, CursorExpiredError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { type FollowOptions, followChanges, type Listen, PushStream, SKIP } from '../store/change-stream.js';
 import type { ChangeEvent, JobStore } from '../store/port.js';
 
 export type ChangeOpName = 'SNAPSHOT' | 'CREATED' | 'UPDATED' | 'DELETED';
@@ -104,6 +108,9 @@ export interface SubscriptionFeed {
   activeSubscriptions(): number;
 }
 
+/** Log lines read per page before a `jobLogs` subscriber goes live. */
+const LOG_PAGE = 500;
+
 type AccessInfo = Owned & { type: string | null; source: string | null };
 
 const OPS: Record<string, ChangeOpName> = { created: 'CREATED', updated: 'UPDATED', deleted: 'DELETED' };
@@ -180,46 +187,39 @@ function batchSnapshot(batch: Batch, cursor: string): BatchChangeModel {
   };
 }
 
+/** An expected error becomes the stream's last message; anything else is the server's. */
+const streamErrorOf = (error: unknown): StreamError | undefined => (error instanceof AppError ? new StreamError(error) : undefined);
+
 /**
- * Wraps a generator so that `return()` (the client unsubscribed) takes effect at once:
- * a plain async generator waiting for the next change would only see it after that
- * change arrived, keeping the watch open on a quiet job.
+ * The changes after `after` to `onEvent`, or — without a cursor, or when it has
+ * expired — first the snapshot `read()` makes and then the changes after the head it
+ * was read at. Reading the head before the snapshot means a write in between shows up
+ * twice (in the snapshot and as a change) but is never lost. A class rather than
+ * closures: every idle subscriber keeps one.
  */
-function abortable<T>(run: (signal: AbortSignal) => AsyncGenerator<T>, count: { active: number }): AsyncIterableIterator<T | StreamError> {
-  const controller = new AbortController();
-  const inner = run(controller.signal);
-  let finished = false;
-  count.active++;
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    count.active--;
-    controller.abort();
-  };
-  const iterator: AsyncIterableIterator<T | StreamError> = {
-    async next() {
-      if (finished) return { done: true, value: undefined };
-      try {
-        const result = await inner.next();
-        if (result.done === true) finish();
-        return result;
-      } catch (error) {
-        finish();
-        // An expected error becomes the stream's last message; anything else is the server's.
-        if (error instanceof AppError) return { done: false, value: new StreamError(error) };
-        throw error;
-      }
-    },
-    async return() {
-      finish();
-      await inner.return(undefined).catch(() => undefined);
-      return { done: true, value: undefined };
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+class SnapshotFollow<S> implements FollowOptions {
+  constructor(
+    private readonly store: JobStore,
+    private readonly listen: Listen,
+    private readonly stream: PushStream<S | StreamError>,
+    private readonly read: (head: string) => Promise<S[]>,
+    private readonly onEvent: (event: ChangeEvent) => void,
+  ) {}
+
+  async start(after: string | null | undefined): Promise<void> {
+    // "" is the cursor of a snapshot taken before the first change ever: from the start.
+    let from: string | null = after === '' ? null : (after ?? null);
+    if (after === null || after === undefined) {
+      from = await this.store.headCursor();
+      for (const snapshot of await this.read(from ?? '')) this.stream.push(snapshot);
+    }
+    followChanges(this.listen, this.stream, from, this.onEvent, this);
+  }
+
+  onError(error: Error): void {
+    if (error instanceof CursorExpiredError) this.start(null).catch((failure: unknown) => this.stream.fail(failure));
+    else this.stream.fail(error);
+  }
 }
 
 export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: number } = {}): SubscriptionFeed {
@@ -294,106 +294,95 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
     return batch;
   }
 
-  /**
-   * The changes after `after`, or — without a cursor, or when it has expired — the
-   * snapshot `read()` makes followed by the changes after the head it was read at.
-   * Reading the head before the snapshot means a write in between shows up twice
-   * (in the snapshot and as a change) but is never lost.
-   */
-  async function* follow<S>(
+  const listen: Listen = (after, listener) => store.listen(after, listener);
+
+  /** A new subscription's stream, counted while open; `start` feeds it and its failure ends it. */
+  function open<T>(start: (stream: PushStream<T | StreamError>) => Promise<void>): PushStream<T | StreamError> {
+    const stream = new PushStream<T | StreamError>({ lastValue: streamErrorOf });
+    count.active++;
+    stream.onClose(() => count.active--);
+    start(stream).catch((error: unknown) => stream.fail(error));
+    return stream;
+  }
+
+  /** See SnapshotFollow. */
+  const follow = <S>(
+    stream: PushStream<S | StreamError>,
     after: string | null | undefined,
     read: (head: string) => Promise<S[]>,
-    signal: AbortSignal,
-  ): AsyncGenerator<{ snapshot: S } | { event: ChangeEvent }> {
-    // "" is the cursor of a snapshot taken before the first change ever: from the start.
-    let cursor = after === '' ? null : (after ?? null);
-    let needSnapshot = after === null || after === undefined;
-    for (;;) {
-      if (needSnapshot) {
-        cursor = await store.headCursor();
-        for (const snapshot of await read(cursor ?? '')) yield { snapshot };
-        needSnapshot = false;
-      }
-      try {
-        for await (const event of store.watch({ after: cursor, signal })) {
-          cursor = event.cursor;
-          yield { event };
-        }
-        return;
-      } catch (error) {
-        if (!(error instanceof CursorExpiredError)) throw error;
-        needSnapshot = true;
-      }
-    }
-  }
+    onEvent: (event: ChangeEvent) => void,
+  ): Promise<void> => new SnapshotFollow(store, listen, stream, read, onEvent).start(after);
 
   return {
     activeSubscriptions: () => count.active,
     jobUpdated(principal, id, after) {
-      return abortable(async function* (signal) {
+      return open<JobChangeModel>(async (stream) => {
         // Checked up front so that a resuming subscriber without access gets NOT_FOUND too.
-        await readableJob(principal, id);
+        if (after !== null && after !== undefined) await readableJob(principal, id);
         const snapshot = async (head: string) => [jobSnapshot(await readableJob(principal, id), head)];
-        for await (const item of follow(after, snapshot, signal)) {
-          if ('snapshot' in item) {
-            yield item.snapshot;
-            continue;
+        await follow(stream, after, snapshot, (event) => {
+          if (event.entity !== 'job' || event.id !== id || event.op === 'logged') return;
+          if (event.data?.access === true) {
+            stream.push(
+              mayRead(principal, event).then((readable) => {
+                if (!readable) throw new ForbiddenError(`read access to job ${id} was withdrawn`, { jobId: id });
+                return jobModel(event);
+              }),
+            );
+            return;
           }
-          const { event } = item;
-          if (event.entity !== 'job' || event.id !== id || event.op === 'logged') continue;
-          if (event.data?.access === true && !(await mayRead(principal, event))) {
-            throw new ForbiddenError(`read access to job ${id} was withdrawn`, { jobId: id });
-          }
-          yield jobModel(event);
-          if (event.op === 'deleted') return;
-        }
-      }, count);
+          stream.push(jobModel(event));
+          if (event.op === 'deleted') stream.end();
+        });
+      });
     },
 
     batchUpdated(principal, id, after) {
-      return abortable(async function* (signal) {
-        await readableBatch(principal, id);
+      // The job change that moved the counts comes just before the batch change, in the same transaction.
+      let lastJob: JobChangeModel | null = null;
+      return open<BatchChangeModel>(async (stream) => {
+        if (after !== null && after !== undefined) await readableBatch(principal, id);
         const snapshot = async (head: string) => [batchSnapshot(await readableBatch(principal, id), head)];
-        // The job change that moved the counts comes just before the batch change, in the same transaction.
-        let lastJob: JobChangeModel | null = null;
-        for await (const item of follow(after, snapshot, signal)) {
-          if ('snapshot' in item) {
-            yield item.snapshot;
-            continue;
-          }
-          const { event } = item;
+        await follow(stream, after, snapshot, (event) => {
           if (event.entity === 'job' && event.batchId === id && event.op !== 'logged') {
             lastJob = jobModel(event);
           } else if (event.entity === 'batch' && event.id === id) {
-            yield batchModel(event, lastJob);
+            stream.push(batchModel(event, lastJob));
             lastJob = null;
-            if (event.op === 'deleted') return;
+            if (event.op === 'deleted') stream.end();
           }
-        }
-      }, count);
+        });
+      });
     },
 
     jobEvents(principal, filter, after) {
-      return abortable(async function* (signal) {
-        for await (const event of store.watch({ after: after === '' ? null : (after ?? null), signal })) {
-          if (event.entity !== 'job' || event.op === 'logged') continue;
-          if (filter.batchId != null && event.batchId !== filter.batchId) continue;
-          if (filter.ownerId != null && event.ownerId !== filter.ownerId) continue;
-          if (filter.status != null && !filter.status.includes(event.status as JobStatus)) continue;
-          if (!(await mayRead(principal, event))) continue;
-          if (filter.type != null || filter.source != null) {
+      return open<JobChangeModel>(async (stream) => {
+        const byInfo = filter.type != null || filter.source != null;
+        /** Read access and the type/source filter, which need the job's access info. */
+        const check = async (event: ChangeEvent): Promise<JobChangeModel | typeof SKIP> => {
+          if (!(await mayRead(principal, event))) return SKIP;
+          if (byInfo) {
             const info = await infoOf(event.id);
-            if (info === null) continue;
-            if (filter.type != null && (info.type === null || !filter.type.includes(info.type))) continue;
-            if (filter.source != null && info.source !== filter.source) continue;
+            if (info === null) return SKIP;
+            if (filter.type != null && (info.type === null || !filter.type.includes(info.type))) return SKIP;
+            if (filter.source != null && info.source !== filter.source) return SKIP;
           }
-          yield jobModel(event);
-        }
-      }, count);
+          return jobModel(event);
+        };
+        // "" (a snapshot taken before the first change): from the start.
+        followChanges(listen, stream, after === '' ? null : (after ?? undefined), (event) => {
+          if (event.entity !== 'job' || event.op === 'logged') return;
+          if (filter.batchId != null && event.batchId !== filter.batchId) return;
+          if (filter.ownerId != null && event.ownerId !== filter.ownerId) return;
+          if (filter.status != null && !filter.status.includes(event.status as JobStatus)) return;
+          const owned = principal.admin || (principal.userId !== null && event.ownerId === principal.userId);
+          stream.push(owned && !byInfo ? jobModel(event) : check(event));
+        });
+      });
     },
 
     deliveryUpdated(principal, target, after) {
-      return abortable(async function* (signal) {
+      return open<DeliveryChangeModel>(async (stream) => {
         const jobId = target.jobId ?? null;
         const batchId = target.batchId ?? null;
         if ((jobId === null) === (batchId === null)) throw new ValidationError('give exactly one of jobId and batchId', { field: 'jobId' });
@@ -413,18 +402,15 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
               snapshot: delivery,
             }),
           );
-        for await (const item of follow(after, snapshot, signal)) {
-          if ('snapshot' in item) {
-            yield item.snapshot;
-            continue;
+        await follow(stream, after, snapshot, (event) => {
+          if (event.op === 'deleted' && (event.entity === 'job' ? event.id === jobId : event.entity === 'batch' && event.id === batchId)) {
+            stream.end();
+            return;
           }
-          const { event } = item;
-          if (event.entity === 'job' && event.op === 'deleted' && event.id === jobId) return;
-          if (event.entity === 'batch' && event.op === 'deleted' && event.id === batchId) return;
-          if (event.entity !== 'delivery') continue;
+          if (event.entity !== 'delivery') return;
           const eventJobId = typeof event.data?.jobId === 'string' ? event.data.jobId : null;
-          if (jobId !== null ? eventJobId !== jobId : event.batchId !== batchId) continue;
-          yield {
+          if (jobId !== null ? eventJobId !== jobId : event.batchId !== batchId) return;
+          stream.push({
             cursor: event.cursor,
             op: OPS[event.op] ?? 'UPDATED',
             deliveryId: event.id,
@@ -433,41 +419,52 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             event: typeof event.data?.event === 'string' ? event.data.event : null,
             status: event.status,
             snapshot: null,
-          };
-        }
-      }, count);
+          });
+        });
+      });
     },
 
     jobLogs(principal, id, after) {
-      return abortable(async function* (signal) {
+      return open<LogEntry>(async (stream) => {
         await readableJob(principal, id);
         let lastSeq = after ?? 0;
         const head = await store.headCursor();
         for (;;) {
-          const page = await store.listLogs(id, lastSeq, 500);
+          const page = await store.listLogs(id, lastSeq, LOG_PAGE);
           for (const entry of page) {
             lastSeq = entry.seq;
-            yield entry;
+            stream.push(entry);
           }
-          if (page.length < 500) break;
+          if (page.length < LOG_PAGE || stream.closed) break;
+          // Read the next page when the consumer has taken this one.
+          if (stream.backlog > 0) {
+            await new Promise<void>((resolve) => {
+              stream.onDrain = resolve;
+              stream.onClose(resolve);
+            });
+            stream.onDrain = null;
+          }
         }
-        for await (const event of store.watch({ after: head, signal })) {
-          if (event.entity !== 'job' || event.id !== id) continue;
-          if (event.op === 'deleted') return;
-          if (event.op !== 'logged' || event.data === null) continue;
+        followChanges(listen, stream, head, (event) => {
+          if (event.entity !== 'job' || event.id !== id) return;
+          if (event.op === 'deleted') {
+            stream.end();
+            return;
+          }
+          if (event.op !== 'logged' || event.data === null) return;
           const seq = event.data.seq as number;
-          if (seq <= lastSeq) continue;
+          if (seq <= lastSeq) return;
           lastSeq = seq;
-          yield {
+          stream.push({
             seq,
             jobId: id,
             attempt: event.data.attempt as number,
             at: event.at,
             level: event.data.level as LogLevel,
             message: event.data.message as string,
-          };
-        }
-      }, count);
+          });
+        });
+      });
     },
   };
 }

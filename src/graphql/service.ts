@@ -75,6 +75,18 @@ function sendErrors(res: ServerResponse, status: number, errors: GraphQLFormatte
   res.end(body);
 }
 
+/** The code Apollo gives the same error over HTTP, so both transports agree. */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes ?? null,
+    source: error.source ?? null,
+    positions: error.positions ?? null,
+    path: error.path ?? null,
+    originalError: error.originalError ?? null,
+    extensions: { ...error.extensions, code },
+  });
+}
+
 export async function createGraphQLService(options: GraphQLServiceOptions): Promise<GraphQLService> {
   const { services, config } = options;
   const { logger, store, authenticator } = services;
@@ -133,9 +145,11 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         try {
           parsed = documents(payload.query);
         } catch (error) {
-          return [error instanceof GraphQLError ? error : new GraphQLError(coerceError(error).message)];
+          return [withCode(error instanceof GraphQLError ? error : new GraphQLError(coerceError(error).message), 'GRAPHQL_PARSE_FAILED')];
         }
-        if (parsed.errors.length > 0) return parsed.errors;
+        if (parsed.errors.length > 0) return parsed.errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+        // graphql-ws keeps the message for the subscription's life: share the cached text.
+        (payload as { query: string }).query = parsed.query;
         const context: GraphQLContext = {
           principal: ctx.extra.principal as Principal,
           requestId: ctx.extra.requestId,
@@ -159,7 +173,9 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
           logger.info('websocket authentication refused', { reason: coerceError(error).message });
           return false;
         } finally {
+          // Used once: an idle connection should not keep its handshake.
           ctx.extra.headers = null;
+          (ctx as { connectionParams?: unknown }).connectionParams = undefined;
         }
       },
       onError: (ctx, _id, _payload, errors) =>
@@ -172,7 +188,12 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         };
       },
     },
-    { keepAliveMs: config.keepAliveMs, logger, newRequestId: randomUUID },
+    {
+      keepAliveMs: config.keepAliveMs,
+      logger,
+      // A connection keeps its id for its life: copied into one flat string, not randomUUID()'s rope of parts.
+      newRequestId: () => Buffer.from(randomUUID(), 'latin1').toString('latin1'),
+    },
   );
 
   return {

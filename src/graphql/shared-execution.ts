@@ -18,18 +18,26 @@ import {
   type ValidationRule,
   validate,
 } from 'graphql';
+import { PushStream } from '../store/change-stream.js';
 import type { GraphQLContext } from './context.js';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
+export interface ParsedQuery {
+  document: DocumentNode;
+  errors: readonly GraphQLError[];
+  /** The query text as first seen: subscribers with the same query can keep this one copy. */
+  query: string;
+}
+
 /** Parses and validates a query once per distinct text (bounded cache). */
 export function createDocumentCache(schema: GraphQLSchema, rules: readonly ValidationRule[], size = 1000) {
-  const documents = new Map<string, { document: DocumentNode; errors: readonly GraphQLError[] }>();
-  return (query: string): { document: DocumentNode; errors: readonly GraphQLError[] } => {
+  const documents = new Map<string, ParsedQuery>();
+  return (query: string): ParsedQuery => {
     let entry = documents.get(query);
     if (entry === undefined) {
       const document = parse(query);
-      entry = { document, errors: validate(schema, document, rules) };
+      entry = { document, errors: validate(schema, document, rules), query };
       if (documents.size >= size) documents.delete(documents.keys().next().value as string);
       documents.set(query, entry);
     }
@@ -64,7 +72,21 @@ function mapStream<T>(source: AsyncIterator<unknown>, map: (value: unknown) => P
 
 /** A `subscribe` for graphql-ws that executes each event once per (document, variables, principal). */
 export function createSharedSubscribe() {
-  const results = new WeakMap<object, Map<string, Result>>();
+  const results = new WeakMap<object, Map<number, Result>>();
+  // Subscribers keep a number, not their own copy of the key text. Bounded: a key
+  // dropped here only means later subscribers with it share executions among
+  // themselves, not with the earlier ones.
+  const keyIds = new Map<string, number>();
+  let nextKeyId = 0;
+  const keyId = (key: string): number => {
+    let id = keyIds.get(key);
+    if (id === undefined) {
+      id = nextKeyId++;
+      if (keyIds.size >= 10_000) keyIds.delete(keyIds.keys().next().value as string);
+      keyIds.set(key, id);
+    }
+    return id;
+  };
   const documentIds = new WeakMap<DocumentNode, number>();
   let nextId = 0;
   const documentId = (document: DocumentNode) => {
@@ -78,9 +100,11 @@ export function createSharedSubscribe() {
   return async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
-    const key = `${documentId(args.document)}|${args.operationName ?? ''}|${JSON.stringify(args.variableValues ?? {})}|${principalKey(args.contextValue)}`;
+    const key = keyId(
+      `${documentId(args.document)}|${args.operationName ?? ''}|${JSON.stringify(args.variableValues ?? {})}|${principalKey(args.contextValue)}`,
+    );
     const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-    return mapStream(iterator, (payload) => {
+    const map = (payload: unknown): Result => {
       if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
       let perPayload = results.get(payload);
       if (perPayload === undefined) {
@@ -93,6 +117,8 @@ export function createSharedSubscribe() {
         perPayload.set(key, result);
       }
       return result;
-    });
+    };
+    // The feed's streams map in place; anything else gets a wrapper.
+    return iterator instanceof PushStream ? iterator.mapValues(map) : mapStream(iterator, map);
   };
 }

@@ -158,7 +158,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       return new Proxy(store, {
         get(target, property, receiver) {
           const value = Reflect.get(target, property, receiver);
-          if (typeof value !== 'function' || property === 'watch' || typeof property !== 'string') return value;
+          if (typeof value !== 'function' || property === 'watch' || property === 'listen' || typeof property !== 'string') return value;
           return (...args: unknown[]) => {
             const begin = performance.now();
             const result = (value as (...a: unknown[]) => unknown).apply(target, args);

@@ -8,8 +8,12 @@
  * `readAfter` until they reach the position they attached at, then take live events.
  * Each subscriber remembers its last cursor and drops anything not after it, so the
  * hand-over from replay to live can neither skip nor repeat an event.
+ *
+ * Live events reach listeners by a plain call inside `publish()`: an idle subscriber
+ * costs a small record here, not a waiting async generator.
  */
 import { coerceError } from '../errors.js';
+import { type ChangeListener, followChanges, type Listening, PushStream } from './change-stream.js';
 import type { ChangeEvent } from './port.js';
 
 export interface ChangeSource {
@@ -28,15 +32,30 @@ export interface ChangeSource {
 export interface ChangeHubOptions {
   /** Events read per replay query. */
   pageSize?: number;
-  /** A subscriber further behind than this many events falls back to replay from the store. */
+  /**
+   * Live events held for a subscriber still replaying, and entries a `subscribe()`
+   * consumer may fall behind, before it falls back to replay from the store.
+   */
   maxQueue?: number;
 }
 
-interface Subscriber {
-  queue: ChangeEvent[];
-  overflowed: boolean;
-  wake: (() => void) | null;
-  failure: Error | null;
+class Subscriber implements Listening {
+  /** Live events held while the subscriber replays from the store; null once it is live. */
+  held: ChangeEvent[] | null = [];
+  /** Held events were dropped (too many): replay further before going live. */
+  overflowed = false;
+  stopped = false;
+
+  constructor(
+    private readonly hub: ChangeHub,
+    readonly listener: ChangeListener,
+    /** The cursor of the last event given to the listener. */
+    public last: string | null,
+  ) {}
+
+  stop(): void {
+    this.hub.remove(this);
+  }
 }
 
 export class ChangeHub {
@@ -73,88 +92,134 @@ export class ChangeHub {
     if (last === undefined) return;
     this.position = last.cursor;
     for (const sub of this.subscribers) {
-      if (sub.overflowed) continue;
-      if (sub.queue.length + events.length > this.maxQueue) {
-        // Too far behind: drop its queue and let it catch up from the store instead.
-        sub.overflowed = true;
-        sub.queue = [];
-      } else {
-        sub.queue.push(...events);
+      const held = sub.held;
+      if (held === null) {
+        for (const event of events) {
+          if (sub.stopped) break;
+          this.deliver(sub, event);
+        }
+      } else if (!sub.overflowed) {
+        if (held.length + events.length > this.maxQueue) {
+          // Too far behind: let it catch up from the store instead.
+          sub.overflowed = true;
+          sub.held = [];
+        } else {
+          for (const event of events) held.push(event);
+        }
       }
-      sub.wake?.();
     }
   }
 
   /** Ends every subscription with an error (the live tail failed for good). */
   failAll(error: unknown): void {
-    for (const sub of this.subscribers) {
-      sub.failure = coerceError(error);
-      sub.wake?.();
+    for (const sub of [...this.subscribers]) this.fail(sub, error);
+  }
+
+  /**
+   * Gives `listener` every change after `after` (undefined: from now; null: from the
+   * oldest retained), then live ones, until its `stop()` is called or the
+   * feed fails (`listener.error`, e.g. `CURSOR_EXPIRED`).
+   */
+  listen(after: string | null | undefined, listener: ChangeListener): Listening {
+    const sub = new Subscriber(this, listener, after ?? null);
+    void this.start(sub, after);
+    return sub;
+  }
+
+  /** Every change after `after` (null or undefined: from now), then live ones, until `signal` aborts. */
+  subscribe(after: string | null | undefined, signal?: AbortSignal): AsyncIterableIterator<ChangeEvent> {
+    const stream = new PushStream<ChangeEvent>();
+    if (signal?.aborted === true) {
+      stream.end();
+      return stream;
     }
+    if (signal !== undefined) {
+      const onAbort = () => void stream.return();
+      signal.addEventListener('abort', onAbort, { once: true });
+      stream.onClose(() => signal.removeEventListener('abort', onAbort));
+    }
+    followChanges(
+      (from, listener) => this.listen(from, listener),
+      stream,
+      after ?? undefined,
+      (event) => stream.push(event),
+      {
+        maxQueue: this.maxQueue,
+      },
+    );
+    return stream;
   }
 
-  private attach(sub: Subscriber): void {
-    this.subscribers.add(sub);
-    if (this.subscribers.size === 1) this.source.startLive();
-  }
-
-  private detach(sub: Subscriber): void {
-    if (!this.subscribers.delete(sub)) return;
-    if (this.subscribers.size === 0) this.source.stopLive();
-  }
-
-  /** Every change after `after` (or from now), then live ones, until `signal` aborts. */
-  async *subscribe(after: string | null | undefined, signal?: AbortSignal): AsyncGenerator<ChangeEvent> {
-    const sub: Subscriber = { queue: [], overflowed: false, wake: null, failure: null };
-    let last = after ?? (await this.source.head());
-    const newer = (event: ChangeEvent) => last === null || this.source.compare(event.cursor, last) > 0;
-    const onAbort = () => sub.wake?.();
-    signal?.addEventListener('abort', onAbort);
-    // The live tail only runs while someone listens: when it (re)starts, it starts at the head.
-    if (this.subscribers.size === 0) this.position = await this.source.head();
-    this.attach(sub);
+  private async start(sub: Subscriber, after: string | null | undefined): Promise<void> {
     try {
+      let last = after === undefined ? await this.source.head() : after;
+      // The live tail only runs while someone listens: when it (re)starts, it starts at the head.
+      if (!sub.stopped && this.subscribers.size === 0) this.position = await this.source.head();
+      if (sub.stopped) return;
+      this.attach(sub);
       let attachedAt = this.position;
       for (;;) {
-        if (signal?.aborted) return;
-        if (sub.failure !== null) throw sub.failure;
-        if (sub.overflowed) {
-          sub.overflowed = false;
-          attachedAt = this.position;
-        }
         // Replay what the store holds between our position and the live position we attached at.
         while (attachedAt !== null && (last === null || this.source.compare(last, attachedAt) < 0)) {
           const page = await this.source.readAfter(last, this.pageSize);
           let reachedLive = false;
           for (const event of page) {
+            if (sub.stopped) return;
             if (this.source.compare(event.cursor, attachedAt) > 0) {
               reachedLive = true;
               break;
             }
-            if (signal?.aborted) return;
             last = event.cursor;
-            yield event;
+            sub.last = last;
+            sub.listener.event(event);
           }
           if (reachedLive || page.length < this.pageSize) break;
         }
-        attachedAt = null;
-        while (sub.queue.length > 0 && !sub.overflowed) {
-          const event = sub.queue.shift() as ChangeEvent;
-          if (!newer(event)) continue;
-          if (signal?.aborted) return;
-          last = event.cursor;
-          yield event;
-        }
-        if (sub.overflowed || sub.failure !== null) continue;
-        if (signal?.aborted) return;
-        await new Promise<void>((resolve) => {
-          sub.wake = resolve;
-        });
-        sub.wake = null;
+        if (sub.stopped) return;
+        if (!sub.overflowed) break;
+        sub.overflowed = false;
+        sub.held = [];
+        attachedAt = this.position;
       }
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      this.detach(sub);
+      // Live from here: hand over what arrived during the replay, then take events as published.
+      const held = sub.held ?? [];
+      sub.held = null;
+      sub.last = last;
+      for (const event of held) {
+        if (sub.stopped) return;
+        this.deliver(sub, event);
+      }
+    } catch (error) {
+      this.fail(sub, error);
     }
+  }
+
+  private deliver(sub: Subscriber, event: ChangeEvent): void {
+    if (sub.last !== null && this.source.compare(event.cursor, sub.last) <= 0) return;
+    sub.last = event.cursor;
+    try {
+      sub.listener.event(event);
+    } catch (error) {
+      this.fail(sub, error);
+    }
+  }
+
+  private fail(sub: Subscriber, error: unknown): void {
+    if (sub.stopped) return;
+    this.remove(sub);
+    sub.listener.error(coerceError(error));
+  }
+
+  /** Ends a subscriber (its `stop()`). */
+  remove(sub: Subscriber): void {
+    sub.stopped = true;
+    sub.held = null;
+    if (!this.subscribers.delete(sub)) return;
+    if (this.subscribers.size === 0) this.source.stopLive();
+  }
+
+  private attach(sub: Subscriber): void {
+    this.subscribers.add(sub);
+    if (this.subscribers.size === 1) this.source.startLive();
   }
 }

@@ -10,6 +10,7 @@
  *   `LEASE_LOST` unless the token is the job's current one and its lease has not expired.
  * - Bad input is refused with `BAD_USER_INPUT` before anything is written.
  */
+
 import type {
   AccessControl,
   Batch,
@@ -26,6 +27,7 @@ import type {
   Progress,
 } from '../domain/types.js';
 import type { LeaseLostError } from '../errors.js';
+import type { ChangeListener, Listening } from './change-stream.js';
 
 /** A job to create. Unset fields get the store's defaults (priority 0, run now, PRIVATE). */
 export interface NewJob {
@@ -342,6 +344,14 @@ export interface JobStore {
   // Change feed
   /** Ordered change events: replays after `after`, then live until the signal aborts. */
   watch(options?: WatchOptions): AsyncIterable<ChangeEvent>;
+  /**
+   * The same feed as calls: `listener` gets every change after `after` (undefined:
+   * from now; null: from the oldest retained), then live ones, until the returned
+   * `stop()` is called or `listener.error` reports the end (e.g. `CURSOR_EXPIRED`).
+   * Live events are handed over inside the fan-out, so an idle listener costs no
+   * pending promise (the subscription feed uses this).
+   */
+  listen(after: string | null | undefined, listener: ChangeListener): Listening;
   /** The cursor of the newest change (null when there is none). */
   headCursor(): Promise<string | null>;
 

@@ -1,6 +1,7 @@
 /** Bad input gets a documented error code, never a 5xx, and the server keeps answering. */
 import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { startApi, type TestApi } from '../helpers/api.js';
 
 let api: TestApi;
@@ -111,6 +112,48 @@ describe('errors', () => {
     expect(await api.conveyor.store.countJobs({})).toBe(0);
     const health = await fetch(`${api.url}/healthz`);
     expect(health.status).toBe(200);
+  });
+
+  it('closes a websocket that sends bad messages with graphql-ws codes, and keeps serving others', async () => {
+    api = await startApi({ role: 'api' });
+    const url = `${api.url.replace('http', 'ws')}/graphql`;
+    /** Opens a graphql-ws socket, sends `messages` one by one, and resolves with the close code and what arrived. */
+    const session = (messages: string[]) =>
+      new Promise<{ code: number; received: { type: string; payload?: unknown }[] }>((resolve, reject) => {
+        const socket = new WebSocket(url, 'graphql-transport-ws');
+        const received: { type: string; payload?: unknown }[] = [];
+        socket.on('open', () => {
+          for (const message of messages) socket.send(message);
+        });
+        socket.on('message', (data) => received.push(JSON.parse(String(data))));
+        socket.on('close', (code) => resolve({ code, received }));
+        socket.on('error', reject);
+      });
+    const init = JSON.stringify({ type: 'connection_init', payload: { 'x-user-id': 'alice' } });
+    expect((await session(['{"type": '])).code).toBe(4400); // not JSON
+    expect((await session([JSON.stringify({ type: 'subscribe', id: '1', payload: { query: '{ x }' } })])).code).toBe(4401); // before init
+    expect((await session([init, JSON.stringify({ type: 'nonsense' })])).code).toBe(4400);
+    // Queries that do not parse or validate are answered with the codes HTTP uses, on the open socket.
+    let parseError: string | undefined;
+    const socket = new WebSocket(url, 'graphql-transport-ws');
+    const answer = await new Promise<{ type: string; id: string; payload: { extensions?: { code?: string } }[] }>((resolve, reject) => {
+      socket.on('open', () => socket.send(init));
+      socket.on('message', (data) => {
+        const message = JSON.parse(String(data));
+        if (message.type === 'connection_ack') {
+          socket.send(JSON.stringify({ type: 'subscribe', id: 'p', payload: { query: 'subscription {' } }));
+          socket.send(JSON.stringify({ type: 'subscribe', id: 'a', payload: { query: 'subscription { nope }' } }));
+        }
+        if (message.type === 'error' && message.id === 'p') parseError = message.payload[0]?.extensions?.code;
+        if (message.type === 'error' && message.id === 'a') resolve(message);
+      });
+      socket.on('close', (code) => reject(new Error(`closed with ${code}`)));
+      socket.on('error', reject);
+    });
+    socket.close();
+    expect(answer).toMatchObject({ type: 'error', id: 'a' });
+    expect(answer.payload[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(parseError).toBe('GRAPHQL_PARSE_FAILED');
   });
 
   it('answers 413 to an oversized body sent without a length', async () => {

@@ -22,6 +22,7 @@ import { batchStatus } from '../../domain/status.js';
 import type { AccessControl, Batch, Delivery, Job, JobStatus, JsonObject, LogEntry, Principal, WebhookEvent } from '../../domain/types.js';
 import { ConflictError, CursorExpiredError, LeaseLostError, NotFoundError, StoreUnavailableError, ValidationError } from '../../errors.js';
 import { ChangeHub, type ChangeSource } from '../change-hub.js';
+import type { ChangeListener, Listening } from '../change-stream.js';
 import type {
   BatchFilter,
   ChangeEntity,
@@ -1115,6 +1116,10 @@ export class MongoStore implements JobStore {
 
   watch(options: WatchOptions = {}): AsyncIterable<ChangeEvent> {
     return this.hub.subscribe(options.after, options.signal);
+  }
+
+  listen(after: string | null | undefined, listener: ChangeListener): Listening {
+    return this.hub.listen(after, listener);
   }
 
   async headCursor(): Promise<string | null> {

@@ -23,6 +23,7 @@ import type {
 } from '../../domain/types.js';
 import { ConflictError, CursorExpiredError, LeaseLostError, NotFoundError, ValidationError } from '../../errors.js';
 import { ChangeHub, type ChangeSource } from '../change-hub.js';
+import type { ChangeListener, Listening } from '../change-stream.js';
 import type {
   BatchFilter,
   ChangeEntity,
@@ -1310,6 +1311,10 @@ export class SqliteStore implements JobStore {
 
   watch(options: WatchOptions = {}): AsyncIterable<ChangeEvent> {
     return this.hub.subscribe(options.after, options.signal);
+  }
+
+  listen(after: string | null | undefined, listener: ChangeListener): Listening {
+    return this.hub.listen(after, listener);
   }
 
   async headCursor(): Promise<string | null> {

@@ -1,0 +1,148 @@
+/**
+ * PushStream (the queue behind every subscription and `watch()`) and followChanges'
+ * pause and resume for consumers that fall behind, the latter on a real SQLite store.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { followChanges, type Listen, PushStream, SKIP } from '../../src/store/change-stream.js';
+import type { ChangeEvent } from '../../src/store/port.js';
+import { sqliteAdapter } from '../helpers/adapters.js';
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+async function drain<T>(stream: AsyncIterator<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (;;) {
+    const step = await stream.next();
+    if (step.done === true) return out;
+    out.push(step.value);
+  }
+}
+
+describe('PushStream', () => {
+  it('keeps the order of values and promises, leaves out SKIP, and ends after what was queued', async () => {
+    const stream = new PushStream<number>();
+    let release: (value: number | typeof SKIP) => void = () => {};
+    stream.push(1);
+    stream.push(new Promise((resolve) => (release = resolve)));
+    stream.push(Promise.resolve(SKIP));
+    stream.push(4);
+    stream.end();
+    stream.push(5); // after end: ignored
+    const all = drain(stream);
+    await tick();
+    release(2);
+    expect(await all).toEqual([1, 2, 4]);
+  });
+
+  it('hands a value to a waiting consumer at once, and mapValues maps (also asynchronously) in order', async () => {
+    const stream = new PushStream<number>();
+    const mapped = stream.mapValues((value) => (value % 2 === 0 ? Promise.resolve(`even ${value}`) : `odd ${value}`));
+    const first = mapped.next();
+    stream.push(1);
+    expect(await first).toEqual({ done: false, value: 'odd 1' });
+    stream.push(2);
+    stream.push(3);
+    stream.end();
+    expect(await drain(mapped)).toEqual(['even 2', 'odd 3']);
+  });
+
+  it('turns an error into its last value with lastValue, else rejects next()', async () => {
+    const soft = new PushStream<string>({ lastValue: (error) => (error instanceof RangeError ? `last: ${error.message}` : undefined) });
+    soft.push('a');
+    soft.fail(new RangeError('gone'));
+    expect(await drain(soft)).toEqual(['a', 'last: gone']);
+
+    const hard = new PushStream<string>({ lastValue: () => undefined });
+    hard.push('a');
+    hard.push(Promise.reject(new Error('read failed')));
+    hard.push('never');
+    expect(await hard.next()).toEqual({ done: false, value: 'a' });
+    await expect(hard.next()).rejects.toThrow('read failed');
+    expect(await hard.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('runs its close hooks once, when the producer ends or the consumer returns, and wakes a waiting consumer', async () => {
+    const closed: string[] = [];
+    const stream = new PushStream<number>();
+    stream.onClose(() => closed.push('first'));
+    stream.onClose(() => closed.push('second'));
+    stream.onClose(() => closed.push('third'));
+    const waiting = stream.next();
+    await stream.return();
+    expect(await waiting).toEqual({ done: true, value: undefined });
+    stream.end();
+    expect(closed).toEqual(['first', 'second', 'third']);
+    stream.onClose(() => closed.push('late'));
+    expect(closed.at(-1)).toBe('late');
+    expect(stream.closed).toBe(true);
+  });
+
+  it('refuses a second next() while one is pending', async () => {
+    const stream = new PushStream<number>();
+    const first = stream.next();
+    await expect(stream.next()).rejects.toThrow('before the previous one settled');
+    stream.push(7);
+    expect(await first).toEqual({ done: false, value: 7 });
+  });
+});
+
+describe('followChanges on SQLite', () => {
+  const adapter = sqliteAdapter();
+  afterAll(() => adapter.cleanup());
+
+  it('pauses listening while the consumer is behind and resumes after the last change seen: every change once, in order', async () => {
+    const store = await adapter.open();
+    try {
+      let listens = 0;
+      const listen: Listen = (after, listener) => {
+        listens++;
+        return store.listen(after, listener);
+      };
+      const stream = new PushStream<ChangeEvent>();
+      followChanges(listen, stream, null, (event) => stream.push(event), { maxQueue: 5 });
+      for (let i = 0; i < 8; i++)
+        await store.createJobs(Array.from({ length: 5 }, () => ({ type: 'noop', parameters: {}, maxAttempts: 1, ownerId: 'alice' })));
+      const seen: ChangeEvent[] = [];
+      const iterator = stream[Symbol.asyncIterator]();
+      while (seen.length < 40) {
+        const step = await iterator.next();
+        if (step.done === true) throw new Error('ended early');
+        seen.push(step.value);
+        await tick(); // a slow consumer
+      }
+      await iterator.return?.();
+      expect(listens).toBeGreaterThan(1);
+      expect(new Set(seen.map((event) => event.id)).size).toBe(40);
+      const cursors = seen.map((event) => Number(event.cursor));
+      expect(cursors).toEqual([...cursors].sort((a, b) => a - b));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('listen: null replays from the oldest change, undefined starts now, stop() ends the calls', async () => {
+    const store = await adapter.open();
+    try {
+      await store.createJobs([{ type: 'old', parameters: {}, maxAttempts: 1, ownerId: 'alice' }]);
+      const fromStart: ChangeEvent[] = [];
+      const fromNow: ChangeEvent[] = [];
+      const errors: Error[] = [];
+      const a = store.listen(null, { event: (event) => fromStart.push(event), error: (error) => errors.push(error) });
+      const b = store.listen(undefined, { event: (event) => fromNow.push(event), error: (error) => errors.push(error) });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await store.createJobs([{ type: 'new', parameters: {}, maxAttempts: 1, ownerId: 'alice' }]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      a.stop();
+      b.stop();
+      await store.createJobs([{ type: 'after stop', parameters: {}, maxAttempts: 1, ownerId: 'alice' }]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const [oldJob] = (await store.listJobs({ type: ['old'] }, { first: 1 })).items;
+      const [newJob] = (await store.listJobs({ type: ['new'] }, { first: 1 })).items;
+      expect(fromStart.map((event) => event.id)).toEqual([oldJob?.id, newJob?.id]);
+      expect(fromNow.map((event) => event.id)).toEqual([newJob?.id]);
+      expect(errors).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
