@@ -153,8 +153,12 @@ export class ChangeHub {
   private async start(sub: Subscriber, after: string | null | undefined): Promise<void> {
     try {
       let last = after === undefined ? await this.source.head() : after;
-      // The live tail only runs while someone listens: when it (re)starts, it starts at the head.
-      if (!sub.stopped && this.subscribers.size === 0) this.position = await this.source.head();
+      // The live tail only runs while someone listens: when it (re)starts, it starts at the head
+      // (unless another listener started it meanwhile: then it is already on its way from there).
+      if (!sub.stopped && this.subscribers.size === 0) {
+        const head = await this.source.head();
+        if (this.subscribers.size === 0) this.position = head;
+      }
       if (sub.stopped) return;
       this.attach(sub);
       let attachedAt = this.position;

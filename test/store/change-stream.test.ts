@@ -119,30 +119,4 @@ describe('followChanges on SQLite', () => {
       await store.close();
     }
   });
-
-  it('listen: null replays from the oldest change, undefined starts now, stop() ends the calls', async () => {
-    const store = await adapter.open();
-    try {
-      await store.createJobs([{ type: 'old', parameters: {}, maxAttempts: 1, ownerId: 'alice' }]);
-      const fromStart: ChangeEvent[] = [];
-      const fromNow: ChangeEvent[] = [];
-      const errors: Error[] = [];
-      const a = store.listen(null, { event: (event) => fromStart.push(event), error: (error) => errors.push(error) });
-      const b = store.listen(undefined, { event: (event) => fromNow.push(event), error: (error) => errors.push(error) });
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      await store.createJobs([{ type: 'new', parameters: {}, maxAttempts: 1, ownerId: 'alice' }]);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      a.stop();
-      b.stop();
-      await store.createJobs([{ type: 'after stop', parameters: {}, maxAttempts: 1, ownerId: 'alice' }]);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const [oldJob] = (await store.listJobs({ type: ['old'] }, { first: 1 })).items;
-      const [newJob] = (await store.listJobs({ type: ['new'] }, { first: 1 })).items;
-      expect(fromStart.map((event) => event.id)).toEqual([oldJob?.id, newJob?.id]);
-      expect(fromNow.map((event) => event.id)).toEqual([newJob?.id]);
-      expect(errors).toEqual([]);
-    } finally {
-      await store.close();
-    }
-  });
 });

@@ -649,6 +649,36 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(twice[1]?.[0]?.id).toBe(twice[0]?.[0]?.id);
     });
 
+    it('listen: null replays from the oldest change, undefined starts now, stop() ends the calls', async () => {
+      const until = async (condition: () => boolean) => {
+        for (let waited = 0; !condition(); waited += 10) {
+          if (waited > 5000) throw new Error('timed out');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+      const [old] = await store.createJobs([job({ type: 'old' })]);
+      const fromStart: ChangeEvent[] = [];
+      const fromNow: ChangeEvent[] = [];
+      const errors: Error[] = [];
+      const a = store.listen(null, { event: (event) => fromStart.push(event), error: (error) => errors.push(error) });
+      await until(() => fromStart.length === 1);
+      const b = store.listen(undefined, { event: (event) => fromNow.push(event), error: (error) => errors.push(error) });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const [fresh] = await store.createJobs([job({ type: 'new' })]);
+      await until(() => fromStart.length === 2 && fromNow.length === 1);
+      a.stop();
+      b.stop();
+      const [late] = await store.createJobs([job({ type: 'late' })]);
+      // Another listener sees the late job; the stopped ones do not.
+      const seen: ChangeEvent[] = [];
+      const c = store.listen(null, { event: (event) => seen.push(event), error: (error) => errors.push(error) });
+      await until(() => seen.some((event) => event.id === late?.value.id));
+      c.stop();
+      expect(fromStart.map((event) => event.id)).toEqual([old?.value.id, fresh?.value.id]);
+      expect(fromNow.map((event) => event.id)).toEqual([fresh?.value.id]);
+      expect(errors).toEqual([]);
+    });
+
     it('expires cursors older than the retained history', async () => {
       await store.createJobs([job()]);
       const old = (await store.headCursor()) as string;
