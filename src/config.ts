@@ -385,22 +385,57 @@ function fromEnv(path: string, name: string, raw: string): unknown {
     }
   }
   if (Array.isArray(example)) {
+    // Each item converts to the list's element type (`300,600` is a list of numbers).
+    const kind = elementKind(path);
     return raw
       .split(',')
       .map((s) => s.trim())
-      .filter((s) => s !== '');
+      .filter((s) => s !== '')
+      .map((item) => fromEnvScalar(kind, path, name, item));
   }
-  if (typeof example === 'number') {
+  return fromEnvScalar(typeof example, path, name, raw);
+}
+
+function fromEnvScalar(kind: string, path: string, name: string, raw: string): unknown {
+  if (kind === 'number') {
     const value = Number(raw);
     if (raw.trim() === '' || Number.isNaN(value))
       throw new ConfigError(`${name} (${path}): expected a number, got "${raw}"`, { key: path });
     return value;
   }
-  if (typeof example === 'boolean') {
+  if (kind === 'boolean') {
     if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name} (${path}): expected true or false, got "${raw}"`, { key: path });
     return raw === 'true';
   }
   return raw;
+}
+
+/** The schema's type name of a list key's items (`number`, `string`, `boolean`, `object`…). */
+function elementKind(path: string): string {
+  let node: z.ZodType | undefined = schema;
+  for (const key of path.split('.')) {
+    const shape: Record<string, z.ZodType> | undefined = (node as { shape?: Record<string, z.ZodType> } | undefined)?.shape;
+    node = shape?.[key];
+  }
+  const element = (node as { element?: z.ZodType } | undefined)?.element;
+  return element === undefined ? 'string' : unwrapKind(element);
+}
+
+function unwrapKind(type: z.ZodType): string {
+  const def = type.def as { type: string; innerType?: z.ZodType };
+  return def.innerType === undefined ? def.type : unwrapKind(def.innerType);
+}
+
+/** The value at a dotted key path of a resolved config (`webhooks.schedule`). */
+export function getConfigPath(config: ResolvedConfig, path: string): unknown {
+  return getPath(config as unknown as Tree, path);
+}
+
+/** Every list-typed key, with its items' type: what a comma-separated environment value holds. */
+export function listKeys(): { path: string; kind: string }[] {
+  return leafPaths(DEFAULTS as unknown as Tree)
+    .filter((path) => Array.isArray(getPath(DEFAULTS as unknown as Tree, path)))
+    .map((path) => ({ path, kind: elementKind(path) }));
 }
 
 /**

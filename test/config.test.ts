@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULTS, envName, loadConfig, sqlitePath } from '../src/config.js';
+import { DEFAULTS, envName, getConfigPath, listKeys, loadConfig, sqlitePath } from '../src/config.js';
 import { AppError } from '../src/errors.js';
 
 function configError(fn: () => unknown): AppError {
@@ -91,5 +91,42 @@ describe('configuration', () => {
     expect(configError(() => loadConfig({ env: { CONVEYOR_PROT: '1' }, file: null })).message).toContain('CONVEYOR_PROT');
     expect(configError(() => loadConfig({ env: {}, file: yamlFile('server: [1, 2\n') })).message).toContain('not valid YAML');
     expect(configError(() => loadConfig({ env: {}, file: yamlFile('- a\n- b\n') })).message).toContain('mapping');
+  });
+});
+
+describe('list-typed keys from the environment', () => {
+  // One example per list key: a new list key without one fails here, so each gets a test.
+  const examples: Record<string, { raw: string; expected: unknown[] }> = {
+    'handlers.modules': { raw: './a.js, ./b.js', expected: ['./a.js', './b.js'] },
+    'net.allow': { raw: '127.0.0.1,10.0.0.0/8 , 127.0.0.2:8080', expected: ['127.0.0.1', '10.0.0.0/8', '127.0.0.2:8080'] },
+    'webhooks.schedule': { raw: '300,600', expected: [300, 600] },
+    'auth.apiKeys': {
+      raw: JSON.stringify([{ hash: `sha256:${'a'.repeat(64)}`, userId: 'ci', teams: ['ops'] }]),
+      expected: [{ hash: `sha256:${'a'.repeat(64)}`, userId: 'ci', teams: ['ops'], admin: false }],
+    },
+  };
+
+  for (const { path, kind } of listKeys()) {
+    it(`${envName(path)} (${kind} items) parses as documented`, () => {
+      const example = examples[path];
+      if (example === undefined) throw new Error(`no example for the list key ${path}: add one to this test`);
+      const config = loadConfig({ env: { [envName(path)]: example.raw }, file: null });
+      expect(getConfigPath(config, path)).toEqual(example.expected);
+    });
+  }
+
+  it('refuses a list item of the wrong type, naming the variable and the item', () => {
+    expect(configError(() => loadConfig({ env: { CONVEYOR_WEBHOOKS__SCHEDULE: '300,soon' }, file: null })).message).toContain(
+      'CONVEYOR_WEBHOOKS__SCHEDULE (webhooks.schedule): expected a number, got "soon"',
+    );
+  });
+
+  it('refuses booleans other than true and false, and a malformed JSON list', () => {
+    expect(configError(() => loadConfig({ env: { CONVEYOR_METRICS__ENABLED: 'yes' }, file: null })).message).toContain(
+      'CONVEYOR_METRICS__ENABLED (metrics.enabled): expected true or false, got "yes"',
+    );
+    expect(configError(() => loadConfig({ env: { CONVEYOR_AUTH__API_KEYS: '[{"hash": ' }, file: null })).message).toContain(
+      'expected a JSON list',
+    );
   });
 });

@@ -104,7 +104,10 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
     csrfPrevention: true,
     validationRules: rules,
     includeStacktraceInErrorResponses: false,
-    status400ForVariableCoercionErrors: true,
+    // The composition root owns SIGINT/SIGTERM: Apollo's own handlers (installed unless
+    // NODE_ENV=test) would stop it behind our back and re-raise the signal, and the
+    // process then never exits.
+    stopOnTerminationSignals: false,
     // The landing page would load a sandbox from a CDN; the dashboard lives at /.
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
