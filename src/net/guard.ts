@@ -38,8 +38,11 @@ const BLOCKED_V4 = [
 ] as const;
 
 const BLOCKED_V6 = [
-  ['::', 128],
-  ['::1', 128],
+  // IPv4-compatible (deprecated, `::a.b.c.d`); holds `::` and `::1` too.
+  ['::', 96],
+  // IPv4-translated (`::ffff:0:a.b.c.d`). IPv4-mapped (`::ffff:a.b.c.d`) needs no entry:
+  // BlockList checks it against the IPv4 ranges above (an entry here would match every IPv4 address).
+  ['::ffff:0:0:0', 96],
   ['64:ff9b::', 96],
   ['100::', 64],
   ['2001:db8::', 32],
@@ -105,12 +108,17 @@ function normalise(ip: string): string {
   return ip.toLowerCase();
 }
 
+export interface NetGuardOptions {
+  /** Resolves names (default: `dns.lookup`); tests use it to make a name resolve to a chosen address. */
+  resolve?: typeof dnsLookup;
+}
+
 /**
  * `allow`: host names, IP addresses, CIDR ranges and `address:port` endpoints that are
  * let through although private. An endpoint entry lets through that one port of an
  * address named literally in the URL (the demo allows only its own sample site).
  */
-export function createNetGuard(allow: readonly string[]): NetGuard {
+export function createNetGuard(allow: readonly string[], { resolve = dnsLookup }: NetGuardOptions = {}): NetGuard {
   const blocked = new BlockList();
   for (const [net, bits] of BLOCKED_V4) blocked.addSubnet(net, bits, 'ipv4');
   for (const [net, bits] of BLOCKED_V6) blocked.addSubnet(net, bits, 'ipv6');
@@ -143,7 +151,7 @@ export function createNetGuard(allow: readonly string[]): NetGuard {
   }
 
   const lookup = ((hostname: string, options: LookupOptions, callback: (...args: unknown[]) => void) => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+    resolve(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
       if (error) return callback(error);
       try {
         for (const { address } of addresses) checkAddress(hostname, address);

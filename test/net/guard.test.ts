@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import type { lookup } from 'node:dns';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { download } from '../../src/net/download.js';
 import { createNetGuard, parseAllowEntry, TargetForbiddenError } from '../../src/net/guard.js';
 
 describe('net.allow entries', () => {
@@ -49,5 +53,84 @@ describe('the guard', () => {
     expect(() => guard.checkUrl(new URL('http://127.0.0.1:9/'))).not.toThrow();
     expect(() => guard.checkUrl(new URL('https://10.200.0.1/'))).not.toThrow();
     expect(() => guard.checkUrl(new URL('http://192.168.0.1/'))).toThrow(TargetForbiddenError);
+  });
+});
+
+describe('reserved ranges', () => {
+  it('refuses 172.16/12, 0/8, 198.18/15 and IPv4 inside IPv6 in every form', () => {
+    const guard = createNetGuard([]);
+    for (const address of [
+      '172.16.0.1',
+      '172.31.255.254',
+      '0.1.2.3',
+      '198.18.0.1',
+      '198.19.255.254',
+      '::ffff:10.0.0.1',
+      '::ffff:a00:1',
+      '0:0:0:0:0:ffff:7f00:1',
+      // IPv4-compatible (`::a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`) and the unspecified address
+      '::127.0.0.1',
+      '::7f00:1',
+      '::a9fe:a9fe',
+      '::ffff:0:7f00:1',
+      '::ffff:0:a9fe:a9fe',
+      '::',
+    ]) {
+      expect(() => guard.checkAddress('target.test', address), address).toThrow(TargetForbiddenError);
+    }
+    for (const address of ['172.32.0.1', '172.15.255.254', '198.20.0.1', '1.0.0.1', '2606:4700:4700::1111']) {
+      expect(() => guard.checkAddress('target.test', address), address).not.toThrow();
+    }
+    expect(() => guard.checkUrl(new URL('http://[::7f00:1]/'))).toThrow(TargetForbiddenError);
+    expect(() => guard.checkUrl(new URL('http://[::ffff:0:a9fe:a9fe]/'))).toThrow(TargetForbiddenError);
+  });
+});
+
+describe('the lookup path', () => {
+  /** A resolver that answers from a table, as DNS under an attacker's control would. */
+  const table = (names: Record<string, { address: string; family: 4 | 6 }[]>): typeof lookup =>
+    ((hostname: string, _options: unknown, callback: (error: Error | null, addresses?: unknown) => void) => {
+      const found = names[hostname];
+      if (found === undefined) callback(Object.assign(new Error(`ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }));
+      else callback(null, found);
+    }) as unknown as typeof lookup;
+
+  let server: Server | undefined;
+  afterEach(async () => {
+    await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
+    server = undefined;
+  });
+
+  it('refuses a name that resolves to a private address, before connecting, through download()', async () => {
+    let requests = 0;
+    server = createServer((_req, res) => {
+      requests++;
+      res.end('secret');
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const guard = createNetGuard([], {
+      resolve: table({
+        'rebind.test': [{ address: '127.0.0.1', family: 4 }],
+        'mixed.test': [
+          { address: '93.184.216.34', family: 4 },
+          { address: '172.20.1.1', family: 4 },
+        ],
+        'compat.test': [{ address: '::7f00:1', family: 6 }],
+        'translated.test': [{ address: '::ffff:0:7f00:1', family: 6 }],
+        'benchmark.test': [{ address: '198.18.5.5', family: 4 }],
+        'zero.test': [{ address: '0.0.0.0', family: 4 }],
+      }),
+    });
+    for (const name of ['rebind.test', 'mixed.test', 'compat.test', 'translated.test', 'benchmark.test', 'zero.test']) {
+      const attempt = download(`http://${name}:${port}/`, { guard, maxBytes: 1000, timeoutMs: 5000 });
+      await expect(attempt, name).rejects.toMatchObject({ code: 'TARGET_FORBIDDEN' });
+    }
+    expect(requests).toBe(0);
+    // The same resolver with the address allowed reaches the server: the refusal above was the guard's.
+    const allowing = createNetGuard(['127.0.0.1'], { resolve: table({ 'rebind.test': [{ address: '127.0.0.1', family: 4 }] }) });
+    const fetched = await download(`http://rebind.test:${port}/`, { guard: allowing, maxBytes: 1000, timeoutMs: 5000 });
+    expect(fetched.body.toString()).toBe('secret');
+    expect(requests).toBe(1);
   });
 });
