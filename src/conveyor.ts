@@ -31,6 +31,7 @@ import { createMetricsRoute } from './http/metrics.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { createUploadRoute } from './http/uploads.js';
 import { checkIngestSources, createIngest } from './ingest/ingest.js';
+import { sweepRetention } from './jobs/retention.js';
 import { type BatchInput, createSubmitter, type JobInput } from './jobs/submit.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -41,7 +42,6 @@ import type { ResultStore } from './results/port.js';
 import { createUrlSigner, publicBaseUrl, urlSecret } from './results/urls.js';
 import { openStore } from './store/index.js';
 import type { Created, JobStore } from './store/port.js';
-import { sweepRetention } from './store/retention.js';
 import { createUploadStore, isUploadId, type UploadStore } from './uploads/uploads.js';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.js';
 import { createWorker, type Worker } from './worker/worker.js';
@@ -194,7 +194,8 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
             sweepRetention(store, config, { results, uploads }).then(
               ({ jobIds: _ids, ...result }) => {
                 retentionState.last = { at: new Date(), jobs: result.jobs, changes: result.changes, uploads: result.uploads };
-                if (result.jobs + result.changes + result.uploads > 0) logger.info('retention sweep', { ...result });
+                if (result.jobs + result.changes + result.uploads + result.orphanedResults > 0)
+                  logger.info('retention sweep', { ...result });
               },
               (error: unknown) => logger.error('retention sweep failed', { error: coerceError(error) }),
             );

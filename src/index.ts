@@ -14,13 +14,13 @@ export {
   type HandlerRegistry,
   type ProgressUpdate,
 } from './handlers/registry.js';
+export { sweepRetention } from './jobs/retention.js';
 export type { BatchInput, JobInput } from './jobs/submit.js';
 export { createLogger, type Logger } from './log.js';
 export type { ResultFile } from './results/port.js';
 export { openStore } from './store/index.js';
 export { createMongoStore, type MongoStoreOptions } from './store/mongodb/mongodb-store.js';
 export type * from './store/port.js';
-export { sweepRetention } from './store/retention.js';
 export { createSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
 export { sign as signWebhook } from './webhooks/signing.js';
 export { describeWebhook, validateWebhook, type WebhookSettings } from './webhooks/validate.js';

@@ -1,5 +1,8 @@
 /** Queries and mutations through real HTTP against a real server (SQLite file, worker). */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { resultsDir } from '../../src/config.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 
 let api: TestApi;
@@ -183,6 +186,26 @@ describe('queries and mutations', () => {
     expect(await ok('mutation ($id: ID!) { deleteJob(id: $id) }', { id })).toEqual({ deleteJob: id });
     expect((await ok('query ($id: ID!) { job(id: $id) { id } }', { id })).job).toBeNull();
     expect(await errorCode('mutation ($id: ID!) { deleteJob(id: $id) }', { id })).toBe('NOT_FOUND');
+  });
+
+  it('deletes a job and a batch together with their result files', async () => {
+    api = await startApi();
+    const folder = (jobId: string) => join(resultsDir(api.conveyor.config), jobId);
+    const job = (await ok(SUBMIT, { input: { type: 'files', parameters: { title: 'one' } } })).submitJob.job.id;
+    const batch = (
+      await ok('mutation ($input: SubmitBatchInput!) { submitBatch(input: $input) { batch { id } } }', {
+        input: { name: 'two', jobs: [{ type: 'files', parameters: { title: 'a' } }, { type: 'files', parameters: { title: 'b' } }] },
+      })
+    ).submitBatch.batch.id;
+    const inBatch = (await api.conveyor.store.listJobs({ batchId: batch }, { first: 10 })).items.map((j) => j.id);
+    await expect.poll(async () => api.conveyor.store.countJobs({ status: ['COMPLETED'] })).toBe(3);
+    for (const id of [job, ...inBatch]) expect(existsSync(join(folder(id), 'report.md')), id).toBe(true);
+
+    expect(await ok('mutation ($id: ID!) { deleteJob(id: $id) }', { id: job })).toEqual({ deleteJob: job });
+    expect(existsSync(folder(job))).toBe(false);
+    expect(await ok('mutation ($id: ID!) { deleteBatch(id: $id) }', { id: batch })).toEqual({ deleteBatch: batch });
+    for (const id of inBatch) expect(existsSync(folder(id)), id).toBe(false);
+    expect(await api.conveyor.results.folders('job_')).toEqual([]);
   });
 
   it('answers stats, jobTypes and viewer', async () => {

@@ -9,43 +9,54 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Job } from '../../src/domain/types.js';
+import { deleteBatchWithResults, deleteJobWithResults, deleteOrphanedResults } from '../../src/jobs/removal.js';
 import { createFsResultStore } from '../../src/results/fs/fs-result-store.js';
 import { copyFolder, type ResultStore } from '../../src/results/port.js';
 import type { MongoStore } from '../../src/store/mongodb/mongodb-store.js';
-import { mongoAdapter } from '../helpers/adapters.js';
+import type { JobStore } from '../../src/store/port.js';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { mongoAdapter, suite } from '../helpers/adapters.js';
 
 interface ResultAdapter {
   name: string;
-  open(): Promise<ResultStore>;
+  /** A result store with the job store it goes with (SQLite beside files, MongoDB under GridFS). */
+  open(): Promise<{ results: ResultStore; store: JobStore }>;
   cleanup(): Promise<void>;
 }
 
 const dirs: string[] = [];
-const adapters: ResultAdapter[] = [
-  {
-    name: 'fs',
-    async open() {
-      const dir = mkdtempSync(join(tmpdir(), 'conveyor-results-'));
-      dirs.push(dir);
-      return createFsResultStore(dir);
-    },
-    async cleanup() {
-      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-    },
+const jobStores: JobStore[] = [];
+const fsAdapter: ResultAdapter = {
+  name: 'fs',
+  async open() {
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-results-'));
+    dirs.push(dir);
+    const store = createSqliteStore({ path: join(dir, 'conveyor.db') });
+    jobStores.push(store);
+    return { results: createFsResultStore(join(dir, 'results')), store };
   },
-];
+  async cleanup() {
+    for (const store of jobStores.splice(0)) await store.close();
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  },
+};
+
 const mongo = await mongoAdapter();
-if (mongo !== null) {
-  const { createGridFsResultStore } = await import('../../src/results/gridfs/gridfs-result-store.js');
-  adapters.push({
-    name: 'gridfs',
-    async open() {
-      const store = (await mongo.open()) as MongoStore;
-      return createGridFsResultStore(store.database());
-    },
-    cleanup: () => mongo.cleanup(),
-  });
-}
+const { createGridFsResultStore } = await import('../../src/results/gridfs/gridfs-result-store.js');
+const gridfsAdapter: ResultAdapter = {
+  name: 'gridfs',
+  async open() {
+    if (mongo.adapter === null) throw new Error(`no MongoDB: ${mongo.skipped}`);
+    const store = (await mongo.adapter.open()) as unknown as MongoStore;
+    return { results: createGridFsResultStore(store.database()), store: store as unknown as JobStore };
+  },
+  cleanup: async () => mongo.adapter?.cleanup(),
+};
+const suites = [
+  suite('result store', 'fs', fsAdapter, null, fsAdapter),
+  suite('result store', 'gridfs', mongo.adapter === null ? null : gridfsAdapter, mongo.skipped, gridfsAdapter),
+];
 
 async function text(stream: Readable | null): Promise<string | null> {
   if (stream === null) return null;
@@ -54,11 +65,9 @@ async function text(stream: Readable | null): Promise<string | null> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-describe.each(adapters)('result store: $name', (adapter) => {
-  afterAll(() => adapter.cleanup());
-
+function contract(adapter: ResultAdapter): void {
   it('writes from strings, bytes and streams with size and sha256, and reads back whole or by range', async () => {
-    const results = await adapter.open();
+    const { results } = await adapter.open();
     const a = await results.put('job_1', 'notes.md', '# Hello\n', 'text/markdown');
     expect(a).toMatchObject({ name: 'notes.md', contentType: 'text/markdown', size: 8 });
     expect(a.sha256).toBe(createHash('sha256').update('# Hello\n').digest('hex'));
@@ -77,7 +86,7 @@ describe.each(adapters)('result store: $name', (adapter) => {
   });
 
   it('replaces a file with a new version and reports missing ones as null', async () => {
-    const results = await adapter.open();
+    const { results } = await adapter.open();
     await results.put('job_2', 'a.txt', 'one', 'text/plain');
     await results.put('job_2', 'a.txt', 'two!', 'text/plain');
     expect((await results.read('job_2', 'a.txt'))?.toString()).toBe('two!');
@@ -88,7 +97,7 @@ describe.each(adapters)('result store: $name', (adapter) => {
   });
 
   it('refuses names that could leave the folder and ids outside the id alphabet', async () => {
-    const results = await adapter.open();
+    const { results } = await adapter.open();
     for (const name of ['../x', '/etc/passwd', 'a/../../b', 'a\\b', '', 'a//b', './a']) {
       await expect(results.put('job_3', name, 'x', 'text/plain'), name).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
     }
@@ -96,7 +105,7 @@ describe.each(adapters)('result store: $name', (adapter) => {
   });
 
   it('lists folders by prefix, copies a folder, and deletes one folder only', async () => {
-    const results = await adapter.open();
+    const { results } = await adapter.open();
     const file = await results.put('job_4', 'r.md', 'result', 'text/markdown');
     await results.put('upl_1', 'upload', 'bytes', 'application/pdf');
     await results.put('upl_2', 'upload', 'bytes', 'application/pdf');
@@ -108,20 +117,65 @@ describe.each(adapters)('result store: $name', (adapter) => {
     expect(await results.read('job_4', 'r.md')).toBeNull();
     expect((await results.read('job_5', 'r.md'))?.toString()).toBe('result');
   });
-});
+
+  it('deletes result files with their job, with their batch, and when their job is already gone', async () => {
+    const { results, store } = await adapter.open();
+    /** Runs one pending job to COMPLETED with one result file; returns its id. */
+    const runOne = async (): Promise<string> => {
+      const job = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+      await results.put(job.id, 'out.md', `# ${job.id}`, 'text/markdown');
+      await store.complete({ jobId: job.id, workerId: 'w', leaseToken: job.leaseToken }, null);
+      return job.id;
+    };
+    await store.createJobs([{ type: 'noop', parameters: {}, maxAttempts: 1, ownerId: 'alice' }]);
+    const single = await runOne();
+    const { value } = await store.createBatch({
+      name: 'b',
+      ownerId: 'alice',
+      jobs: [
+        { type: 'noop', parameters: { n: 1 }, maxAttempts: 1 },
+        { type: 'noop', parameters: { n: 2 }, maxAttempts: 1 },
+      ],
+    });
+    const batched = [await runOne(), await runOne()];
+    expect(batched.sort()).toEqual(value.jobs.map((j) => j.id).sort());
+    await store.createJobs([{ type: 'noop', parameters: { kept: true }, maxAttempts: 1, ownerId: 'alice' }]);
+    const kept = await runOne();
+
+    await deleteJobWithResults(store, results, single);
+    expect(await results.list(single)).toEqual([]);
+    await deleteBatchWithResults(store, results, value.batch.id);
+    for (const id of batched) expect(await results.list(id), id).toEqual([]);
+    // A folder whose job was deleted without it (a crash in between): found and deleted.
+    await results.put('job_00000000000000000000000000', 'left.md', 'left behind', 'text/markdown');
+    expect(await deleteOrphanedResults(store, results)).toBe(1);
+    expect(await results.folders('job_')).toEqual([kept]);
+    expect((await results.read(kept, 'out.md'))?.toString()).toBe(`# ${kept}`);
+  });
+}
+
+for (const { title, adapter, skipped } of suites) {
+  describe.skipIf(skipped !== null)(title, () => {
+    afterAll(() => adapter.cleanup());
+    contract(adapter);
+  });
+}
 
 describe('fs result store', () => {
   it('does not follow a symlink out of the job folder', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'conveyor-results-'));
-    dirs.push(dir);
-    const results = createFsResultStore(join(dir, 'results'));
-    await results.put('job_1', 'ok.txt', 'fine', 'text/plain');
-    writeFileSync(join(dir, 'secret.txt'), 'top secret');
-    mkdirSync(join(dir, 'results', 'job_1', 'sub'), { recursive: true });
-    symlinkSync(join(dir, 'secret.txt'), join(dir, 'results', 'job_1', 'leak.txt'));
-    symlinkSync(dir, join(dir, 'results', 'job_1', 'sub', 'up'));
-    expect(await results.read('job_1', 'leak.txt')).toBeNull();
-    expect(await results.open('job_1', 'sub/up/secret.txt')).toBeNull();
-    expect((await results.read('job_1', 'ok.txt'))?.toString()).toBe('fine');
+    try {
+      const results = createFsResultStore(join(dir, 'results'));
+      await results.put('job_1', 'ok.txt', 'fine', 'text/plain');
+      writeFileSync(join(dir, 'secret.txt'), 'top secret');
+      mkdirSync(join(dir, 'results', 'job_1', 'sub'), { recursive: true });
+      symlinkSync(join(dir, 'secret.txt'), join(dir, 'results', 'job_1', 'leak.txt'));
+      symlinkSync(dir, join(dir, 'results', 'job_1', 'sub', 'up'));
+      expect(await results.read('job_1', 'leak.txt')).toBeNull();
+      expect(await results.open('job_1', 'sub/up/secret.txt')).toBeNull();
+      expect((await results.read('job_1', 'ok.txt'))?.toString()).toBe('fine');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,8 +1,13 @@
-/** The retention sweep: deletes what `retention.*` and `uploads.ttlHours` say is too old. */
+/**
+ * The retention sweep: deletes what `retention.*` and `uploads.ttlHours` say is too old,
+ * and result folders whose job is gone. It spans the job store and the result store,
+ * so it lives above both.
+ */
 import type { ResolvedConfig } from '../config.js';
 import type { ResultStore } from '../results/port.js';
+import type { JobStore, PurgeResult } from '../store/port.js';
 import type { UploadStore } from '../uploads/uploads.js';
-import type { JobStore, PurgeResult } from './port.js';
+import { deleteOrphanedResults } from './removal.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -10,6 +15,8 @@ const HOUR = 3_600_000;
 export interface SweepResult extends PurgeResult {
   /** Unused uploads past `uploads.ttlHours`. */
   uploads: number;
+  /** Result folders of jobs deleted earlier (a crash between a job and its files). */
+  orphanedResults: number;
 }
 
 export async function sweepRetention(
@@ -24,9 +31,10 @@ export async function sweepRetention(
     ...(failedDays > 0 ? { failedBefore: new Date(now.getTime() - failedDays * DAY) } : {}),
     ...(changesHours > 0 ? { changesBefore: new Date(now.getTime() - changesHours * HOUR) } : {}),
   });
-  if (files === null) return { ...purged, uploads: 0 };
+  if (files === null) return { ...purged, uploads: 0, orphanedResults: 0 };
   // The jobs are gone first: a crash in between leaves files nobody lists, never a job without its files.
   for (const id of purged.jobIds) await files.results.deleteJob(id);
+  const orphanedResults = await deleteOrphanedResults(store, files.results);
   const uploads = config.uploads.ttlHours > 0 ? await files.uploads.sweep(new Date(now.getTime() - config.uploads.ttlHours * HOUR)) : 0;
-  return { ...purged, uploads };
+  return { ...purged, uploads, orphanedResults };
 }
