@@ -46,6 +46,11 @@ async function storeBatchEvents(id: string, after: string, until: (e: ChangeEven
   return events;
 }
 
+/** Subscriptions open on the server, as /metrics reports them. */
+async function activeSubscriptions(): Promise<number> {
+  return Number(/^conveyor_subscriptions_active (\d+)$/m.exec(await api.conveyor.metrics.render())?.[1]);
+}
+
 const countsOf = (c: BatchChange['counts']) => [c.pending, c.processing, c.completed, c.failed, c.cancelled];
 
 describe('subscriptions', () => {
@@ -137,15 +142,14 @@ describe('subscriptions', () => {
 
   it('jobEvents delivers matching changes of readable jobs only, and ends its watch when the client leaves', async () => {
     api = await startApi({ role: 'api' });
+    // after: "" replays from the first change: no write can precede the subscription's start.
     const sub = subscribe<{ jobId: string; op: string; status: string }>(
       api.client({ 'x-user-id': 'bob' }),
-      'subscription { jobEvents(filter: { type: ["echo"] }) { jobId op status } }',
+      'subscription { jobEvents(filter: { type: ["echo"] }, after: "") { jobId op status } }',
       {},
       (values) => values.length >= 2,
     );
-    // The store's in-process fan-out counts watchers: write only once the subscription listens.
-    const feed = () => (api.conveyor.store as unknown as { hub: { subscriberCount: number } }).hub.subscriberCount;
-    await expect.poll(feed).toBe(1);
+    await expect.poll(activeSubscriptions).toBe(1);
     const submit = (user: string, type: string, visibility: string) =>
       api.gql(
         `mutation { submitJob(input: { type: "${type}", parameters: ${type === 'gate' ? '{ key: "x" }' : '{}'}, accessControl: { visibility: ${visibility} } }) { job { id } } }`,
@@ -163,7 +167,7 @@ describe('subscriptions', () => {
       (own.body.data as { submitJob: { job: { id: string } } }).submitJob.job.id,
     ]);
     expect(values.every((v) => v.op === 'CREATED' && v.status === 'PENDING')).toBe(true);
-    await expect.poll(feed).toBe(0);
+    await expect.poll(activeSubscriptions).toBe(0);
   });
 
   it("never shares one subscriber's view with another principal on the same batch", async () => {
@@ -179,8 +183,8 @@ describe('subscriptions', () => {
     const done = (values: unknown[]) => values.length >= 2;
     const alice = subscribe<{ job: { job: { id: string } | null } | null }>(api.client({ 'x-user-id': 'alice' }), query, { id }, done);
     const bob = subscribe<{ job: { job: { id: string } | null } | null }>(api.client({ 'x-user-id': 'bob' }), query, { id }, done);
-    const feed = () => (api.conveyor.store as unknown as { hub: { subscriberCount: number } }).hub.subscriberCount;
-    await expect.poll(feed).toBe(2);
+    // The snapshot is read after the subscription took its cursor: what follows cannot be missed.
+    await expect.poll(() => alice.values.length + bob.values.length).toBe(2);
     await api.gql('mutation ($id: ID!) { cancelBatch(id: $id) { id } }', { id });
     const [a, b] = await Promise.all([alice.finished, bob.finished]);
     expect(a[1]?.job).toEqual({ jobId: job?.id, job: { id: job?.id } });

@@ -224,7 +224,8 @@ export function subscribe<T>(
         },
         complete() {
           clearTimeout(timer);
-          resolve(values);
+          if (cancelled || done(values)) resolve(values);
+          else reject(new Error(`subscription completed before its condition was met, after ${values.length} values`));
         },
       },
     );
