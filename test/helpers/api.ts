@@ -187,7 +187,11 @@ export async function startApi(
   };
 }
 
-/** Collects a subscription's values until `done` says so (or fails after `timeoutMs`). */
+/**
+ * Collects a subscription's values until `done` says so. Fails after `timeoutMs`, on an
+ * error, and when the server completes the subscription before `done` was met; `cancel()`
+ * (the test's own choice) resolves with what arrived so far.
+ */
 export function subscribe<T>(
   client: Client,
   query: string,
@@ -196,13 +200,14 @@ export function subscribe<T>(
   timeoutMs = 10_000,
 ): { values: T[]; finished: Promise<T[]>; cancel: () => void } {
   const values: T[] = [];
-  let cancel: () => void = () => undefined;
+  let unsubscribe: () => void = () => undefined;
+  let cancelled = false;
   const finished = new Promise<T[]>((resolve, reject) => {
     const timer = setTimeout(() => {
-      cancel();
+      unsubscribe();
       reject(new Error(`subscription timed out after ${values.length} values: ${JSON.stringify(values.at(-1))}`));
     }, timeoutMs);
-    cancel = client.subscribe<T>(
+    unsubscribe = client.subscribe<T>(
       { query, variables },
       {
         next(result) {
@@ -214,7 +219,7 @@ export function subscribe<T>(
           values.push(Object.values(result.data as Record<string, T>)[0] as T);
           if (done(values)) {
             clearTimeout(timer);
-            cancel();
+            unsubscribe();
             resolve(values);
           }
         },
@@ -230,5 +235,12 @@ export function subscribe<T>(
       },
     );
   });
-  return { values, finished, cancel: () => cancel() };
+  return {
+    values,
+    finished,
+    cancel: () => {
+      cancelled = true;
+      unsubscribe();
+    },
+  };
 }
