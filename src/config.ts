@@ -195,6 +195,8 @@ const schema = z.strictObject({
   }),
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']),
+    /** `auto`: readable lines when stderr is a terminal, JSON lines otherwise; `json` or `pretty` to choose. */
+    format: z.enum(['auto', 'json', 'pretty']),
   }),
   ingest: z.strictObject({
     /** Inbound webhook sources, by name: `POST /hooks/<name>`. */
@@ -299,7 +301,7 @@ export const DEFAULTS: ResolvedConfig = {
   net: { allow: [] },
   retention: { completedDays: 30, failedDays: 30, changesHours: 24, intervalMs: 3_600_000 },
   metrics: { enabled: true, token: '' },
-  log: { level: 'info' },
+  log: { level: 'info', format: 'auto' },
   ingest: { sources: {} },
   webhooks: {
     concurrency: 10,

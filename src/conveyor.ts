@@ -106,7 +106,7 @@ export async function loadHandlerModules(modules: readonly string[]): Promise<Ha
 
 export async function createConveyor(options: ConveyorOptions = {}): Promise<Conveyor> {
   const config = isResolved(options.config) ? options.config : loadConfig(options.config ?? {});
-  const logger = options.logger ?? createLogger(config.log.level);
+  const logger = options.logger ?? createLogger(config.log.level, {}, { format: config.log.format });
   const modules = await loadHandlerModules(config.handlers.modules);
   const registry = createRegistry([...builtInHandlers, ...modules, ...(options.handlers ?? [])]);
   // Every inbound webhook route names a known job type, or start-up stops here.

@@ -8,6 +8,7 @@ import { pino, stdSerializers } from 'pino';
 import pretty from 'pino-pretty';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'auto' | 'json' | 'pretty';
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -21,6 +22,8 @@ export interface LoggerOptions {
   /** Where lines go; default stderr (pretty when it is a terminal and `pretty` is not false). */
   write?: (line: string) => void;
   pretty?: boolean;
+  /** `auto` (the default) decides `pretty` by whether stderr is a terminal. */
+  format?: LogFormat;
 }
 
 function wrap(instance: pino.Logger): Logger {
@@ -42,7 +45,7 @@ export function createLogger(level: Level, bound: Record<string, unknown> = {}, 
   const destination =
     options.write !== undefined
       ? { write: options.write }
-      : (options.pretty ?? process.stderr.isTTY)
+      : (options.pretty ?? (options.format === undefined || options.format === 'auto' ? process.stderr.isTTY : options.format === 'pretty'))
         ? pretty({ destination: 2, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
         : pino.destination({ fd: 2, sync: true });
   const instance = pino(

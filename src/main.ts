@@ -10,8 +10,12 @@ import { loadConfig, type ResolvedConfig } from './config.js';
 import { type Conveyor, createConveyor, type Role } from './conveyor.js';
 import { AppError, coerceError } from './errors.js';
 import { createLogger } from './log.js';
+import { createShutdown } from './shutdown.js';
 
 const ROLES: readonly Role[] = ['all', 'api', 'worker'];
+
+/** Beyond the HTTP and worker grace periods, how long closing the store and sockets may take. */
+const SHUTDOWN_MARGIN_MS = 5_000;
 
 function flag(argv: string[], name: string): string | undefined {
   const index = argv.indexOf(name);
@@ -32,32 +36,32 @@ export async function serve(argv: string[], options: { onStarted?: (url: string,
     ...(file === undefined ? {} : { file }),
     ...(role === undefined ? {} : { overrides: { role } }),
   });
-  const logger = createLogger(config.log.level);
-  // Signals are handled from the start: a stop requested while starting up is graceful too.
-  let conveyor: Conveyor | null = null;
+  const logger = createLogger(config.log.level, {}, { format: config.log.format });
+  // Signals are handled from the start: a stop requested while starting up waits for
+  // start-up to finish, then stops just as gracefully.
   let stopRequested = false;
-  const shutdown = (signal: string) => {
-    if (stopRequested) return;
-    stopRequested = true;
-    logger.info('shutting down', { signal });
-    (conveyor?.stop() ?? Promise.resolve()).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error('shutdown failed', { error: coerceError(error) });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
-  const created = await createConveyor({ config, logger });
-  if (stopRequested) {
-    await created.stop();
-    return;
-  }
-  conveyor = created;
-  const { url } = await created.start();
-  options.onStarted?.(url, config);
+  let started: Promise<{ conveyor: Conveyor; url: string | null }> | null = null;
+  const onSignal = createShutdown({
+    async stop() {
+      stopRequested = true;
+      const running = await started?.catch(() => null);
+      await running?.conveyor.stop();
+    },
+    deadlineMs: config.server.shutdownGraceMs + config.worker.shutdownGraceMs + SHUTDOWN_MARGIN_MS,
+    logger,
+    exit: (code) => process.exit(code),
+    interactive: process.stderr.isTTY === true,
+  });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  started = (async () => {
+    const conveyor = await createConveyor({ config, logger });
+    if (stopRequested) return { conveyor, url: null };
+    const { url } = await conveyor.start();
+    return { conveyor, url };
+  })();
+  const { url } = await started;
+  if (url !== null && !stopRequested) options.onStarted?.(url, config);
 }
 
 /** What a person starting the service in a terminal wants to know first. */
