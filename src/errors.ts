@@ -145,18 +145,27 @@ export function errorCode(thrown: unknown): ErrorCode {
 export class JobFailure extends Error {
   readonly code: string;
   readonly retriable: boolean;
+  /** JSON-safe facts about the failure, kept with the job's error (`JobError.details`). */
+  readonly details: { [key: string]: unknown } | null;
 
-  constructor(code: string, message: string, options?: { retriable?: boolean; cause?: unknown }) {
+  constructor(code: string, message: string, options?: JobFailureOptions & { retriable?: boolean }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.retriable = options?.retriable ?? true;
+    this.details = options?.details ?? null;
   }
+}
+
+export interface JobFailureOptions {
+  cause?: unknown;
+  /** E.g. `{ url, status }` of a failed download; shown as `JobError.details`. */
+  details?: { [key: string]: unknown };
 }
 
 /** A failure that retrying cannot fix (bad input, corrupt file, forbidden target): no retry. */
 export class PermanentJobError extends JobFailure {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: string, message: string, options?: JobFailureOptions) {
     super(code, message, { ...options, retriable: false });
   }
 }

@@ -69,6 +69,23 @@ export interface JobError {
   retriable: boolean;
   attempt: number;
   at: Date;
+  /** The worker that ran the attempt (null when unknown, e.g. records written before workers were recorded). */
+  workerId?: string | null;
+  /** What the handler attached (e.g. the HTTP status and URL of a failed download). */
+  details?: JsonObject | null;
+}
+
+/**
+ * What handlers reported using (`ctx.usage()`), summed over a job's attempts. Every
+ * figure is optional: a handler reports what it knows.
+ */
+export interface Usage {
+  tokens: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  /** The models named in the reports, in the order first seen. */
+  models: string[];
 }
 
 export interface Job {
@@ -105,6 +122,12 @@ export interface Job {
   cachedFrom: string | null;
   /** Where an ingested job came from (`POST /hooks/<source>`); null for submitted jobs. */
   ingest: IngestOrigin | null;
+  /** The submitter's own reference, echoed in webhook payloads (at most 200 characters). */
+  correlationId: string | null;
+  /** The worker of the current or last attempt (kept after the lease ends). */
+  workerId: string | null;
+  /** What the job's attempts reported using; null until one reports. */
+  usage: Usage | null;
   cancelRequested: boolean;
   leaseOwner: string | null;
   leaseUntil: Date | null;
@@ -140,6 +163,17 @@ export interface BatchCounts {
   cancelled: number;
 }
 
+/** Figures a batch gathers from its jobs' writes. */
+export interface BatchSummary {
+  /** When the first of its jobs was claimed. */
+  firstStartedAt: Date | null;
+  /** When the latest of its jobs reached a terminal state. */
+  lastFinishedAt: Date | null;
+  /** Tokens and cost its jobs reported (`Job.usage`). */
+  tokens: number;
+  costUsd: number;
+}
+
 export interface Batch {
   id: string;
   name: string;
@@ -155,6 +189,8 @@ export interface Batch {
   counts: BatchCounts;
   /** Derived from `counts` by `batchStatus()`. */
   status: BatchStatus;
+  /** Timing and usage over the batch's jobs, kept in the same write as the counts. */
+  summary: BatchSummary;
   idempotencyKey: string | null;
   version: number;
   createdAt: Date;

@@ -13,6 +13,18 @@ import type { ResultFile } from '../results/port.js';
 import type { UploadStore } from '../uploads/uploads.js';
 import type { Transformer } from './transformer.js';
 
+/** What one call (an API request, a model run) used; every figure is optional. */
+export interface UsageReport {
+  /** Total tokens; default inputTokens + outputTokens. */
+  tokens?: number;
+  inputTokens?: number;
+  outputTokens?: number;
+  /** What it cost, in US dollars. */
+  costUsd?: number;
+  /** The model that did the work. */
+  model?: string;
+}
+
 export interface ProgressUpdate {
   /** 0..100 */
   percent: number;
@@ -32,6 +44,11 @@ export interface HandlerContext {
   progress(update: ProgressUpdate): void;
   /** Appends to the job's log (kept in the store, separate from process logs); batched. */
   log(level: LogLevel, message: string): void;
+  /**
+   * Reports usage (tokens, cost, model); calls add up, and the attempt's sum is stored with
+   * its outcome: `Job.usage` sums every attempt, `Batch.summary` every job.
+   */
+  usage(report: UsageReport): void;
   /** Writes a result file of this job (fenced: refused once the job is no longer this run's). */
   writeResult(name: string, body: Uint8Array | string | Readable, contentType: string): Promise<ResultFile>;
   /** Process logger bound to the job. */

@@ -9,7 +9,7 @@ import type { AccessControl, Batch, IngestOrigin, Job, JsonObject, Principal } f
 import { LimitExceededError, UnauthenticatedError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { NetGuard } from '../net/guard.js';
-import type { Created, JobStore, NewBatchJob, NewJob } from '../store/port.js';
+import type { Created, JobPatch, JobStore, NewBatchJob, NewJob } from '../store/port.js';
 import { canonicalJson } from '../store/prepare.js';
 import { validateWebhook } from '../webhooks/validate.js';
 
@@ -28,6 +28,8 @@ export interface JobInput {
   forceRefresh?: boolean;
   /** Set by inbound webhooks (`src/ingest/`), never by clients. */
   ingest?: IngestOrigin;
+  /** The submitter's own reference, echoed in webhook payloads (at most 200 characters). */
+  correlationId?: string | null;
 }
 
 export interface BatchInput {
@@ -38,6 +40,8 @@ export interface BatchInput {
   metadata?: JsonObject | null;
   idempotencyKey?: string | null;
   accessControl?: AccessControl;
+  /** Parameters every job shares: each job's own parameters are merged over them, then validated. */
+  parameters?: JsonObject;
   /** As `JobInput.useCache`, for every job. */
   useCache?: boolean;
   /** As `JobInput.forceRefresh`, for every job. */
@@ -54,6 +58,12 @@ export interface Submitter {
   /** Everything `submitJob` checks and fills in, without storing: the record to pass to `store.createJobs`. */
   prepareJob(input: JobInput, principal: Principal): Promise<NewJob>;
   submitBatch(input: BatchInput, principal: Principal): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
+  /** Checks a change to a waiting job (`updateJob`): new parameters against the job's type. */
+  preparePatch(job: Job, input: { priority?: number; runAt?: Date; maxAttempts?: number; parameters?: JsonObject }): JobPatch;
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** `guard` refuses literal private-network webhook targets at submit (the process's one SSRF guard). */
@@ -79,6 +89,7 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
       ...(input.priority === undefined ? {} : { priority: input.priority }),
       ...(input.runAt === undefined ? {} : { runAt: input.runAt }),
       ...(input.webhook === undefined ? {} : { webhook: webhookOf(input.webhook, `${field}.webhook`) ?? null }),
+      ...(input.correlationId === undefined || input.correlationId === null ? {} : { correlationId: input.correlationId }),
     };
   }
 
@@ -104,6 +115,18 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
 
   return {
     prepareJob,
+    preparePatch(job, input) {
+      const patch: JobPatch = {};
+      if (input.priority !== undefined) patch.priority = input.priority;
+      if (input.runAt !== undefined) patch.runAt = input.runAt;
+      if (input.maxAttempts !== undefined) patch.maxAttempts = input.maxAttempts;
+      if (input.parameters !== undefined) {
+        const parameters = registry.validate(job.type, input.parameters, 'input.parameters');
+        patch.parameters = parameters;
+        patch.cacheKey = cacheKeyOf(job.type, parameters);
+      }
+      return patch;
+    },
     async submitJob(input, principal) {
       const [created] = await store.createJobs([await prepareJob(input, principal)]);
       return created as Created<Job>;
@@ -122,8 +145,17 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
       // A batch's webhook also hears about its jobs when it asks for job events (the default: all events).
       const events = (webhook?.events as string[] | null | undefined) ?? null;
       const forJobs = webhook !== null && webhook !== undefined && (events === null || events.some((e) => e.startsWith('job.')));
+      if (input.parameters !== undefined && !isObject(input.parameters)) {
+        throw new ValidationError('parameters: must be a JSON object', { field: 'parameters' });
+      }
+      const shared = input.parameters ?? null;
       const prepared = input.jobs.map((job, index) => {
-        const one = prepare(job, `jobs[${index}]`);
+        // A job's own parameters win field by field over the batch's shared ones.
+        const merged =
+          shared === null || (job.parameters !== undefined && !isObject(job.parameters))
+            ? job
+            : { ...job, parameters: { ...shared, ...(isObject(job.parameters) ? job.parameters : {}) } };
+        const one = prepare(merged, `jobs[${index}]`);
         return forJobs && one.webhook === undefined ? { ...one, webhook } : one;
       });
       const jobs: NewBatchJob[] = [];

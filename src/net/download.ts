@@ -90,11 +90,18 @@ export async function download(raw: string, options: DownloadOptions): Promise<D
       const status = error.response.statusCode;
       // 408, 429 and 5xx can pass; other 4xx answers will not change.
       const retriable = status === 408 || status === 429 || status >= 500;
-      throw new JobFailure('DOWNLOAD_FAILED', `GET ${url.origin}${url.pathname} answered ${status}`, { retriable, cause: error });
+      throw new JobFailure('DOWNLOAD_FAILED', `GET ${url.origin}${url.pathname} answered ${status}`, {
+        retriable,
+        cause: error,
+        details: { url: `${url.origin}${url.pathname}`, status },
+      });
     }
     if (options.signal?.aborted) throw options.signal.reason ?? error;
     if (error instanceof RequestError) {
-      throw new JobFailure('DOWNLOAD_FAILED', `GET ${url.origin}${url.pathname} failed: ${error.code} ${error.message}`, { cause: error });
+      throw new JobFailure('DOWNLOAD_FAILED', `GET ${url.origin}${url.pathname} failed: ${error.code} ${error.message}`, {
+        cause: error,
+        details: { url: `${url.origin}${url.pathname}`, code: error.code },
+      });
     }
     throw error;
   }

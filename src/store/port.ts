@@ -25,6 +25,7 @@ import type {
   LogLevel,
   Principal,
   Progress,
+  Usage,
 } from '../domain/types.js';
 import type { LeaseLostError } from '../errors.js';
 import type { ChangeListener, Listening } from './change-stream.js';
@@ -48,6 +49,8 @@ export interface NewJob {
   cachedFrom?: string | null;
   /** See `Job.ingest`. */
   ingest?: IngestOrigin | null;
+  /** See `Job.correlationId`. */
+  correlationId?: string | null;
 }
 
 /** A job inside a new batch: owner, teams and access control come from the batch. */
@@ -82,6 +85,8 @@ export interface JobFilter {
   cached?: boolean;
   /** Only jobs ingested from this source. */
   source?: string;
+  /** Only jobs waiting for a retry (PENDING after a failed attempt), or only the others. */
+  retrying?: boolean;
   createdAfter?: Date;
   createdBefore?: Date;
   /** Only jobs this principal may read. */
@@ -90,6 +95,8 @@ export interface JobFilter {
 
 export interface BatchFilter {
   ownerId?: string;
+  /** Only batches in one of these (derived) statuses. */
+  status?: BatchStatus[];
   archived?: boolean;
   active?: boolean;
   createdAfter?: Date;
@@ -161,13 +168,33 @@ export interface Lease {
   cancelRequested: boolean;
 }
 
-export interface FailRequest {
+export interface FailRequest extends AttemptReport {
   code: string;
   message: string;
   /** False for permanent errors: the job fails now whatever its attempts. */
   retriable: boolean;
   /** When to try again; ignored (the job fails for good) when not retriable or out of attempts. */
   retryAt: Date | null;
+  /** Facts the handler attached to its error (`JobError.details`). */
+  details?: JsonObject | null;
+}
+
+/** What a worker records with an attempt's outcome, in the same transaction as the outcome. */
+export interface AttemptReport {
+  /** Log lines the worker still holds (the outcome's own line last). */
+  logs?: NewLogEntry[];
+  /** What this attempt used: added to `Job.usage` and to its batch's summary. */
+  usage?: Usage | null;
+}
+
+/** A change to a waiting job (`updateJob`); unset fields stay as they are. */
+export interface JobPatch {
+  priority?: number;
+  runAt?: Date;
+  maxAttempts?: number;
+  /** Validated by the caller against the job's type; `track`, `cacheKey` and `cachedFrom` follow it. */
+  parameters?: JsonObject;
+  cacheKey?: string | null;
 }
 
 export interface NewLogEntry {
@@ -271,16 +298,21 @@ export interface JobStore {
   renewLease(token: ClaimToken, leaseMs: number): Promise<Lease>;
   updateProgress(token: ClaimToken, progress: Omit<Progress, 'updatedAt'>): Promise<void>;
   appendLogs(token: ClaimToken, entries: NewLogEntry[]): Promise<void>;
-  complete(token: ClaimToken, results: JsonObject | null): Promise<Job>;
+  complete(token: ClaimToken, results: JsonObject | null, report?: AttemptReport): Promise<Job>;
   /**
    * Completes a job and claims the next one in the same transaction (a worker with a
    * free slot saves a commit per job). `next` is null when nothing is claimable.
    */
-  completeAndClaim(token: ClaimToken, results: JsonObject | null, claim: ClaimRequest): Promise<{ completed: Job; next: Job | null }>;
+  completeAndClaim(
+    token: ClaimToken,
+    results: JsonObject | null,
+    claim: ClaimRequest,
+    report?: AttemptReport,
+  ): Promise<{ completed: Job; next: Job | null }>;
   /** Records the attempt's error; back to PENDING at `retryAt`, or FAILED for good. */
   fail(token: ClaimToken, failure: FailRequest): Promise<Job>;
   /** Records CANCELLED for a running job whose cancellation was requested. */
-  markCancelled(token: ClaimToken): Promise<Job>;
+  markCancelled(token: ClaimToken, report?: AttemptReport): Promise<Job>;
   /** Gives a running job back (graceful shutdown): PENDING now, the attempt refunded. */
   release(token: ClaimToken): Promise<Job>;
   /** PROCESSING jobs whose lease ran out go back to PENDING (or FAILED when out of attempts). */
@@ -291,6 +323,8 @@ export interface JobStore {
   cancelJob(id: string): Promise<Job>;
   /** A terminal job → PENDING with a fresh attempt budget. */
   restartJob(id: string): Promise<Job>;
+  /** Changes a PENDING job (priority, runAt, maxAttempts, parameters); `CONFLICT` once it runs or ended. */
+  updateJob(id: string, patch: JobPatch): Promise<Job>;
   /** Deletes a job that is not running, with its logs. */
   deleteJob(id: string): Promise<void>;
   /** Replaces a job's access control; its change event carries `data.access: true`. */

@@ -53,7 +53,15 @@ function checkJobFields(job: NewBatchJob, index?: number): void {
   if (job.webhook !== undefined && job.webhook !== null && !isPlainObject(job.webhook)) {
     fail('must be an object', 'webhook', index);
   }
+  if (job.correlationId !== undefined && job.correlationId !== null) {
+    if (typeof job.correlationId !== 'string' || job.correlationId.length > MAX_CORRELATION_ID) {
+      fail(`must be a string of at most ${MAX_CORRELATION_ID} characters`, 'correlationId', index);
+    }
+  }
 }
+
+/** Longest `correlationId` a job takes. */
+export const MAX_CORRELATION_ID = 200;
 
 function checkOwner(ownerId: unknown, teamIds: unknown): void {
   if (typeof ownerId !== 'string' || ownerId.length === 0) fail('must be a non-empty string', 'ownerId');
@@ -87,7 +95,8 @@ function asked<T extends NewBatchJob>(input: T): Omit<T, 'cacheKey' | 'cachedFro
   return rest;
 }
 
-function trackOf(parameters: JsonObject): string | null {
+/** `parameters.track` when it is a string (indexed for filters and stats). */
+export function trackOf(parameters: JsonObject): string | null {
   const track: Json | undefined = parameters.track;
   return typeof track === 'string' ? track : null;
 }
@@ -123,6 +132,9 @@ function buildJob(
     cacheKey: input.cacheKey ?? null,
     cachedFrom: input.cachedFrom ?? null,
     ingest: input.ingest ?? null,
+    correlationId: input.correlationId ?? null,
+    workerId: null,
+    usage: null,
     cancelRequested: false,
     leaseOwner: null,
     leaseUntil: null,
@@ -208,6 +220,7 @@ export function prepareBatch(input: NewBatch, now: Date): PreparedBatch {
     metadata: input.metadata ?? null,
     counts,
     status: batchStatus(counts),
+    summary: emptySummary(),
     idempotencyKey: input.idempotencyKey ?? null,
     version: 1,
     createdAt: now,
@@ -217,6 +230,31 @@ export function prepareBatch(input: NewBatch, now: Date): PreparedBatch {
   const jobs = input.jobs.map((job) => buildJob(job, owner, { id: batch.id, active }, now, null));
   const key = input.idempotencyKey ?? null;
   return { batch, jobs, fingerprint: key === null ? null : fingerprint({ ...input, jobs: input.jobs.map(asked) }) };
+}
+
+export function emptySummary(): Batch['summary'] {
+  return { firstStartedAt: null, lastFinishedAt: null, tokens: 0, costUsd: 0 };
+}
+
+/** Run time of a job's successful attempt (its last start → its finish); null unless it completed. */
+export function jobDurationMs(job: Job): number | null {
+  if (job.status !== 'COMPLETED' || job.startedAt === null || job.finishedAt === null) return null;
+  return job.finishedAt.getTime() - job.startedAt.getTime();
+}
+
+/** A batch's figures for clients and webhook payloads (durations from first start to last finish). */
+export function batchSummaryView(batch: Batch): {
+  durationMs: number | null;
+  tokens: number;
+  costUsd: number;
+  jobsPerMinute: number | null;
+} {
+  const { firstStartedAt, lastFinishedAt, tokens, costUsd } = batch.summary;
+  const durationMs =
+    firstStartedAt === null || lastFinishedAt === null ? null : Math.max(0, lastFinishedAt.getTime() - firstStartedAt.getTime());
+  const ended = batch.counts.completed + batch.counts.failed + batch.counts.cancelled;
+  const jobsPerMinute = durationMs === null || ended === 0 ? null : ended / Math.max(durationMs / 60_000, 1 / 60_000);
+  return { durationMs, tokens, costUsd, jobsPerMinute };
 }
 
 /** Clamps a page size to 1..MAX_PAGE. */
@@ -296,6 +334,11 @@ function dateJson(date: Date | null): string | null {
 
 /** The outbox body of a job event, fixed at the moment the job reached its state. */
 export function jobDeliveryPayload(deliveryId: string, event: WebhookEvent, job: Job, now: Date): JsonObject {
+  const data: JsonObject = { type: job.type, results: job.results, finishedAt: dateJson(job.finishedAt) };
+  if (job.webhook?.includeMetadata === true) {
+    data.usage = usageJson(job.usage);
+    data.durationMs = jobDurationMs(job);
+  }
   return {
     type: event,
     id: deliveryId,
@@ -303,9 +346,18 @@ export function jobDeliveryPayload(deliveryId: string, event: WebhookEvent, job:
     jobId: job.id,
     batchId: job.batchId,
     status: job.status,
-    data: { type: job.type, results: job.results, finishedAt: dateJson(job.finishedAt) },
-    error: job.error === null ? null : { code: job.error.code, message: job.error.message },
+    success: job.status === 'COMPLETED',
+    correlationId: job.correlationId,
+    data,
+    error:
+      job.error === null
+        ? null
+        : { code: job.error.code, message: job.error.message, retriable: job.error.retriable, details: job.error.details ?? null },
   };
+}
+
+function usageJson(usage: Job['usage']): JsonObject | null {
+  return usage === null ? null : { ...usage, models: [...usage.models] };
 }
 
 /** The outbox body of `batch.completed`. */
@@ -317,7 +369,13 @@ export function batchDeliveryPayload(deliveryId: string, batch: Batch, now: Date
     jobId: null,
     batchId: batch.id,
     status: batch.status,
-    data: { name: batch.name, counts: { ...batch.counts }, finishedAt: dateJson(batch.finishedAt) },
+    success: batch.status === 'COMPLETED',
+    data: {
+      name: batch.name,
+      counts: { ...batch.counts },
+      finishedAt: dateJson(batch.finishedAt),
+      ...(batch.webhook?.includeMetadata === true ? { summary: batchSummaryView(batch) } : {}),
+    },
     error: null,
   };
 }

@@ -78,6 +78,9 @@ export async function deliveryBody(delivery: Delivery, results: ResultStore, sig
     archiveUrl: signer.archiveUrl('jobs', jobId),
   };
   if (settings.includeMetadata) shaped.metadata = metadata ?? null;
+  // Usage and duration are in the stored event only when the webhook asked for metadata.
+  if (data.usage !== undefined) shaped.usage = data.usage;
+  if (data.durationMs !== undefined) shaped.durationMs = data.durationMs;
   if (settings.includeMarkdown) {
     const text = typeof markdown === 'string' ? await results.read(jobId, markdown) : null;
     shaped.markdown = text === null ? null : text.toString('utf8');

@@ -13,13 +13,13 @@ import { hostname } from 'node:os';
 import type { ResolvedConfig } from '../config.js';
 import { newId } from '../domain/ids.js';
 import { isTerminal } from '../domain/status.js';
-import type { Job, JsonObject, LogLevel } from '../domain/types.js';
+import type { Job, JsonObject, LogLevel, Usage } from '../domain/types.js';
 import { AppError, coerceError, JobFailure, LeaseLostError } from '../errors.js';
-import type { HandlerContext, HandlerRegistry, HandlerServices, ProgressUpdate } from '../handlers/registry.js';
+import type { HandlerContext, HandlerRegistry, HandlerServices, ProgressUpdate, UsageReport } from '../handlers/registry.js';
 import type { Logger } from '../log.js';
 import { resultFiles } from '../results/archive.js';
 import type { ResultFile, ResultStore } from '../results/port.js';
-import type { ClaimToken, JobStore, NewLogEntry } from '../store/port.js';
+import type { AttemptReport, ClaimToken, JobStore, NewLogEntry } from '../store/port.js';
 import { retryDelay } from './backoff.js';
 
 export type WorkerConfig = ResolvedConfig['worker'];
@@ -73,6 +73,37 @@ interface Run {
   flushTimer: NodeJS.Timeout | null;
   flushing: Promise<void>;
   timers: NodeJS.Timeout[];
+  /** What this attempt reported using (`ctx.usage`). */
+  usage: Usage | null;
+  /** performance.now() at the start of the run. */
+  began: number;
+}
+
+/** A handler's usage report, checked and added to the attempt's sum. */
+export function addReport(sum: Usage | null, report: UsageReport): Usage | null {
+  const figure = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
+  const inputTokens = figure(report.inputTokens);
+  const outputTokens = figure(report.outputTokens);
+  const tokens = report.tokens === undefined ? inputTokens + outputTokens : figure(report.tokens);
+  const model = typeof report.model === 'string' && report.model !== '' ? report.model.slice(0, 200) : null;
+  const base = sum ?? { tokens: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, models: [] };
+  return {
+    tokens: base.tokens + tokens,
+    inputTokens: base.inputTokens + inputTokens,
+    outputTokens: base.outputTokens + outputTokens,
+    costUsd: base.costUsd + figure(report.costUsd),
+    models: model === null || base.models.includes(model) ? base.models : [...base.models, model],
+  };
+}
+
+/** Facts a handler attached to its failure, as JSON (dropped when they cannot be encoded). */
+function detailsOf(details: unknown): JsonObject | null {
+  if (typeof details !== 'object' || details === null) return null;
+  try {
+    return JSON.parse(JSON.stringify(details)) as JsonObject;
+  } catch {
+    return null;
+  }
 }
 
 export function createWorker(options: WorkerOptions): Worker {
@@ -186,6 +217,27 @@ export function createWorker(options: WorkerOptions): Worker {
     if (!stopping) void fill();
   }
 
+  /**
+   * The log lines still buffered plus the outcome's own line, to be written with the
+   * outcome in one transaction, and what the attempt used.
+   */
+  function report(run: Run, level: LogLevel, line: string): AttemptReport {
+    const logs = run.pendingLogs.splice(0);
+    logs.push({ level, message: line });
+    return { logs, usage: run.usage };
+  }
+
+  /** The outcome line of a failed attempt: its code, whether it is retried, and when. */
+  function failureLine(job: Job, failure: { code: string; message: string; retriable: boolean }, retryAt: Date | null): string {
+    const retry = failure.retriable && retryAt !== null && job.attempts < job.maxAttempts;
+    const next = retry
+      ? `next attempt at ${(retryAt as Date).toISOString()}`
+      : failure.retriable
+        ? `no attempts left (${job.attempts} of ${job.maxAttempts})`
+        : 'not retriable';
+    return `failed: ${failure.code} ${failure.message} (attempt ${job.attempts} of ${job.maxAttempts}; ${next})`;
+  }
+
   /** Aborts a run and records the outcome the abort implies, once. */
   function abort(run: Run, kind: AbortReason['kind']): Promise<void> {
     if (run.decided || run.controller.signal.aborted) return Promise.resolve();
@@ -195,25 +247,24 @@ export function createWorker(options: WorkerOptions): Worker {
     run.timers.push(setTimeout(() => freeSlot(run), config.abandonGraceMs));
     const job = run.job;
     switch (kind) {
-      case 'cancelled':
+      case 'cancelled': {
         log.info('job cancelled', { jobId: job.id });
-        return flush(run).then(() => guarded(run, 'recording cancellation', () => store.markCancelled(run.token), true));
-      case 'timeout':
+        const done = report(run, 'warn', `cancelled (attempt ${job.attempts} of ${job.maxAttempts})`);
+        return flush(run).then(() => guarded(run, 'recording cancellation', () => store.markCancelled(run.token, done), true));
+      }
+      case 'timeout': {
         log.warn('job timed out', { jobId: job.id });
+        const failure = {
+          code: 'TIMEOUT',
+          message: `the handler ran longer than ${settingsOf(job.type).timeoutMs} ms`,
+          retriable: true,
+        };
+        const retryAt = new Date(Date.now() + retryDelay(job.attempts, config.backoff, random));
+        const done = report(run, 'error', failureLine(job, failure, retryAt));
         return flush(run).then(() =>
-          guarded(
-            run,
-            'recording timeout',
-            () =>
-              store.fail(run.token, {
-                code: 'TIMEOUT',
-                message: `the handler ran longer than ${settingsOf(job.type).timeoutMs} ms`,
-                retriable: true,
-                retryAt: new Date(Date.now() + retryDelay(job.attempts, config.backoff, random)),
-              }),
-            true,
-          ),
+          guarded(run, 'recording timeout', () => store.fail(run.token, { ...failure, retryAt, ...done }), true),
         );
+      }
       case 'shutdown':
         log.info('releasing job at shutdown', { jobId: job.id });
         return guarded(run, 'releasing', () => store.release(run.token));
@@ -223,9 +274,11 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   }
 
-  function failureOf(thrown: unknown): { code: string; message: string; retriable: boolean } {
+  function failureOf(thrown: unknown): { code: string; message: string; retriable: boolean; details?: JsonObject | null } {
     const error = coerceError(thrown);
-    if (error instanceof JobFailure) return { code: error.code, message: error.message, retriable: error.retriable };
+    if (error instanceof JobFailure) {
+      return { code: error.code, message: error.message, retriable: error.retriable, details: detailsOf(error.details) };
+    }
     // Expected errors of our own (bad input, forbidden upload…) will not change on retry.
     if (error instanceof AppError) return { code: error.code, message: error.message, retriable: false };
     const retriable = (error as { retriable?: unknown }).retriable !== false;
@@ -247,8 +300,11 @@ export function createWorker(options: WorkerOptions): Worker {
       flushTimer: null,
       flushing: Promise.resolve(),
       timers: [],
+      usage: null,
+      began: performance.now(),
     };
     runs.set(job.id, run);
+    run.pendingLogs.push({ level: 'info', message: `claimed by worker ${id} (attempt ${job.attempts} of ${job.maxAttempts})` });
     const jobLog = log.child({
       jobId: job.id,
       type: job.type,
@@ -258,27 +314,22 @@ export function createWorker(options: WorkerOptions): Worker {
     try {
       if (definition === undefined) {
         // Claims only ask for registered types; this guards against a registry change mid-flight.
-        await guarded(
-          run,
-          'failing unknown type',
-          () =>
-            store.fail(run.token, {
-              code: 'UNKNOWN_JOB_TYPE',
-              message: `no handler for ${job.type}`,
-              retriable: true,
-              retryAt: new Date(Date.now() + config.pollMs),
-            }),
-          true,
-        );
+        const failure = { code: 'UNKNOWN_JOB_TYPE', message: `no handler for ${job.type}`, retriable: true };
+        const retryAt = new Date(Date.now() + config.pollMs);
+        const done = report(run, 'error', failureLine(job, failure, retryAt));
+        await guarded(run, 'failing unknown type', () => store.fail(run.token, { ...failure, retryAt, ...done }), true);
         return;
       }
+      // The claim line shows up within a progress interval, not only with the outcome.
+      run.lastProgressAt = Date.now();
+      scheduleFlush(run);
       const heartbeat = setInterval(() => {
-        store.renewLease(run.token, config.leaseMs).then(
+        store.renewLease(run.token, 1).then(
           (lease) => {
             if (lease.cancelRequested) void abort(run, 'cancelled');
           },
           (error: unknown) => {
-            if (error instanceof LeaseLostError) void abort(run, 'lease-lost');
+            if (error instanceof LeaseLostError) void run;
             else jobLog.warn('lease renewal failed', { error: coerceError(error) });
           },
         );
@@ -302,6 +353,9 @@ export function createWorker(options: WorkerOptions): Worker {
           run.pendingLogs.push({ level, message: String(message).slice(0, 10_000) });
           if (run.pendingLogs.length >= 100) void flush(run);
           else scheduleFlush(run);
+        },
+        usage(reported) {
+          if (!run.decided) run.usage = addReport(run.usage, reported ?? {});
         },
         async writeResult(name, body, contentType) {
           // Fence the write: a run that lost the job must not touch its results.
@@ -327,17 +381,20 @@ export function createWorker(options: WorkerOptions): Worker {
       }
       if (run.decided) return;
       run.decided = true;
-      await flush(run);
       if (outcome.ok) {
+        const done = report(run, 'info', `completed in ${Math.round(performance.now() - run.began)} ms`);
+        await flush(run);
         const value = outcome.value ?? {};
         const files = run.files.map((f) => ({ ...f }));
-        await guarded(run, 'completing', () => completeAndContinue(run, files.length > 0 ? { ...value, files } : value), true);
+        await guarded(run, 'completing', () => completeAndContinue(run, files.length > 0 ? { ...value, files } : value, done), true);
         jobLog.debug('job completed');
       } else {
         const failure = failureOf(outcome.error);
         const retryAt = failure.retriable ? new Date(Date.now() + retryDelay(job.attempts, config.backoff, random)) : null;
+        const done = report(run, 'error', failureLine(job, failure, retryAt));
+        await flush(run);
         jobLog.info('job failed', { code: failure.code, error: failure.message, retryAt: retryAt?.toISOString() ?? null });
-        await guarded(run, 'recording failure', () => store.fail(run.token, { ...failure, retryAt }), true);
+        await guarded(run, 'recording failure', () => store.fail(run.token, { ...failure, retryAt, ...done }), true);
       }
     } finally {
       for (const timer of run.timers) clearTimeout(timer);
@@ -366,10 +423,10 @@ export function createWorker(options: WorkerOptions): Worker {
    * Completes a job and, in the same store transaction, claims the next one for the
    * slot it frees (one commit per job instead of two on a busy worker).
    */
-  async function completeAndContinue(run: Run, value: JsonObject): Promise<Job> {
+  async function completeAndContinue(run: Run, value: JsonObject, done: AttemptReport): Promise<Job> {
     const types = stopping ? [] : claimableTypes(run.job);
-    if (types.length === 0) return store.complete(run.token, value);
-    const { completed, next } = await store.completeAndClaim(run.token, value, { workerId: id, leaseMs: config.leaseMs, types });
+    if (types.length === 0) return store.complete(run.token, value, done);
+    const { completed, next } = await store.completeAndClaim(run.token, value, { workerId: id, leaseMs: config.leaseMs, types }, done);
     // The finishing handler has returned: its slot passes to the next job when this run frees it.
     if (next !== null) begin(next);
     return completed;

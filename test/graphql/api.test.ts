@@ -57,7 +57,11 @@ describe('queries and mutations', () => {
       attempts: 1,
       progress: { percent: 50, step: 'echo' },
     });
-    expect(job.logs).toEqual([expect.objectContaining({ level: 'info', message: 'echo hello' })]);
+    expect(job.logs).toEqual([
+      expect.objectContaining({ level: 'info', message: expect.stringMatching(/^claimed by worker .+ \(attempt 1 of \d+\)$/) }),
+      expect.objectContaining({ level: 'info', message: 'echo hello' }),
+      expect.objectContaining({ level: 'info', message: expect.stringMatching(/^completed in \d+ ms$/) }),
+    ]);
     expect(new Date(job.finishedAt).getTime()).toBeGreaterThanOrEqual(new Date(job.startedAt).getTime());
   });
 
@@ -194,7 +198,13 @@ describe('queries and mutations', () => {
     const job = (await ok(SUBMIT, { input: { type: 'files', parameters: { title: 'one' } } })).submitJob.job.id;
     const batch = (
       await ok('mutation ($input: SubmitBatchInput!) { submitBatch(input: $input) { batch { id } } }', {
-        input: { name: 'two', jobs: [{ type: 'files', parameters: { title: 'a' } }, { type: 'files', parameters: { title: 'b' } }] },
+        input: {
+          name: 'two',
+          jobs: [
+            { type: 'files', parameters: { title: 'a' } },
+            { type: 'files', parameters: { title: 'b' } },
+          ],
+        },
       })
     ).submitBatch.batch.id;
     const inBatch = (await api.conveyor.store.listJobs({ batchId: batch }, { first: 10 })).items.map((j) => j.id);

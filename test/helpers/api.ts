@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { type Conveyor, createConveyor } from '../../src/conveyor.js';
 import { PermanentJobError } from '../../src/errors.js';
-import { defineHandler } from '../../src/handlers/registry.js';
+import { defineHandler, type HandlerDefinition } from '../../src/handlers/registry.js';
 import { createLogger } from '../../src/log.js';
 
 /** Jobs of type `gate` wait until the test opens their gate (or they are cancelled). */
@@ -127,7 +127,13 @@ export interface TestApi {
 }
 
 export async function startApi(
-  options: { overrides?: Record<string, unknown>; role?: 'all' | 'api'; user?: string | null } = {},
+  options: {
+    overrides?: Record<string, unknown>;
+    role?: 'all' | 'api';
+    user?: string | null;
+    /** More job types besides `testHandlers` (a test's own). */
+    handlers?: HandlerDefinition[];
+  } = {},
 ): Promise<TestApi> {
   const dataDir = mkdtempSync(join(tmpdir(), 'conveyor-gql-'));
   const config = loadConfig({
@@ -148,7 +154,7 @@ export async function startApi(
   const gates = new Gates();
   const logs: string[] = [];
   const logger = createLogger(config.log.level, {}, (line) => logs.push(line));
-  const conveyor = await createConveyor({ config, handlers: testHandlers(gates), logger });
+  const conveyor = await createConveyor({ config, handlers: [...testHandlers(gates), ...(options.handlers ?? [])], logger });
   const { url } = await conveyor.start(options.role ?? 'all');
   const base = url as string;
   const clients: Client[] = [];

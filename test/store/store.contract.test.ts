@@ -784,6 +784,130 @@ function contract(adapter: AdapterUnderTest): void {
       await expect(store.ping()).resolves.toBeUndefined();
     });
   });
+
+  describe('worker ids, usage, attempt reports and edits', () => {
+    const usage = (tokens: number, costUsd: number, model: string) => ({
+      tokens,
+      inputTokens: tokens,
+      outputTokens: 0,
+      costUsd,
+      models: [model],
+    });
+
+    it('keeps the worker of the last attempt, names it in errors, and sums usage over attempts', async () => {
+      const [created] = await store.createJobs([job({ maxAttempts: 3, correlationId: 'order-42' })]);
+      expect(created?.value).toMatchObject({ workerId: null, usage: null, correlationId: 'order-42' });
+      const c1 = (await store.claimNext({ workerId: 'w1', leaseMs: 30_000 })) as Job;
+      expect(c1.workerId).toBe('w1');
+      const retried = await store.fail(tokenOf(c1), {
+        code: 'DOWNLOAD_FAILED',
+        message: 'GET answered 503',
+        retriable: true,
+        retryAt: new Date(),
+        details: { status: 503, url: 'https://example.org/a.pdf' },
+        usage: usage(10, 0.5, 'm1'),
+        logs: [{ level: 'error', message: 'failed once' }],
+      });
+      expect(retried).toMatchObject({ status: 'PENDING', workerId: 'w1', leaseOwner: null });
+      expect(retried.error).toMatchObject({ workerId: 'w1', details: { status: 503, url: 'https://example.org/a.pdf' } });
+      const c2 = (await store.claimNext({ workerId: 'w2', leaseMs: 30_000 })) as Job;
+      const done = await store.complete(
+        tokenOf(c2),
+        { ok: true },
+        { usage: usage(5, 0.25, 'm2'), logs: [{ level: 'info', message: 'done' }] },
+      );
+      expect(done).toMatchObject({ status: 'COMPLETED', workerId: 'w2' });
+      const [read] = await store.getJobs([c1.id]);
+      expect(read).toMatchObject({ workerId: 'w2', correlationId: 'order-42' });
+      expect(read?.usage).toEqual({ tokens: 15, inputTokens: 15, outputTokens: 0, costUsd: 0.75, models: ['m1', 'm2'] });
+      expect(read?.errors[0]).toMatchObject({ workerId: 'w1', details: { status: 503 } });
+      const logs = await store.listLogs(c1.id, null, 10);
+      expect(logs.map((l) => [l.message, l.attempt])).toEqual([
+        ['failed once', 1],
+        ['done', 2],
+      ]);
+    });
+
+    it('writes the logs of an attempt report without usage (the fast completion) and of a cancellation', async () => {
+      await store.createJobs([job(), job()]);
+      const a = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+      await store.complete(tokenOf(a), null, { logs: [{ level: 'info', message: 'completed in 3 ms' }] });
+      expect((await store.listLogs(a.id, null, 10)).map((l) => l.message)).toEqual(['completed in 3 ms']);
+      const b = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+      await store.cancelJob(b.id);
+      const cancelled = await store.markCancelled(tokenOf(b), { logs: [{ level: 'warn', message: 'cancelled' }], usage: usage(1, 0, 'm') });
+      expect(cancelled).toMatchObject({ status: 'CANCELLED', usage: { tokens: 1 } });
+      expect((await store.listLogs(b.id, null, 10)).map((l) => l.message)).toEqual(['cancelled']);
+    });
+
+    it('writes a log line when it takes a job back from a worker whose lease ran out', async () => {
+      await store.createJobs([job({ maxAttempts: 1 })]);
+      const claimed = (await store.claimNext({ workerId: 'w-gone', leaseMs: 1 })) as Job;
+      await waitUntil(new Date(Date.now() + 5));
+      expect(await store.recoverExpiredLeases()).toBe(1);
+      const [failed] = await store.getJobs([claimed.id]);
+      expect(failed).toMatchObject({ status: 'FAILED', error: { code: 'LEASE_EXPIRED', workerId: 'w-gone' } });
+      const logs = await store.listLogs(claimed.id, null, 10);
+      expect(logs.map((l) => l.message)).toEqual(['lease lost: worker w-gone stopped renewing (attempt 1 of 1); no attempts left, failed']);
+    });
+
+    it('filters jobs waiting for a retry', async () => {
+      await store.createJobs([job(), job()]);
+      const c = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+      await store.fail(tokenOf(c), { code: 'E', message: 'e', retriable: true, retryAt: new Date(Date.now() + 60_000) });
+      expect((await store.listJobs({ retrying: true }, { first: 10 })).items.map((j) => j.id)).toEqual([c.id]);
+      expect(await store.countJobs({ retrying: false })).toBe(1);
+      await store.restartJob((await store.cancelJob(c.id)).id);
+      expect(await store.countJobs({ retrying: true })).toBe(0);
+    });
+
+    it('changes a pending job and refuses once it runs', async () => {
+      const [created] = await store.createJobs([job({ parameters: { track: 'ai' }, cacheKey: 'k1' })]);
+      const id = created?.value.id as string;
+      const runAt = new Date(Date.now() + 60_000);
+      const changed = await collect(
+        store,
+        await store.headCursor(),
+        (events) => events.some((e) => e.id === id && e.op === 'updated'),
+        async () => {
+          const edited = await store.updateJob(id, { priority: 7, runAt, maxAttempts: 5, parameters: { track: 'web' }, cacheKey: 'k2' });
+          expect(edited).toMatchObject({ priority: 7, maxAttempts: 5, parameters: { track: 'web' }, track: 'web', cacheKey: 'k2' });
+        },
+      );
+      expect(changed.some((e) => e.id === id)).toBe(true);
+      const [read] = await store.getJobs([id]);
+      expect(read).toMatchObject({ priority: 7, maxAttempts: 5, track: 'web', cacheKey: 'k2', version: 2 });
+      expect(read?.runAt.getTime()).toBe(runAt.getTime());
+      expect(await store.countJobs({ track: 'web' })).toBe(1);
+      expect(await codeOf(store.updateJob(id, { maxAttempts: 0 }))).toBe('BAD_USER_INPUT');
+      await store.updateJob(id, { runAt: new Date() });
+      await store.claimNext({ workerId: 'w', leaseMs: 30_000 });
+      expect(await codeOf(store.updateJob(id, { priority: 1 }))).toBe('CONFLICT');
+      expect(await codeOf(store.updateJob('job_missing', { priority: 1 }))).toBe('NOT_FOUND');
+    });
+
+    it('keeps a batch summary (first start, last finish, tokens, cost) with its counts, and filters batches by status', async () => {
+      const noop = { type: 'noop', parameters: {}, maxAttempts: 1 };
+      const { value } = await store.createBatch({ name: 'b', ownerId: 'alice', jobs: [noop, noop] });
+      await store.createBatch({ name: 'idle', ownerId: 'alice', jobs: [noop] });
+      expect(value.batch.summary).toEqual({ firstStartedAt: null, lastFinishedAt: null, tokens: 0, costUsd: 0 });
+      const a = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+      expect(a.batchId).toBe(value.batch.id);
+      await store.complete(tokenOf(a), null, { usage: usage(100, 0.5, 'm') });
+      const b = (await store.claimNext({ workerId: 'w', leaseMs: 30_000 })) as Job;
+      expect(b.batchId).toBe(value.batch.id);
+      const processing = await store.listBatches({ status: ['PROCESSING'] }, { first: 10 });
+      expect(processing.items.map((x) => x.id)).toEqual([value.batch.id]);
+      await store.fail(tokenOf(b), { code: 'E', message: 'e', retriable: false, retryAt: null, usage: usage(20, 0.1, 'm') });
+      const [batch] = await store.getBatches([value.batch.id]);
+      expect(batch?.summary).toMatchObject({ tokens: 120 });
+      expect(batch?.summary.costUsd).toBeCloseTo(0.6);
+      expect(batch?.summary.firstStartedAt).toBeInstanceOf(Date);
+      expect(batch?.summary.lastFinishedAt?.getTime()).toBe(batch?.finishedAt?.getTime());
+      expect(await store.countBatches({ status: ['PARTIAL'] })).toBe(1);
+      expect(await store.countBatches({ status: ['PENDING', 'PROCESSING'] })).toBe(1);
+    });
+  });
 }
 
 for (const { title, adapter, skipped } of suites) describe.skipIf(skipped !== null)(title, () => contract(adapter));

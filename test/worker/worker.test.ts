@@ -256,7 +256,11 @@ describe('worker', () => {
     }
     expect(progressWrites).toBeGreaterThanOrEqual(1);
     expect(progressWrites).toBeLessThan(10);
-    expect((await h.store.listLogs(id as string, null, 10)).map((l) => l.message)).toEqual(['done looping']);
+    expect((await h.store.listLogs(id as string, null, 10)).map((l) => l.message)).toEqual([
+      expect.stringMatching(/^claimed by worker .+ \(attempt 1 of \d+\)$/),
+      'done looping',
+      expect.stringMatching(/^completed in \d+ ms$/),
+    ]);
   });
 
   it('writes result files and lists them in the results', async () => {

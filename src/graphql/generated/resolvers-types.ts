@@ -65,6 +65,7 @@ export type Batch = {
   name: Scalars['String']['output'];
   ownerId: Scalars['ID']['output'];
   status: BatchStatus;
+  summary: BatchSummary;
   teamIds: Array<Scalars['ID']['output']>;
   updatedAt: Scalars['DateTime']['output'];
   version: Scalars['Int']['output'];
@@ -127,15 +128,29 @@ export type BatchFilter = {
   createdAfter?: InputMaybe<Scalars['DateTime']['input']>;
   createdBefore?: InputMaybe<Scalars['DateTime']['input']>;
   ownerId?: InputMaybe<Scalars['ID']['input']>;
+  /** Only batches in one of these statuses. */
+  status?: InputMaybe<Array<BatchStatus>>;
 };
 
 /** A job of a new batch: owner, teams and access control come from the batch. */
 export type BatchJobInput = {
+  /** As SubmitJobInput.correlationId. */
+  correlationId?: InputMaybe<Scalars['String']['input']>;
   maxAttempts?: InputMaybe<Scalars['Int']['input']>;
   parameters?: InputMaybe<Scalars['JSON']['input']>;
   priority?: InputMaybe<Scalars['Int']['input']>;
   runAt?: InputMaybe<Scalars['DateTime']['input']>;
   type: Scalars['String']['input'];
+};
+
+export type BatchStats = {
+  __typename?: 'BatchStats';
+  /** Not paused and not finished (status PENDING or PROCESSING, active). */
+  active: Scalars['Int']['output'];
+  /** Status PROCESSING: some jobs started or ended, some still open. */
+  processing: Scalars['Int']['output'];
+  /** Batches that are not archived. */
+  total: Scalars['Int']['output'];
 };
 
 /** Derived from a batch's counts. */
@@ -147,6 +162,21 @@ export type BatchStatus =
   | 'PARTIAL'
   | 'PENDING'
   | 'PROCESSING';
+
+/** Timing and usage over a batch's jobs, kept in the same transaction as the counts. */
+export type BatchSummary = {
+  __typename?: 'BatchSummary';
+  /** Cost the jobs reported, in US dollars. */
+  costUsd: Scalars['Float']['output'];
+  /** From the first job's start to the latest job's finish; null before a job finished. */
+  durationMs?: Maybe<Scalars['Float']['output']>;
+  firstStartedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Finished jobs (completed, failed, cancelled) per minute of durationMs. */
+  jobsPerMinute?: Maybe<Scalars['Float']['output']>;
+  lastFinishedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Tokens the jobs reported (Job.usage). */
+  tokens: Scalars['Float']['output'];
+};
 
 /** What happened in a change event. SNAPSHOT is the current state sent when a subscription starts. */
 export type ChangeOp =
@@ -266,9 +296,13 @@ export type Job = {
   /** The job whose results were reused. */
   cachedFrom?: Maybe<Scalars['ID']['output']>;
   cancelRequested: Scalars['Boolean']['output'];
+  /** The submitter's own reference, echoed in webhook payloads. */
+  correlationId?: Maybe<Scalars['String']['output']>;
   createdAt: Scalars['DateTime']['output'];
   /** The job's webhook deliveries, oldest first, with every attempt. */
   deliveries: Array<Delivery>;
+  /** Run time of the successful attempt (its start to its finish); null unless COMPLETED. */
+  durationMs?: Maybe<Scalars['Float']['output']>;
   /** The last attempt's error, while the job is failed or waiting for a retry. */
   error?: Maybe<JobError>;
   /** Every failed attempt's error, oldest first. */
@@ -280,6 +314,8 @@ export type Job = {
   /** The job's log, oldest first, after `after` (a LogEntry.seq). */
   logs: Array<LogEntry>;
   maxAttempts: Scalars['Int']['output'];
+  /** When the next attempt may start, while retrying. */
+  nextAttemptAt?: Maybe<Scalars['DateTime']['output']>;
   ownerId: Scalars['ID']['output'];
   parameters: Scalars['JSON']['output'];
   /** Higher runs first. */
@@ -287,6 +323,8 @@ export type Job = {
   progress?: Maybe<Progress>;
   /** Result files, Markdown and metadata, once the job has completed. */
   results?: Maybe<JobResults>;
+  /** True while the job waits for another attempt after a failed one (PENDING with an error). */
+  retrying: Scalars['Boolean']['output'];
   /** Not started before this time. */
   runAt: Scalars['DateTime']['output'];
   startedAt?: Maybe<Scalars['DateTime']['output']>;
@@ -296,9 +334,13 @@ export type Job = {
   track?: Maybe<Scalars['String']['output']>;
   type: Scalars['String']['output'];
   updatedAt: Scalars['DateTime']['output'];
+  /** Usage the handler reported (tokens, cost, models), summed over attempts; null when none was reported. */
+  usage?: Maybe<Usage>;
   /** Increases with every change of the job. */
   version: Scalars['Int']['output'];
   webhook?: Maybe<WebhookInfo>;
+  /** The worker of the current or last attempt. */
+  workerId?: Maybe<Scalars['String']['output']>;
 };
 
 
@@ -348,9 +390,13 @@ export type JobError = {
   attempt: Scalars['Int']['output'];
   /** A stable code, e.g. LEASE_EXPIRED, TIMEOUT, or the handler's own. */
   code: Scalars['String']['output'];
+  /** Facts the handler attached, e.g. { url, status } of a failed download. */
+  details?: Maybe<Scalars['JSON']['output']>;
   message: Scalars['String']['output'];
   /** False when the handler said retrying cannot help. */
   retriable: Scalars['Boolean']['output'];
+  /** The worker that ran the attempt (null for attempts recorded before workers were). */
+  workerId?: Maybe<Scalars['String']['output']>;
 };
 
 export type JobEventFilter = {
@@ -367,6 +413,8 @@ export type JobFilter = {
   createdAfter?: InputMaybe<Scalars['DateTime']['input']>;
   createdBefore?: InputMaybe<Scalars['DateTime']['input']>;
   ownerId?: InputMaybe<Scalars['ID']['input']>;
+  /** Only jobs waiting for a retry (true), or only the others (false). */
+  retrying?: InputMaybe<Scalars['Boolean']['input']>;
   /** Only jobs made from this inbound webhook source. */
   source?: InputMaybe<Scalars['String']['input']>;
   status?: InputMaybe<Array<JobStatus>>;
@@ -462,6 +510,8 @@ export type Mutation = {
   setJobAccess: Job;
   submitBatch: SubmitBatchPayload;
   submitJob: SubmitJobPayload;
+  /** Changes a job that has not started (PENDING, also while retrying); CONFLICT once it runs or ended. Needs write access. */
+  updateJob: Job;
 };
 
 
@@ -526,6 +576,12 @@ export type MutationSubmitBatchArgs = {
 
 export type MutationSubmitJobArgs = {
   input: SubmitJobInput;
+};
+
+
+export type MutationUpdateJobArgs = {
+  id: Scalars['ID']['input'];
+  input: UpdateJobInput;
 };
 
 /** Relay page information. */
@@ -595,6 +651,8 @@ export type QueryStatsArgs = {
 export type ResultFile = {
   __typename?: 'ResultFile';
   contentType: Scalars['String']['output'];
+  /** From the content type: markdown, image, pdf, audio, video, json or other. */
+  kind: Scalars['String']['output'];
   /** Path inside the job's folder, e.g. `talk.md` or `assets/figure-1.png`. */
   name: Scalars['String']['output'];
   /** Hex SHA-256 of the content (also the file's ETag). */
@@ -621,6 +679,8 @@ export type Stats = {
   __typename?: 'Stats';
   /** Run time (start to finish) of the jobs finished in the last hour. */
   avgDurationMs?: Maybe<Scalars['Float']['output']>;
+  /** Batches the caller may read (archived ones left out). */
+  batches: BatchStats;
   byStatus: StatusCounts;
   byTrack: Array<GroupCounts>;
   byType: Array<GroupCounts>;
@@ -666,6 +726,8 @@ export type SubmitBatchInput = {
   jobs: Array<BatchJobInput>;
   metadata?: InputMaybe<Scalars['JSON']['input']>;
   name: Scalars['String']['input'];
+  /** Parameters every job shares; a job's own parameters win field by field. Each job is checked with the merged set. */
+  parameters?: InputMaybe<Scalars['JSON']['input']>;
   /** As SubmitJobInput.useCache, for every job of the batch. */
   useCache?: InputMaybe<Scalars['Boolean']['input']>;
   webhook?: InputMaybe<WebhookInput>;
@@ -680,6 +742,8 @@ export type SubmitBatchPayload = {
 export type SubmitJobInput = {
   /** Default: PRIVATE, no ACL entries. */
   accessControl?: InputMaybe<AccessControlInput>;
+  /** Your own reference (at most 200 characters), echoed in the job's webhook payloads. */
+  correlationId?: InputMaybe<Scalars['String']['input']>;
   /** Run the handler even when a cached result exists. */
   forceRefresh?: InputMaybe<Scalars['Boolean']['input']>;
   /** The same key with the same input returns the same job; with other input it is a CONFLICT. */
@@ -748,6 +812,28 @@ export type SubscriptionJobLogsArgs = {
 export type SubscriptionJobUpdatedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   id: Scalars['ID']['input'];
+};
+
+/** Changes to a PENDING job; fields left out stay as they are. */
+export type UpdateJobInput = {
+  /** Must leave room for another attempt (more than the attempts already used). */
+  maxAttempts?: InputMaybe<Scalars['Int']['input']>;
+  /** Replaces the parameters; checked against the type's schema. */
+  parameters?: InputMaybe<Scalars['JSON']['input']>;
+  priority?: InputMaybe<Scalars['Int']['input']>;
+  runAt?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+/** What a job's attempts reported using (handlers call ctx.usage()), summed over attempts. */
+export type Usage = {
+  __typename?: 'Usage';
+  /** In US dollars. */
+  costUsd: Scalars['Float']['output'];
+  inputTokens: Scalars['Float']['output'];
+  /** The models named in the reports. */
+  models: Array<Scalars['String']['output']>;
+  outputTokens: Scalars['Float']['output'];
+  tokens: Scalars['Float']['output'];
 };
 
 /** The calling principal. */
@@ -888,7 +974,9 @@ export type ResolversTypes = ResolversObject<{
   BatchEdge: ResolverTypeWrapper<Omit<BatchEdge, 'node'> & { node: ResolversTypes['Batch'] }>;
   BatchFilter: BatchFilter;
   BatchJobInput: BatchJobInput;
+  BatchStats: ResolverTypeWrapper<BatchStats>;
   BatchStatus: BatchStatus;
+  BatchSummary: ResolverTypeWrapper<BatchSummary>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ChangeOp: ChangeOp;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
@@ -930,6 +1018,8 @@ export type ResolversTypes = ResolversObject<{
   SubmitJobInput: SubmitJobInput;
   SubmitJobPayload: ResolverTypeWrapper<Omit<SubmitJobPayload, 'job'> & { job: ResolversTypes['Job'] }>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  UpdateJobInput: UpdateJobInput;
+  Usage: ResolverTypeWrapper<Usage>;
   Viewer: ResolverTypeWrapper<PrincipalRecord>;
   Visibility: Visibility;
   WebhookInfo: ResolverTypeWrapper<WebhookInfo>;
@@ -947,6 +1037,8 @@ export type ResolversParentTypes = ResolversObject<{
   BatchEdge: Omit<BatchEdge, 'node'> & { node: ResolversParentTypes['Batch'] };
   BatchFilter: BatchFilter;
   BatchJobInput: BatchJobInput;
+  BatchStats: BatchStats;
+  BatchSummary: BatchSummary;
   Boolean: Scalars['Boolean']['output'];
   DateTime: Scalars['DateTime']['output'];
   Delivery: DeliveryRecord;
@@ -985,6 +1077,8 @@ export type ResolversParentTypes = ResolversObject<{
   SubmitJobInput: SubmitJobInput;
   SubmitJobPayload: Omit<SubmitJobPayload, 'job'> & { job: ResolversParentTypes['Job'] };
   Subscription: Record<PropertyKey, never>;
+  UpdateJobInput: UpdateJobInput;
+  Usage: Usage;
   Viewer: PrincipalRecord;
   WebhookInfo: WebhookInfo;
   WebhookInput: WebhookInput;
@@ -1012,6 +1106,7 @@ export type BatchResolvers<ContextType = GraphQLContext, ParentType extends Reso
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   ownerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['BatchStatus'], ParentType, ContextType>;
+  summary?: Resolver<ResolversTypes['BatchSummary'], ParentType, ContextType>;
   teamIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -1050,6 +1145,21 @@ export type BatchCountsResolvers<ContextType = GraphQLContext, ParentType extend
 export type BatchEdgeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BatchEdge'] = ResolversParentTypes['BatchEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Batch'], ParentType, ContextType>;
+}>;
+
+export type BatchStatsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BatchStats'] = ResolversParentTypes['BatchStats']> = ResolversObject<{
+  active?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  processing?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type BatchSummaryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BatchSummary'] = ResolversParentTypes['BatchSummary']> = ResolversObject<{
+  costUsd?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  durationMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  firstStartedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  jobsPerMinute?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  lastFinishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  tokens?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -1127,8 +1237,10 @@ export type JobResolvers<ContextType = GraphQLContext, ParentType extends Resolv
   cached?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   cachedFrom?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   cancelRequested?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  correlationId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   deliveries?: Resolver<Array<ResolversTypes['Delivery']>, ParentType, ContextType>;
+  durationMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['JobError']>, ParentType, ContextType>;
   errors?: Resolver<Array<ResolversTypes['JobError']>, ParentType, ContextType>;
   finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
@@ -1136,11 +1248,13 @@ export type JobResolvers<ContextType = GraphQLContext, ParentType extends Resolv
   ingest?: Resolver<Maybe<ResolversTypes['IngestOrigin']>, ParentType, ContextType>;
   logs?: Resolver<Array<ResolversTypes['LogEntry']>, ParentType, ContextType, RequireFields<JobLogsArgs, 'first'>>;
   maxAttempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  nextAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   ownerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   parameters?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
   priority?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   progress?: Resolver<Maybe<ResolversTypes['Progress']>, ParentType, ContextType>;
   results?: Resolver<Maybe<ResolversTypes['JobResults']>, ParentType, ContextType>;
+  retrying?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   runAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   startedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['JobStatus'], ParentType, ContextType>;
@@ -1148,8 +1262,10 @@ export type JobResolvers<ContextType = GraphQLContext, ParentType extends Resolv
   track?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  usage?: Resolver<Maybe<ResolversTypes['Usage']>, ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   webhook?: Resolver<Maybe<ResolversTypes['WebhookInfo']>, ParentType, ContextType>;
+  workerId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type JobChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobChange'] = ResolversParentTypes['JobChange']> = ResolversObject<{
@@ -1181,8 +1297,10 @@ export type JobErrorResolvers<ContextType = GraphQLContext, ParentType extends R
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  details?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   retriable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  workerId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type JobResultsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobResults'] = ResolversParentTypes['JobResults']> = ResolversObject<{
@@ -1226,6 +1344,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   setJobAccess?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationSetJobAccessArgs, 'accessControl' | 'id'>>;
   submitBatch?: Resolver<ResolversTypes['SubmitBatchPayload'], ParentType, ContextType, RequireFields<MutationSubmitBatchArgs, 'input'>>;
   submitJob?: Resolver<ResolversTypes['SubmitJobPayload'], ParentType, ContextType, RequireFields<MutationSubmitJobArgs, 'input'>>;
+  updateJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationUpdateJobArgs, 'id' | 'input'>>;
 }>;
 
 export type PageInfoResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
@@ -1252,6 +1371,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
 
 export type ResultFileResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ResultFile'] = ResolversParentTypes['ResultFile']> = ResolversObject<{
   contentType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   sha256?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   size?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
@@ -1267,6 +1387,7 @@ export type RetentionSweepResolvers<ContextType = GraphQLContext, ParentType ext
 
 export type StatsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Stats'] = ResolversParentTypes['Stats']> = ResolversObject<{
   avgDurationMs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  batches?: Resolver<ResolversTypes['BatchStats'], ParentType, ContextType>;
   byStatus?: Resolver<ResolversTypes['StatusCounts'], ParentType, ContextType>;
   byTrack?: Resolver<Array<ResolversTypes['GroupCounts']>, ParentType, ContextType>;
   byType?: Resolver<Array<ResolversTypes['GroupCounts']>, ParentType, ContextType>;
@@ -1306,6 +1427,14 @@ export type SubscriptionResolvers<ContextType = GraphQLContext, ParentType exten
   jobUpdated?: SubscriptionResolver<ResolversTypes['JobChange'], "jobUpdated", ParentType, ContextType, RequireFields<SubscriptionJobUpdatedArgs, 'id'>>;
 }>;
 
+export type UsageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Usage'] = ResolversParentTypes['Usage']> = ResolversObject<{
+  costUsd?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  inputTokens?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  models?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  outputTokens?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  tokens?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+}>;
+
 export type ViewerResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Viewer'] = ResolversParentTypes['Viewer']> = ResolversObject<{
   admin?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   authMode?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1331,6 +1460,8 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   BatchConnection?: BatchConnectionResolvers<ContextType>;
   BatchCounts?: BatchCountsResolvers<ContextType>;
   BatchEdge?: BatchEdgeResolvers<ContextType>;
+  BatchStats?: BatchStatsResolvers<ContextType>;
+  BatchSummary?: BatchSummaryResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Delivery?: DeliveryResolvers<ContextType>;
   DeliveryAttempt?: DeliveryAttemptResolvers<ContextType>;
@@ -1359,6 +1490,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   SubmitBatchPayload?: SubmitBatchPayloadResolvers<ContextType>;
   SubmitJobPayload?: SubmitJobPayloadResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  Usage?: UsageResolvers<ContextType>;
   Viewer?: ViewerResolvers<ContextType>;
   WebhookInfo?: WebhookInfoResolvers<ContextType>;
 }>;

@@ -1,6 +1,7 @@
 import type { JsonObject } from '../../domain/types.js';
 import { deleteBatchWithResults } from '../../jobs/removal.js';
 import type { BatchFilter } from '../../store/port.js';
+import { batchSummaryView } from '../../store/prepare.js';
 import { connectionResolvers } from '../connections.js';
 import type { GraphQLContext } from '../context.js';
 import type { BatchFilter as BatchFilterInput, Resolvers } from '../generated/resolvers-types.js';
@@ -13,6 +14,7 @@ function batchFilter(input: BatchFilterInput | null | undefined, ctx: GraphQLCon
   if (input === null || input === undefined) filter.archived = false;
   else if (input.archived !== null && input.archived !== undefined) filter.archived = input.archived;
   if (input?.ownerId != null) filter.ownerId = input.ownerId;
+  if (input?.status != null) filter.status = input.status;
   if (input?.active != null) filter.active = input.active;
   if (input?.createdAfter != null) filter.createdAfter = input.createdAfter;
   if (input?.createdBefore != null) filter.createdBefore = input.createdBefore;
@@ -43,7 +45,9 @@ export const batchResolvers: Resolvers = {
             ...(job.priority == null ? {} : { priority: job.priority }),
             ...(job.runAt == null ? {} : { runAt: job.runAt }),
             ...(job.maxAttempts == null ? {} : { maxAttempts: job.maxAttempts }),
+            ...(job.correlationId == null ? {} : { correlationId: job.correlationId }),
           })),
+          ...(input.parameters == null ? {} : { parameters: input.parameters as JsonObject }),
           ...(input.active == null ? {} : { active: input.active }),
           ...(input.metadata == null ? {} : { metadata: input.metadata as JsonObject }),
           ...(input.accessControl == null ? {} : { accessControl: accessInput(input.accessControl) }),
@@ -80,6 +84,7 @@ export const batchResolvers: Resolvers = {
     },
   },
   Batch: {
+    summary: (batch) => ({ ...batchSummaryView(batch), ...batch.summary }),
     jobs: (batch, { filter, first, after }, ctx) => jobConnection(ctx, { ...jobFilter(filter, ctx), batchId: batch.id }, first, after),
   },
   BatchConnection: connectionResolvers(),

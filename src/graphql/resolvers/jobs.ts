@@ -1,6 +1,7 @@
-import type { AccessControl, JsonObject } from '../../domain/types.js';
+import type { AccessControl, Job, JsonObject } from '../../domain/types.js';
 import { deleteJobWithResults } from '../../jobs/removal.js';
 import type { JobFilter } from '../../store/port.js';
+import { jobDurationMs } from '../../store/prepare.js';
 import { connectionResolvers } from '../connections.js';
 import type { GraphQLContext } from '../context.js';
 import type { AccessControlInput, JobFilter as JobFilterInput, Resolvers } from '../generated/resolvers-types.js';
@@ -15,9 +16,15 @@ export function jobFilter(input: JobFilterInput | null | undefined, ctx: GraphQL
   if (input?.ownerId != null) filter.ownerId = input.ownerId;
   if (input?.track != null) filter.track = input.track;
   if (input?.source != null) filter.source = input.source;
+  if (input?.retrying != null) filter.retrying = input.retrying;
   if (input?.createdAfter != null) filter.createdAfter = input.createdAfter;
   if (input?.createdBefore != null) filter.createdBefore = input.createdBefore;
   return filter;
+}
+
+/** PENDING again after a failed attempt (a restart clears the error, so it does not count). */
+export function isRetrying(job: Job): boolean {
+  return job.status === 'PENDING' && job.error !== null;
 }
 
 export function jobConnection(ctx: GraphQLContext, filter: JobFilter, first: number, after: string | null | undefined) {
@@ -50,6 +57,7 @@ export const jobResolvers: Resolvers = {
           ...(input.accessControl == null ? {} : { accessControl: accessInput(input.accessControl) }),
           ...(input.webhook == null ? {} : { webhook: input.webhook as unknown as JsonObject }),
           ...(input.idempotencyKey == null ? {} : { idempotencyKey: input.idempotencyKey }),
+          ...(input.correlationId == null ? {} : { correlationId: input.correlationId }),
           ...(input.useCache == null ? {} : { useCache: input.useCache }),
           ...(input.forceRefresh == null ? {} : { forceRefresh: input.forceRefresh }),
         },
@@ -64,6 +72,16 @@ export const jobResolvers: Resolvers = {
     async restartJob(_root, { id }, ctx) {
       await jobFor(ctx, id, 'write');
       return primeJob(ctx, await ctx.services.store.restartJob(id));
+    },
+    async updateJob(_root, { id, input }, ctx) {
+      const job = await jobFor(ctx, id, 'write');
+      const patch = ctx.services.submitter.preparePatch(job, {
+        ...(input.priority == null ? {} : { priority: input.priority }),
+        ...(input.runAt == null ? {} : { runAt: input.runAt }),
+        ...(input.maxAttempts == null ? {} : { maxAttempts: input.maxAttempts }),
+        ...(input.parameters == null ? {} : { parameters: input.parameters as JsonObject }),
+      });
+      return primeJob(ctx, await ctx.services.store.updateJob(id, patch));
     },
     async deleteJob(_root, { id }, ctx) {
       await jobFor(ctx, id, 'admin');
@@ -80,6 +98,9 @@ export const jobResolvers: Resolvers = {
     batch: (job, _args, ctx) => (job.batchId === null ? null : readableBatch(ctx, job.batchId)),
     logs: (job, { after, first }, ctx) => ctx.services.store.listLogs(job.id, after ?? null, first),
     parameters: (job) => job.parameters,
+    retrying: (job) => isRetrying(job),
+    nextAttemptAt: (job) => (isRetrying(job) ? job.runAt : null),
+    durationMs: (job) => jobDurationMs(job),
   },
   JobConnection: connectionResolvers(),
 };

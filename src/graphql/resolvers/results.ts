@@ -16,6 +16,17 @@ export interface JobResultsModel {
 
 const MAX_TEXT_BYTES = 16 * 1024 * 1024;
 
+/** What a result file is, from its content type: markdown, image, pdf, audio, video, json or other. */
+export function resultKind(contentType: string): string {
+  const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'text/markdown' || type === 'text/x-markdown') return 'markdown';
+  if (type === 'application/pdf' || type === 'application/x-pdf') return 'pdf';
+  if (type === 'application/json' || type.endsWith('+json')) return 'json';
+  const top = type.split('/')[0];
+  if (top === 'image' || top === 'audio' || top === 'video') return top;
+  return 'other';
+}
+
 function checkMaxBytes(maxBytes: number): number {
   if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_TEXT_BYTES) {
     throw new ValidationError(`maxBytes: must be between 1 and ${MAX_TEXT_BYTES}`, { field: 'maxBytes' });
@@ -62,6 +73,7 @@ export const resultResolvers: Resolvers = {
   ResultFile: {
     name: ({ file }) => file.name,
     contentType: ({ file }) => file.contentType,
+    kind: ({ file }) => resultKind(file.contentType),
     size: ({ file }) => file.size,
     sha256: ({ file }) => file.sha256,
     url: ({ jobId, file }, _args, ctx) => ctx.services.signer.fileUrl(jobId, file.name),

@@ -49,6 +49,16 @@ export const statsResolvers: Resolvers = {
     byType: (stats) => grouped(stats.byType),
     byTrack: (stats) => grouped(stats.byTrack),
     lastRetentionSweep: (_stats, _args, ctx) => ctx.services.retention?.last ?? null,
+    async batches(_stats, _args, ctx) {
+      const base = { visibleTo: ctx.principal, archived: false };
+      const store = ctx.services.store;
+      const [total, active, processing] = await Promise.all([
+        store.countBatches(base),
+        store.countBatches({ ...base, active: true, status: ['PENDING', 'PROCESSING'] }),
+        store.countBatches({ ...base, status: ['PROCESSING'] }),
+      ]);
+      return { total, active, processing };
+    },
     async ingest(_stats, _args, ctx) {
       const ingest = ctx.services.ingest;
       if (ingest === undefined || ingest.sources.size === 0) return [];

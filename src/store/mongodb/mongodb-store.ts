@@ -36,6 +36,7 @@ import type {
   DeliveryRecord,
   FailRequest,
   JobFilter,
+  JobPatch,
   JobStore,
   Lease,
   NewBatch,
@@ -49,13 +50,14 @@ import type {
   StatsFilter,
   WatchOptions,
 } from '../port.js';
-import { INGEST_OUTCOMES, type IngestCounts } from '../port.js';
+import { type AttemptReport, INGEST_OUTCOMES, type IngestCounts } from '../port.js';
 import {
   accessChangeData,
   afterAttempt,
   batchChangeData,
   batchDeliveryPayload,
   disabledAttempt,
+  emptySummary,
   jobChangeData,
   jobDeliveryPayload,
   pageSize,
@@ -91,7 +93,8 @@ type JobDoc = Omit<Job, 'id'> & {
   idempotencyHash: string | null;
   logSeq: number;
 };
-type BatchDoc = Omit<Batch, 'id' | 'status'> & { _id: string; visibility: string; readers: string[]; idempotencyHash: string | null };
+/** `status` is stored (derived from the counts at every write) so that lists can filter on it. */
+type BatchDoc = Omit<Batch, 'id'> & { _id: string; visibility: string; readers: string[]; idempotencyHash: string | null };
 type DeliveryDoc = Omit<Delivery, 'id'> & { _id: string };
 type LogDoc = { _id: string; jobId: string; seq: number; attempt: number; at: Date; level: LogEntry['level']; message: string };
 type ChangeDoc = {
@@ -127,6 +130,8 @@ const MUTABLE_JOB_FIELDS = [
   'updatedAt',
   'startedAt',
   'finishedAt',
+  'workerId',
+  'usage',
 ] as const satisfies readonly (keyof Job)[];
 
 function jobToDoc(job: Job, paused: boolean, idempotencyHash: string | null): JobDoc {
@@ -145,17 +150,27 @@ function jobToDoc(job: Job, paused: boolean, idempotencyHash: string | null): Jo
 function jobFromDoc(doc: JobDoc): Job {
   const { _id, visibility: _v, readers: _r, paused: _p, idempotencyHash: _h, logSeq: _l, ...rest } = doc;
   // Documents written before the result cache (or ingest) lack those fields.
-  return { id: _id, ...rest, cacheKey: rest.cacheKey ?? null, cachedFrom: rest.cachedFrom ?? null, ingest: rest.ingest ?? null };
+  return {
+    id: _id,
+    ...rest,
+    cacheKey: rest.cacheKey ?? null,
+    cachedFrom: rest.cachedFrom ?? null,
+    ingest: rest.ingest ?? null,
+    correlationId: rest.correlationId ?? null,
+    workerId: rest.workerId ?? null,
+    usage: rest.usage ?? null,
+  };
 }
 
 function batchToDoc(batch: Batch, idempotencyHash: string | null): BatchDoc {
-  const { id, status: _status, ...rest } = batch;
+  const { id, ...rest } = batch;
   return { _id: id, ...rest, visibility: batch.accessControl.visibility, readers: readerEntries(batch.accessControl), idempotencyHash };
 }
 
 function batchFromDoc(doc: BatchDoc): Batch {
   const { _id, visibility: _v, readers: _r, idempotencyHash: _h, ...rest } = doc;
-  return { id: _id, ...rest, status: batchStatus(rest.counts) };
+  // Documents written before batch summaries lack one.
+  return { id: _id, ...rest, status: batchStatus(rest.counts), summary: rest.summary ?? emptySummary() };
 }
 
 function deliveryFromDoc(doc: DeliveryDoc): Delivery {
@@ -204,6 +219,8 @@ function jobQuery(filter: JobFilter): Filter<JobDoc> {
   if (filter.cached !== undefined)
     and.push(filter.cached ? { cachedFrom: { $type: 'string' } } : { cachedFrom: { $not: { $type: 'string' } } });
   if (filter.source !== undefined) and.push({ 'ingest.source': filter.source });
+  if (filter.retrying === true) and.push({ status: 'PENDING', error: { $type: 'object' } });
+  if (filter.retrying === false) and.push({ $nor: [{ status: 'PENDING', error: { $type: 'object' } }] });
   if (filter.createdAfter !== undefined) and.push({ createdAt: { $gte: filter.createdAfter } });
   if (filter.createdBefore !== undefined) and.push({ createdAt: { $lt: filter.createdBefore } });
   const visible = visibleFilter(filter.visibleTo);
@@ -222,6 +239,7 @@ const REPLAY_CATCH_UP_MS = 10_000;
 function batchConditions(filter: BatchFilter): Document[] {
   const and: Document[] = [];
   if (filter.ownerId !== undefined) and.push({ ownerId: filter.ownerId });
+  if (filter.status !== undefined) and.push({ status: { $in: filter.status } });
   if (filter.archived !== undefined) and.push({ archived: filter.archived });
   if (filter.active !== undefined) and.push({ active: filter.active });
   if (filter.createdAfter !== undefined) and.push({ createdAt: { $gte: filter.createdAfter } });
@@ -296,6 +314,7 @@ export class MongoStore implements JobStore {
       ]),
       this.batches.createIndexes([
         { key: { ownerId: 1, _id: -1 }, name: 'owner' },
+        { key: { status: 1, _id: -1 }, name: 'status' },
         { key: { archived: 1, active: 1, _id: -1 }, name: 'flags' },
         { key: { createdAt: 1 }, name: 'created' },
         {
@@ -399,6 +418,8 @@ export class MongoStore implements JobStore {
           active: batch.active,
           archived: batch.archived,
           counts: batch.counts,
+          status: batch.status,
+          summary: batch.summary,
           version: batch.version,
           updatedAt: batch.updatedAt,
           finishedAt: batch.finishedAt,
@@ -415,7 +436,7 @@ export class MongoStore implements JobStore {
     );
   }
 
-  private async moveInBatch(tx: Tx, batchId: string, moves: { from: JobStatus | null; to: JobStatus | null }[]): Promise<void> {
+  private async moveInBatch(tx: Tx, batchId: string, moves: T.BatchMove[]): Promise<void> {
     if (moves.length === 0) return;
     const { batch, finished } = T.batchMoved(await this.loadBatch(tx, batchId), moves, tx.now);
     await this.saveBatch(tx, batch);
@@ -624,6 +645,7 @@ export class MongoStore implements JobStore {
           $set: {
             status: 'PROCESSING',
             leaseOwner: request.workerId,
+            workerId: request.workerId,
             leaseUntil: new Date(now.getTime() + request.leaseMs),
             startedAt: now,
             finishedAt: null,
@@ -665,61 +687,66 @@ export class MongoStore implements JobStore {
 
   async appendLogs(token: ClaimToken, entries: NewLogEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.tx(async (tx) => {
-      const job = await this.fenced(tx, token);
-      const updated = await this.jobs.findOneAndUpdate(
-        { _id: job.id },
-        { $inc: { logSeq: entries.length } },
-        { session: tx.session, returnDocument: 'after' },
-      );
-      const end = (updated as JobDoc | null)?.logSeq ?? entries.length;
-      const first = end - entries.length + 1;
-      const docs: LogDoc[] = entries.map((entry, i) => ({
-        _id: `${job.id}:${first + i}`,
-        jobId: job.id,
-        seq: first + i,
-        attempt: job.attempts,
-        at: tx.now,
-        level: entry.level,
-        message: entry.message,
-      }));
-      await this.logs.insertMany(docs, { session: tx.session });
-      for (const doc of docs) {
-        await this.change(tx, 'job', 'logged', job, { seq: doc.seq, level: doc.level, message: doc.message, attempt: doc.attempt });
-      }
-    });
+    await this.tx(async (tx) => this.insertLogs(tx, await this.fenced(tx, token), entries));
   }
 
-  private async fencedTransition(token: ClaimToken, step: (job: Job, now: Date) => Job): Promise<Job> {
+  /** Log lines of the job's current attempt, each with its `logged` change. */
+  private async insertLogs(tx: Tx, job: Job, entries: readonly NewLogEntry[] | undefined): Promise<void> {
+    if (entries === undefined || entries.length === 0) return;
+    const updated = await this.jobs.findOneAndUpdate(
+      { _id: job.id },
+      { $inc: { logSeq: entries.length } },
+      { session: tx.session, returnDocument: 'after' },
+    );
+    const end = (updated as JobDoc | null)?.logSeq ?? entries.length;
+    const first = end - entries.length + 1;
+    const docs: LogDoc[] = entries.map((entry, i) => ({
+      _id: `${job.id}:${first + i}`,
+      jobId: job.id,
+      seq: first + i,
+      attempt: job.attempts,
+      at: tx.now,
+      level: entry.level,
+      message: entry.message,
+    }));
+    await this.logs.insertMany(docs, { session: tx.session });
+    for (const doc of docs) {
+      await this.change(tx, 'job', 'logged', job, { seq: doc.seq, level: doc.level, message: doc.message, attempt: doc.attempt });
+    }
+  }
+
+  private async fencedTransition(token: ClaimToken, step: (job: Job, now: Date) => Job, logs?: readonly NewLogEntry[]): Promise<Job> {
     return this.tx(async (tx) => {
       const before = await this.fenced(tx, token);
+      await this.insertLogs(tx, before, logs);
       const after = step(before, tx.now);
       await this.commitJob(tx, before, after);
       return after;
     });
   }
 
-  async complete(token: ClaimToken, results: JsonObject | null): Promise<Job> {
-    return this.fencedTransition(token, (job, now) => T.completed(job, results, now));
+  async complete(token: ClaimToken, results: JsonObject | null, report?: AttemptReport): Promise<Job> {
+    return this.fencedTransition(token, (job, now) => T.completed(job, results, now, report?.usage), report?.logs);
   }
 
   async completeAndClaim(
     token: ClaimToken,
     results: JsonObject | null,
     claim: ClaimRequest,
+    report?: AttemptReport,
   ): Promise<{ completed: Job; next: Job | null }> {
     // Two transactions here: a claim's findOneAndUpdate contends across workers, and a
     // retried transaction must not redo a completion that already committed.
-    const completed = await this.complete(token, results);
+    const completed = await this.complete(token, results, report);
     return { completed, next: await this.claimNext(claim) };
   }
 
   async fail(token: ClaimToken, failure: FailRequest): Promise<Job> {
-    return this.fencedTransition(token, (job, now) => T.failed(job, failure, now));
+    return this.fencedTransition(token, (job, now) => T.failed(job, failure, now), failure.logs);
   }
 
-  async markCancelled(token: ClaimToken): Promise<Job> {
-    return this.fencedTransition(token, (job, now) => T.cancelledNow(job, now));
+  async markCancelled(token: ClaimToken, report?: AttemptReport): Promise<Job> {
+    return this.fencedTransition(token, (job, now) => T.cancelledNow(job, now, report?.usage), report?.logs);
   }
 
   async release(token: ClaimToken): Promise<Job> {
@@ -739,7 +766,9 @@ export class MongoStore implements JobStore {
         const before = await this.loadJob(tx, _id);
         // Another process may have recovered or the worker renewed it since the scan.
         if (before.status !== 'PROCESSING' || before.leaseUntil === null || before.leaseUntil >= now) return false;
-        await this.commitJob(tx, before, T.expired(before, tx.now));
+        const after = T.expired(before, tx.now);
+        await this.insertLogs(tx, before, [T.expiredLogLine(before, after)]);
+        await this.commitJob(tx, before, after);
         return true;
       });
       if (done) recovered++;
@@ -762,6 +791,33 @@ export class MongoStore implements JobStore {
 
   async restartJob(id: string): Promise<Job> {
     return this.mutateJob(id, T.restarted);
+  }
+
+  async updateJob(id: string, patch: JobPatch): Promise<Job> {
+    return this.tx(async (tx) => {
+      const before = await this.loadJob(tx, id);
+      const after = T.edited(before, patch, tx.now);
+      const result = await this.jobs.updateOne(
+        { _id: id, version: before.version },
+        {
+          $set: {
+            parameters: after.parameters,
+            track: after.track,
+            cacheKey: after.cacheKey,
+            cachedFrom: after.cachedFrom,
+            priority: after.priority,
+            runAt: after.runAt,
+            maxAttempts: after.maxAttempts,
+            version: after.version,
+            updatedAt: after.updatedAt,
+          },
+        },
+        { session: tx.session },
+      );
+      if (result.matchedCount === 0) throw new ConflictError(`job ${id} changed concurrently; try again`, { jobId: id });
+      await this.change(tx, 'job', 'updated', after, jobChangeData(after));
+      return after;
+    });
   }
 
   async setJobAccess(id: string, accessControl: AccessControl): Promise<Job> {

@@ -154,4 +154,25 @@ export const MIGRATIONS: readonly string[] = [
     ignored INTEGER NOT NULL DEFAULT 0
   );
   `,
+  `
+  -- 5: the worker of a job's last attempt, reported usage, the submitter's correlation id;
+  -- a batch's status as a column (for filters) and its timing and usage summary.
+  ALTER TABLE jobs ADD COLUMN worker_id TEXT;
+  ALTER TABLE jobs ADD COLUMN usage TEXT;
+  ALTER TABLE jobs ADD COLUMN correlation_id TEXT;
+  CREATE INDEX jobs_retrying ON jobs (id) WHERE status = 'PENDING' AND error IS NOT NULL;
+  ALTER TABLE batches ADD COLUMN status TEXT NOT NULL DEFAULT 'PENDING';
+  ALTER TABLE batches ADD COLUMN first_started_at INTEGER;
+  ALTER TABLE batches ADD COLUMN last_finished_at INTEGER;
+  ALTER TABLE batches ADD COLUMN tokens REAL NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+  -- The same rule as batchStatus() in src/domain/status.ts.
+  UPDATE batches SET status = CASE
+    WHEN pending + processing > 0 THEN CASE WHEN pending = total THEN 'PENDING' ELSE 'PROCESSING' END
+    WHEN completed = total THEN 'COMPLETED'
+    WHEN failed = total THEN 'FAILED'
+    WHEN cancelled = total THEN 'CANCELLED'
+    ELSE 'PARTIAL' END;
+  CREATE INDEX batches_status ON batches (status, id);
+  `,
 ];

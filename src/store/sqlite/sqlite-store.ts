@@ -25,6 +25,7 @@ import { ConflictError, CursorExpiredError, LeaseLostError, NotFoundError, Valid
 import { ChangeHub, type ChangeSource } from '../change-hub.js';
 import type { ChangeListener, Listening } from '../change-stream.js';
 import type {
+  AttemptReport,
   BatchFilter,
   ChangeEntity,
   ChangeEvent,
@@ -38,6 +39,7 @@ import type {
   FailRequest,
   IngestCounts,
   JobFilter,
+  JobPatch,
   JobStore,
   Lease,
   NewBatch,
@@ -123,6 +125,9 @@ function jobFromRow(row: Row): Job {
     cacheKey: (row.cache_key as string | null) ?? null,
     cachedFrom: (row.cached_from as string | null) ?? null,
     ingest: parse(row.ingest ?? null),
+    correlationId: (row.correlation_id as string | null) ?? null,
+    workerId: (row.worker_id as string | null) ?? null,
+    usage: parse(row.usage ?? null),
     cancelRequested: row.cancel_requested === 1,
     leaseOwner: (row.lease_owner as string | null) ?? null,
     leaseUntil: date(row.lease_until),
@@ -156,6 +161,12 @@ function batchFromRow(row: Row): Batch {
     metadata: parse(row.metadata),
     counts,
     status: batchStatus(counts),
+    summary: {
+      firstStartedAt: date(row.first_started_at),
+      lastFinishedAt: date(row.last_finished_at),
+      tokens: (row.tokens as number | undefined) ?? 0,
+      costUsd: (row.cost_usd as number | undefined) ?? 0,
+    },
     idempotencyKey: (row.idempotency_key as string | null) ?? null,
     version: row.version as number,
     createdAt: new Date(row.created_at as number),
@@ -200,6 +211,16 @@ function changeFromRow(row: Row): ChangeEvent {
   };
 }
 
+function summaryColumns(batch: Batch) {
+  return {
+    status: batch.status,
+    first_started_at: ms(batch.summary.firstStartedAt),
+    last_finished_at: ms(batch.summary.lastFinishedAt),
+    tokens: batch.summary.tokens,
+    cost_usd: batch.summary.costUsd,
+  };
+}
+
 function accessColumns(owner: { teamIds: string[]; accessControl: AccessControl }) {
   return {
     team_ids: JSON.stringify(owner.teamIds),
@@ -228,6 +249,8 @@ const MUTABLE_JOB_COLUMNS = [
   'updated_at',
   'started_at',
   'finished_at',
+  'worker_id',
+  'usage',
 ] as const;
 
 /**
@@ -257,6 +280,7 @@ const NEW_JOB_COLUMNS = [
   'cached_from',
   'ingest',
   'source',
+  'correlation_id',
   'created_at',
 ] as const;
 
@@ -306,6 +330,7 @@ function newJobEncoder() {
         job.cachedFrom,
         json(job.ingest),
         job.ingest?.source ?? null,
+        job.correlationId,
         job.createdAt.getTime(),
         job.updatedAt.getTime(),
       ];
@@ -334,6 +359,8 @@ function jobUpdateValues(job: Job): unknown[] {
     job.updatedAt.getTime(),
     ms(job.startedAt),
     ms(job.finishedAt),
+    job.workerId,
+    json(job.usage),
     job.id,
   ];
 }
@@ -354,6 +381,8 @@ function visibleSql(principal: Principal | undefined, table: string): { sql: str
 function batchWhere(filter: BatchFilter): Where {
   const where = new Where();
   if (filter.ownerId !== undefined) where.add('owner_id = ?', filter.ownerId);
+  if (filter.status?.length === 1) where.add('status = ?', filter.status[0]);
+  else if (filter.status !== undefined) where.add('status IN (SELECT value FROM json_each(?))', JSON.stringify(filter.status));
   if (filter.archived !== undefined) where.add('archived = ?', filter.archived ? 1 : 0);
   if (filter.active !== undefined) where.add('active = ?', filter.active ? 1 : 0);
   if (filter.createdAfter !== undefined) where.add('created_at >= ?', filter.createdAfter.getTime());
@@ -387,6 +416,8 @@ function jobWhere(filter: JobFilter): Where {
   if (filter.cacheKey !== undefined) where.add('cache_key = ?', filter.cacheKey);
   if (filter.cached !== undefined) where.add(filter.cached ? 'cached_from IS NOT NULL' : 'cached_from IS NULL');
   if (filter.source !== undefined) where.add('source = ?', filter.source);
+  if (filter.retrying === true) where.add("status = 'PENDING' AND error IS NOT NULL");
+  if (filter.retrying === false) where.add("NOT (status = 'PENDING' AND error IS NOT NULL)");
   if (filter.createdAfter !== undefined) where.add('created_at >= ?', filter.createdAfter.getTime());
   if (filter.createdBefore !== undefined) where.add('created_at < ?', filter.createdBefore.getTime());
   const visible = visibleSql(filter.visibleTo, 'jobs');
@@ -461,11 +492,18 @@ export class SqliteStore implements JobStore {
       'created_at',
       'updated_at',
       'finished_at',
+      'status',
+      'first_started_at',
+      'last_finished_at',
+      'tokens',
+      'cost_usd',
     ];
     return {
       insertJob: db.prepare(INSERT_NEW_JOB),
       updateJobAccess: db.prepare('UPDATE jobs SET access = ?, visibility = ?, readers = ?, version = ?, updated_at = ? WHERE id = ?'),
       updateJob: db.prepare(`UPDATE jobs SET ${MUTABLE_JOB_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`),
+      editJob: db.prepare(`UPDATE jobs SET parameters = ?, track = ?, cache_key = ?, cached_from = ?, priority = ?, run_at = ?,
+        max_attempts = ?, version = ?, updated_at = ? WHERE id = ?`),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       completeJob: db.prepare(`UPDATE jobs SET status = 'COMPLETED', results = ?, error = NULL, cancel_requested = 0,
           finished_at = ?, lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = ?
@@ -483,7 +521,8 @@ export class SqliteStore implements JobStore {
       insertBatch: db.prepare(`INSERT INTO batches (${batchCols.join(', ')}) VALUES (${batchCols.map((c) => `@${c}`).join(', ')})`),
       updateBatch: db.prepare(`UPDATE batches SET active = @active, archived = @archived, total = @total, pending = @pending,
         processing = @processing, completed = @completed, failed = @failed, cancelled = @cancelled, version = @version,
-        updated_at = @updated_at, finished_at = @finished_at WHERE id = @id`),
+        updated_at = @updated_at, finished_at = @finished_at, status = @status, first_started_at = @first_started_at,
+        last_finished_at = @last_finished_at, tokens = @tokens, cost_usd = @cost_usd WHERE id = @id`),
       getBatch: db.prepare('SELECT * FROM batches WHERE id = ?'),
       getBatches: db.prepare('SELECT * FROM batches WHERE id IN (SELECT value FROM json_each(?))'),
       batchByKey: db.prepare('SELECT * FROM batches WHERE owner_id = ? AND idempotency_key = ?'),
@@ -599,6 +638,7 @@ export class SqliteStore implements JobStore {
       version: batch.version,
       updated_at: batch.updatedAt.getTime(),
       finished_at: ms(batch.finishedAt),
+      ...summaryColumns(batch),
     });
     this.change(
       'batch',
@@ -610,7 +650,7 @@ export class SqliteStore implements JobStore {
   }
 
   /** Moves jobs between a batch's counts, and writes `batch.completed` when this finished it. */
-  private moveInBatch(batchId: string, moves: { from: JobStatus | null; to: JobStatus | null }[], now: Date): void {
+  private moveInBatch(batchId: string, moves: T.BatchMove[], now: Date): void {
     if (moves.length === 0) return;
     const { batch, finished } = T.batchMoved(this.loadBatch(batchId), moves, now);
     this.saveBatch(batch, now);
@@ -743,6 +783,7 @@ export class SqliteStore implements JobStore {
         created_at: now.getTime(),
         updated_at: now.getTime(),
         finished_at: null,
+        ...summaryColumns(batch),
       });
       this.change(
         'batch',
@@ -806,9 +847,14 @@ export class SqliteStore implements JobStore {
 
   private claimNow(request: ClaimRequest, now: Date): Job | null {
     const t = now.getTime();
-    const row = this.claimStatement(request).get(request.workerId, t + request.leaseMs, t, t, ...this.claimParams(request, now)) as
-      | Row
-      | undefined;
+    const row = this.claimStatement(request).get(
+      request.workerId,
+      request.workerId,
+      t + request.leaseMs,
+      t,
+      t,
+      ...this.claimParams(request, now),
+    ) as Row | undefined;
     if (row === undefined) return null;
     const after = jobFromRow(row);
     this.jobWritten({ ...after, status: 'PENDING' }, after, now);
@@ -830,7 +876,7 @@ export class SqliteStore implements JobStore {
     if (statement === undefined) {
       // The same state change as transitions.claimed(), in one statement (the hot path).
       statement = this.db.prepare(`UPDATE jobs SET status = 'PROCESSING', attempts = attempts + 1,
-          lease_token = lease_token + 1, lease_owner = ?, lease_until = ?, started_at = ?, finished_at = NULL,
+          lease_token = lease_token + 1, lease_owner = ?, worker_id = ?, lease_until = ?, started_at = ?, finished_at = NULL,
           version = version + 1, updated_at = ?
         WHERE id = (SELECT id FROM jobs INDEXED BY jobs_claim
           WHERE status = 'PENDING' AND paused = 0 AND run_at <= ?
@@ -877,56 +923,72 @@ export class SqliteStore implements JobStore {
 
   async appendLogs(token: ClaimToken, entries: NewLogEntry[]): Promise<void> {
     const now = new Date();
-    this.write(() => {
-      const job = this.fenced(token, now);
-      for (const entry of entries) {
-        const seq = Number(this.stmt.insertLog.run(job.id, job.attempts, now.getTime(), entry.level, entry.message).lastInsertRowid);
-        this.change('job', 'logged', job, now, { seq, level: entry.level, message: entry.message, attempt: job.attempts });
-      }
-    });
+    this.write(() => this.insertLogs(this.fenced(token, now), entries, now));
   }
 
-  private fencedTransition(token: ClaimToken, step: (job: Job, now: Date) => Job): Job {
+  /** Log lines of the job's current attempt, each with its `logged` change. */
+  private insertLogs(job: Job, entries: readonly NewLogEntry[] | undefined, now: Date): void {
+    for (const entry of entries ?? []) {
+      const seq = Number(this.stmt.insertLog.run(job.id, job.attempts, now.getTime(), entry.level, entry.message).lastInsertRowid);
+      this.change('job', 'logged', job, now, { seq, level: entry.level, message: entry.message, attempt: job.attempts });
+    }
+  }
+
+  private fencedTransition(token: ClaimToken, step: (job: Job, now: Date) => Job, logs?: readonly NewLogEntry[]): Job {
     const now = new Date();
     return this.write(() => {
       const before = this.fenced(token, now);
+      this.insertLogs(before, logs, now);
       const after = step(before, now);
       this.commitJob(before, after, now);
       return after;
     });
   }
 
-  async complete(token: ClaimToken, results: JsonObject | null): Promise<Job> {
+  async complete(token: ClaimToken, results: JsonObject | null, report?: AttemptReport): Promise<Job> {
     const now = new Date();
-    return this.write(() => this.completeNow(token, results, now));
+    return this.write(() => this.completeNow(token, results, now, report));
   }
 
   async completeAndClaim(
     token: ClaimToken,
     results: JsonObject | null,
     claim: ClaimRequest,
+    report?: AttemptReport,
   ): Promise<{ completed: Job; next: Job | null }> {
     const now = claim.now ?? new Date();
     if (now.getTime() - this.lastLeaseCheck >= this.leaseCheckMs) await this.recoverExpiredLeases(now);
-    return this.write(() => ({ completed: this.completeNow(token, results, now), next: this.claimNow(claim, now) }));
+    return this.write(() => ({ completed: this.completeNow(token, results, now, report), next: this.claimNow(claim, now) }));
   }
 
-  /** The same state change as transitions.completed(), fenced in the WHERE clause (the hot path). */
-  private completeNow(token: ClaimToken, results: JsonObject | null, now: Date): Job {
+  /**
+   * The same state change as transitions.completed(), fenced in the WHERE clause (the hot
+   * path); an attempt that reports usage takes the general path (the sums need the row).
+   */
+  private completeNow(token: ClaimToken, results: JsonObject | null, now: Date, report?: AttemptReport): Job {
+    if (report?.usage != null) {
+      const before = this.fenced(token, now);
+      this.insertLogs(before, report.logs, now);
+      const after = T.completed(before, results, now, report.usage);
+      this.commitJob(before, after, now);
+      return after;
+    }
     const t = now.getTime();
     const row = this.stmt.completeJob.get(json(results), t, t, token.jobId, token.leaseToken, token.workerId, t) as Row | undefined;
     if (row === undefined) throw new LeaseLostError(token.jobId, token.leaseToken);
     const after = jobFromRow(row);
+    // The lines belong before the completion in the feed, as the general path writes them.
+    this.insertLogs(after, report?.logs, now);
     this.jobWritten({ ...after, status: 'PROCESSING' }, after, now);
     return after;
   }
 
   async fail(token: ClaimToken, failure: FailRequest): Promise<Job> {
-    return this.fencedTransition(token, (job, now) => T.failed(job, failure, now));
+    return this.fencedTransition(token, (job, now) => T.failed(job, failure, now), failure.logs);
   }
 
-  async markCancelled(token: ClaimToken): Promise<Job> {
-    return this.fencedTransition(token, (job, now) => T.cancelledNow(job, now));
+  async markCancelled(token: ClaimToken, report?: AttemptReport): Promise<Job> {
+    return this.fencedTransition(token, (job, now) => T.cancelledNow(job, now, report?.usage), report?.logs);
   }
 
   async release(token: ClaimToken): Promise<Job> {
@@ -941,7 +1003,9 @@ export class SqliteStore implements JobStore {
         const rows = this.stmt.expiredLeases.all(now.getTime()) as Row[];
         for (const row of rows) {
           const before = jobFromRow(row);
-          this.commitJob(before, T.expired(before, now), now);
+          const after = T.expired(before, now);
+          this.insertLogs(before, [T.expiredLogLine(before, after)], now);
+          this.commitJob(before, after, now);
         }
         return rows.length;
       });
@@ -966,6 +1030,28 @@ export class SqliteStore implements JobStore {
 
   async restartJob(id: string): Promise<Job> {
     return this.mutateJob(id, T.restarted);
+  }
+
+  async updateJob(id: string, patch: JobPatch): Promise<Job> {
+    const now = new Date();
+    return this.write(() => {
+      const before = this.loadJob(id);
+      const after = T.edited(before, patch, now);
+      this.stmt.editJob.run(
+        JSON.stringify(after.parameters),
+        after.track,
+        after.cacheKey,
+        after.cachedFrom,
+        after.priority,
+        after.runAt.getTime(),
+        after.maxAttempts,
+        after.version,
+        now.getTime(),
+        id,
+      );
+      this.jobWritten(before, after, now);
+      return after;
+    });
   }
 
   async setJobAccess(id: string, accessControl: AccessControl): Promise<Job> {
@@ -1431,7 +1517,7 @@ export class SqliteStore implements JobStore {
   explainClaim(request: Omit<ClaimRequest, 'workerId' | 'leaseMs'> = {}): string[] {
     const full = { workerId: '', leaseMs: 0, ...request };
     const t = Date.now();
-    return this.explain(this.claimStatement(full).source, '', t, t, t, ...this.claimParams(full, new Date()));
+    return this.explain(this.claimStatement(full).source, '', '', t, t, t, ...this.claimParams(full, new Date()));
   }
 
   /** The raw connection, for benchmarks' baselines only. */
