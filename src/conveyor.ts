@@ -123,7 +123,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     net: guard,
     uploads,
     limits: { maxDownloadBytes: config.limits.maxDownloadBytes, downloadTimeoutMs: config.limits.downloadTimeoutMs },
-    transformer: createOpenAiTransformer(config.transformer),
+    transformer: createOpenAiTransformer(config.transformer, config.limits.maxDownloadBytes),
   };
   const submitter = createSubmitter(store, registry, config, guard);
   const ingest = createIngest({

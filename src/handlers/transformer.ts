@@ -3,10 +3,12 @@
  * of a talk's recording) through an OpenAI-compatible HTTP API, configured by
  * `transformer.url` and `transformer.apiKey`. Without configuration there is no
  * transformer, and the handler says in the job's logs and metadata that it skipped the step.
+ * Answers are streamed and read up to `limits.maxDownloadBytes` (decompressed), never buffered whole.
  */
-import got, { HTTPError, RequestError } from 'got';
+import got, { HTTPError, type Request, RequestError } from 'got';
 import type { ResolvedConfig } from '../config.js';
 import { JobFailure, PermanentJobError } from '../errors.js';
+import { readBounded } from '../net/read.js';
 
 export interface Transformer {
   /** Where requests go (for logs). */
@@ -28,7 +30,11 @@ function failure(error: unknown, what: string): Error {
   return error as Error;
 }
 
-export function createOpenAiTransformer(config: ResolvedConfig['transformer']): Transformer | null {
+/**
+ * `maxResponseBytes` bounds each answer (the service passes `limits.maxDownloadBytes`):
+ * a larger one fails the step with TRANSFORMER_FAILED instead of filling memory.
+ */
+export function createOpenAiTransformer(config: ResolvedConfig['transformer'], maxResponseBytes: number): Transformer | null {
   if (config.url === '') return null;
   const base = config.url.replace(/\/+$/, '');
   const client = got.extend({
@@ -37,6 +43,22 @@ export function createOpenAiTransformer(config: ResolvedConfig['transformer']): 
     retry: { limit: 0 },
     headers: config.apiKey === '' ? {} : { authorization: `Bearer ${config.apiKey}` },
   });
+  /** The answer as JSON, read up to `maxResponseBytes`. */
+  async function answerOf<T>(request: Request, what: string): Promise<T> {
+    const { body, truncated } = await readBounded(request, maxResponseBytes);
+    if (truncated) {
+      throw new PermanentJobError(
+        'TRANSFORMER_FAILED',
+        `${what}: the transformer's answer is larger than ${maxResponseBytes} bytes (limits.maxDownloadBytes)`,
+      );
+    }
+    try {
+      return JSON.parse(body.toString('utf8')) as T;
+    } catch {
+      throw new PermanentJobError('TRANSFORMER_FAILED', `${what}: the transformer's answer is not JSON`);
+    }
+  }
+
   return {
     endpoint: base,
     async translate(markdown, from, to, signal) {
@@ -46,8 +68,8 @@ export function createOpenAiTransformer(config: ResolvedConfig['transformer']): 
         'Answer with the translated document only.',
       ].join(' ');
       try {
-        const answer = await client
-          .post('chat/completions', {
+        const answer = await answerOf<{ choices?: { message?: { content?: unknown } }[] }>(
+          client.stream.post('chat/completions', {
             json: {
               model: config.model,
               temperature: 0,
@@ -57,8 +79,9 @@ export function createOpenAiTransformer(config: ResolvedConfig['transformer']): 
               ],
             },
             signal,
-          })
-          .json<{ choices?: { message?: { content?: unknown } }[] }>();
+          }),
+          'translation',
+        );
         const content = answer.choices?.[0]?.message?.content;
         if (typeof content !== 'string' || content.trim() === '') {
           throw new PermanentJobError('TRANSFORMER_FAILED', 'translation: the transformer answered without choices[0].message.content');
@@ -74,7 +97,10 @@ export function createOpenAiTransformer(config: ResolvedConfig['transformer']): 
       form.append('model', config.transcriptionModel);
       if (language !== null) form.append('language', language);
       try {
-        const answer = await client.post('audio/transcriptions', { body: form, signal }).json<{ text?: unknown }>();
+        const answer = await answerOf<{ text?: unknown }>(
+          client.stream.post('audio/transcriptions', { body: form, signal }),
+          'transcription',
+        );
         if (typeof answer.text !== 'string')
           throw new PermanentJobError('TRANSFORMER_FAILED', 'transcription: the transformer answered without text');
         return answer.text;

@@ -12,12 +12,13 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import got, { type Response } from 'got';
+import got from 'got';
 import type { ResolvedConfig } from '../config.js';
 import type { Delivery, DeliveryAttempt, JsonObject } from '../domain/types.js';
 import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetGuard } from '../net/guard.js';
+import { type BoundedBody, readBounded } from '../net/read.js';
 import type { ResultStore } from '../results/port.js';
 import type { UrlSigner } from '../results/urls.js';
 import type { DeliveryOutcome, JobStore } from '../store/port.js';
@@ -49,6 +50,7 @@ export interface Dispatcher {
   stop(): Promise<void>;
 }
 
+/** The first bytes of an answer that are kept; nothing beyond them is read (or decompressed). */
 const SNIPPET_BYTES = 1024;
 /** How long a settled outcome may wait for others to share its commit. */
 const HOLD_MS = 5;
@@ -161,19 +163,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       headers['x-callback-token'] = settings.token;
     }
 
-    let response: Response<Buffer>;
+    let answer: BoundedBody;
     try {
-      response = await client.post(settings.url, { body, headers, responseType: 'buffer' });
+      // Streamed, and cut after the snippet: a receiver's answer cannot grow this process (a gzip bomb, say).
+      answer = await readBounded(client.stream.post(settings.url, { body, headers }), SNIPPET_BYTES);
     } catch (error) {
       const code = errorCode(error);
       const failed = record({ statusCode: null, error: code, responseSnippet: null });
       return code === 'TARGET_FORBIDDEN' ? { attempt: failed, status: 'FAILED' } : retry(failed, null);
     }
+    const response = answer.response;
     const status = response.statusCode;
     const done = record({
       statusCode: status,
       error: status >= 200 && status < 300 ? null : `HTTP_${status}`,
-      responseSnippet: response.rawBody.subarray(0, SNIPPET_BYTES).toString('utf8'),
+      responseSnippet: answer.body.toString('utf8'),
     });
     if (status >= 200 && status < 300) return { attempt: done, status: 'DELIVERED' };
     if (status === 410) return { attempt: done, status: 'DISABLED' };

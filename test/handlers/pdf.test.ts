@@ -6,6 +6,7 @@ import type { Job } from '../../src/domain/types.js';
 import type { AppError } from '../../src/errors.js';
 import { pdfHandler } from '../../src/handlers/pdf.js';
 import { createRegistry, type HandlerDefinition } from '../../src/handlers/registry.js';
+import { startGzipBomb } from '../helpers/gzip-bomb.js';
 import { SLIDES_TEXT } from '../helpers/make-pdf-fixtures.js';
 import { createHarness, type Harness } from '../helpers/worker-harness.js';
 
@@ -98,6 +99,19 @@ describe('pdf handler', () => {
   ])('fails cleanly, without retries, on %s', async (_label, { path }, code) => {
     const job = await run({ url: `${base}${path}` });
     expect(job).toMatchObject({ status: 'FAILED', attempts: 1, error: { code, retriable: false } });
+  });
+
+  it('cuts a gzip-bomb download at limits.maxDownloadBytes of inflated data', async () => {
+    const bomb = await startGzipBomb({ contentType: 'application/pdf' });
+    try {
+      const job = await run({ url: `${bomb.url}/slides.pdf` });
+      expect(job).toMatchObject({ status: 'FAILED', attempts: 1, error: { code: 'DOWNLOAD_TOO_LARGE', retriable: false } });
+      await expect.poll(() => bomb.closed).toBe(true);
+      expect(bomb.finished).toBe(false);
+      expect(bomb.written).toBeLessThan(bomb.total);
+    } finally {
+      await bomb.close();
+    }
   });
 
   it('refuses private-network URLs unless net.allow lets them through', async () => {

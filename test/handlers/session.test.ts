@@ -12,6 +12,7 @@ import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startApi, type TestApi } from '../helpers/api.js';
+import { startGzipBomb } from '../helpers/gzip-bomb.js';
 import { SLIDES_TEXT } from '../helpers/make-pdf-fixtures.js';
 import { unzip } from '../helpers/zip.js';
 
@@ -222,6 +223,27 @@ describe('session handler', () => {
       expect(calls.find((c) => c.path.endsWith('transcriptions'))?.body).toContain('not really a video');
     } finally {
       await new Promise<void>((resolve) => llm.close(() => resolve()));
+    }
+  }, 60_000);
+
+  it('reads a transformer answer only up to limits.maxDownloadBytes: a gzip bomb fails the job and is cut', async () => {
+    const bomb = await startGzipBomb({ contentType: 'application/json' });
+    try {
+      api = await startApi({
+        overrides: { 'net.allow': ['127.0.0.1'], 'transformer.url': `${bomb.url}/v1`, 'limits.maxDownloadBytes': 1_000_000 },
+      });
+      const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+        'mutation ($p: JSON) { submitJob(input: { type: "session", parameters: $p }) { job { id } } }',
+        { p: session({ targetLanguage: 'de' }) },
+      );
+      const job = await waitFor(body.data?.submitJob.job.id as string);
+      expect(job.error).toMatchObject({ code: 'TRANSFORMER_FAILED', message: expect.stringContaining('larger than 1000000 bytes') });
+      expect(bomb.requests.map((r) => r.path)).toEqual(['/v1/chat/completions']);
+      await expect.poll(() => bomb.closed).toBe(true);
+      expect(bomb.finished).toBe(false);
+      expect(bomb.written).toBeLessThan(bomb.total);
+    } finally {
+      await bomb.close();
     }
   }, 60_000);
 

@@ -17,6 +17,7 @@ import { createUrlSigner } from '../../src/results/urls.js';
 import { createDispatcher } from '../../src/webhooks/dispatcher.js';
 import { sqliteAdapter } from '../helpers/adapters.js';
 import { startApi, type TestApi } from '../helpers/api.js';
+import { startGzipBomb } from '../helpers/gzip-bomb.js';
 import { type Answer, type Receiver, startReceiver } from '../helpers/receiver.js';
 
 let api: TestApi;
@@ -147,6 +148,23 @@ describe('webhook dispatcher', () => {
     expect(plain).not.toHaveProperty('markdown');
     expect(plain).not.toHaveProperty('metadata');
     expect(plain.files).toHaveLength(1);
+  });
+
+  it('keeps the first 1 KB of a gzip-bomb answer and cuts the response there instead of inflating it', async () => {
+    const bomb = await startGzipBomb();
+    try {
+      api = await startApi({ overrides: FAST });
+      const jobId = await submitEcho({ url: `${bomb.url}/hook` });
+      const [delivery] = await settled(jobId);
+      expect(delivery).toMatchObject({ status: 'DELIVERED', attempts: [{ statusCode: 200, error: null }] });
+      expect(delivery?.attempts[0]?.responseSnippet).toBe('\0'.repeat(1024));
+      // The dispatcher hung up after the snippet: the receiver never got to write the whole body.
+      await expect.poll(() => bomb.closed).toBe(true);
+      expect(bomb.finished).toBe(false);
+      expect(bomb.written).toBeLessThan(bomb.total);
+    } finally {
+      await bomb.close();
+    }
   });
 
   it('signs so that the standardwebhooks library verifies, and rejects a changed byte', async () => {
