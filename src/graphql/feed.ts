@@ -8,12 +8,13 @@
  * Each subscription is one `PushStream` fed by a `store.listen()` callback, so an idle
  * subscriber holds a few small objects, not a chain of waiting async generators.
  *
- * Access checks need a job's owner, teams and ACL. Those are cached per process and
- * loaded in shared batches; an event flagged `access: true` (setJobAccess) drops the
- * cached entry so the next check reads the new rules.
+ * Access checks need a job's owner, teams and ACL: see access-cache.ts for how they are
+ * cached and kept right. Every stream that follows one job (jobUpdated, jobLogs,
+ * deliveryUpdated) checks access again on that job's access changes and ends with
+ * FORBIDDEN once it is withdrawn; jobEvents and batchUpdated leave out what the
+ * subscriber may no longer read.
  */
-import DataLoader from 'dataloader';
-import { can, type Owned } from '../domain/access.js';
+import { can } from '../domain/access.js';
 import type {
   Batch,
   BatchCounts,
@@ -30,6 +31,7 @@ import type {
 import { AppError, CursorExpiredError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { type FollowOptions, followChanges, type Listen, PushStream, SKIP } from '../store/change-stream.js';
 import type { ChangeEvent, JobStore } from '../store/port.js';
+import { JobAccessCache } from './access-cache.js';
 
 export type ChangeOpName = 'SNAPSHOT' | 'CREATED' | 'UPDATED' | 'DELETED';
 
@@ -110,8 +112,6 @@ export interface SubscriptionFeed {
 
 /** Log lines read per page before a `jobLogs` subscriber goes live. */
 const LOG_PAGE = 500;
-
-type AccessInfo = Owned & { type: string | null; source: string | null };
 
 const OPS: Record<string, ChangeOpName> = { created: 'CREATED', updated: 'UPDATED', deleted: 'DELETED' };
 
@@ -225,27 +225,13 @@ class SnapshotFollow<S> implements FollowOptions {
 export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: number } = {}): SubscriptionFeed {
   const cacheSize = options.cacheSize ?? 50_000;
   const count = { active: 0 };
-  const cache = new Map<string, AccessInfo | null>();
-  // Shared by every subscriber: the events of one tick cost one store read, not one per subscriber.
-  const jobInfo = new DataLoader<string, AccessInfo | null>(
-    async (ids) =>
-      (await store.getJobs(ids)).map((job) =>
-        job === null
-          ? null
-          : {
-              ownerId: job.ownerId,
-              teamIds: job.teamIds,
-              accessControl: job.accessControl,
-              type: job.type,
-              source: job.ingest?.source ?? null,
-            },
-      ),
-    { cache: false, maxBatchSize: 500 },
-  );
+  const access = new JobAccessCache(store, cacheSize);
   // Live subscribers receive the same event objects from the store's fan-out; giving them
   // the same models too lets shared-execution.ts execute each change once for all of them.
   const jobModels = new WeakMap<ChangeEvent, JobChangeModel>();
   const batchModels = new WeakMap<ChangeEvent, BatchChangeModel>();
+  /** Batch changes shown without the job that moved them (a job the subscriber may not read). */
+  const batchModelsWithoutJob = new WeakMap<ChangeEvent, BatchChangeModel>();
   const jobModel = (event: ChangeEvent): JobChangeModel => {
     let model = jobModels.get(event);
     if (model === undefined) {
@@ -263,24 +249,37 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
     return model;
   };
 
-  async function infoOf(id: string): Promise<AccessInfo | null> {
-    if (cache.has(id)) return cache.get(id) ?? null;
-    const info = await jobInfo.load(id);
-    if (info !== null) {
-      if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
-      cache.set(id, info);
+  const batchModelWithoutJob = (event: ChangeEvent): BatchChangeModel => {
+    let model = batchModelsWithoutJob.get(event);
+    if (model === undefined) {
+      model = batchChangeOf(event, null);
+      batchModelsWithoutJob.set(event, model);
     }
-    return info;
-  }
+    return model;
+  };
 
-  /** May `principal` see this job event? Owners and admins need no lookup. */
-  async function mayRead(principal: Principal, event: ChangeEvent): Promise<boolean> {
-    if (principal.admin) return true;
-    if (principal.userId !== null && event.ownerId === principal.userId) return true;
-    if (event.data?.access === true) cache.delete(event.id);
-    const info = await infoOf(event.id);
+  /** Owners and admins read without a lookup. */
+  const owns = (principal: Principal, ownerId: string | null): boolean =>
+    principal.admin || (principal.userId !== null && ownerId === principal.userId);
+
+  /** May `principal` read job `jobId` (owned by `ownerId`) now? */
+  async function mayRead(principal: Principal, jobId: string, ownerId: string | null): Promise<boolean> {
+    if (owns(principal, ownerId)) return true;
+    const info = await access.get(jobId);
     return info !== null && can(principal, 'read', info);
   }
+
+  /** After an access change of job `id`: `value` while still readable, else the stream ends with FORBIDDEN. */
+  function recheck<T>(principal: Principal, id: string, event: ChangeEvent, value: T): Promise<T> {
+    return mayRead(principal, id, event.ownerId).then((readable) => {
+      if (!readable) throw new ForbiddenError(`read access to job ${id} was withdrawn`, { jobId: id });
+      return value;
+    });
+  }
+
+  /** The access change of the job a stream follows. */
+  const accessChangeOf = (event: ChangeEvent, jobId: string): boolean =>
+    event.entity === 'job' && event.id === jobId && event.data?.access === true;
 
   async function readableJob(principal: Principal, id: string): Promise<Job> {
     const [job] = await store.getJobs([id]);
@@ -300,7 +299,11 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
   function open<T>(start: (stream: PushStream<T | StreamError>) => Promise<void>): PushStream<T | StreamError> {
     const stream = new PushStream<T | StreamError>({ lastValue: streamErrorOf });
     count.active++;
-    stream.onClose(() => count.active--);
+    access.open();
+    stream.onClose(() => {
+      count.active--;
+      access.close();
+    });
     start(stream).catch((error: unknown) => stream.fail(error));
     return stream;
   }
@@ -321,14 +324,10 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
         if (after !== null && after !== undefined) await readableJob(principal, id);
         const snapshot = async (head: string) => [jobSnapshot(await readableJob(principal, id), head)];
         await follow(stream, after, snapshot, (event) => {
+          access.note(event);
           if (event.entity !== 'job' || event.id !== id || event.op === 'logged') return;
           if (event.data?.access === true) {
-            stream.push(
-              mayRead(principal, event).then((readable) => {
-                if (!readable) throw new ForbiddenError(`read access to job ${id} was withdrawn`, { jobId: id });
-                return jobModel(event);
-              }),
-            );
+            stream.push(recheck(principal, id, event, jobModel(event)));
             return;
           }
           stream.push(jobModel(event));
@@ -343,12 +342,26 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
       return open<BatchChangeModel>(async (stream) => {
         if (after !== null && after !== undefined) await readableBatch(principal, id);
         const snapshot = async (head: string) => [batchSnapshot(await readableBatch(principal, id), head)];
+        let lastJobEvent: ChangeEvent | null = null;
         await follow(stream, after, snapshot, (event) => {
+          access.note(event);
           if (event.entity === 'job' && event.batchId === id && event.op !== 'logged') {
             lastJob = jobModel(event);
+            lastJobEvent = event;
           } else if (event.entity === 'batch' && event.id === id) {
-            stream.push(batchModel(event, lastJob));
+            const job = lastJob;
+            const jobEvent = lastJobEvent;
+            if (job === null || jobEvent === null || owns(principal, jobEvent.ownerId)) stream.push(batchModel(event, job));
+            else {
+              // The counts are the batch's; which job moved them, and its status, only for those who may read that job.
+              stream.push(
+                mayRead(principal, jobEvent.id, jobEvent.ownerId).then((readable) =>
+                  readable ? batchModel(event, job) : batchModelWithoutJob(event),
+                ),
+              );
+            }
             lastJob = null;
+            lastJobEvent = null;
             if (event.op === 'deleted') stream.end();
           }
         });
@@ -360,9 +373,9 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
         const byInfo = filter.type != null || filter.source != null;
         /** Read access and the type/source filter, which need the job's access info. */
         const check = async (event: ChangeEvent): Promise<JobChangeModel | typeof SKIP> => {
-          if (!(await mayRead(principal, event))) return SKIP;
+          if (!(await mayRead(principal, event.id, event.ownerId))) return SKIP;
           if (byInfo) {
-            const info = await infoOf(event.id);
+            const info = await access.get(event.id);
             if (info === null) return SKIP;
             if (filter.type != null && (info.type === null || !filter.type.includes(info.type))) return SKIP;
             if (filter.source != null && info.source !== filter.source) return SKIP;
@@ -371,12 +384,13 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
         };
         // "" (a snapshot taken before the first change): from the start.
         followChanges(listen, stream, after === '' ? null : (after ?? undefined), (event) => {
+          // Before any filter: an access change this subscriber does not see still counts.
+          access.note(event);
           if (event.entity !== 'job' || event.op === 'logged') return;
           if (filter.batchId != null && event.batchId !== filter.batchId) return;
           if (filter.ownerId != null && event.ownerId !== filter.ownerId) return;
           if (filter.status != null && !filter.status.includes(event.status as JobStatus)) return;
-          const owned = principal.admin || (principal.userId !== null && event.ownerId === principal.userId);
-          stream.push(owned && !byInfo ? jobModel(event) : check(event));
+          stream.push(owns(principal, event.ownerId) && !byInfo ? jobModel(event) : check(event));
         });
       });
     },
@@ -403,14 +417,19 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             }),
           );
         await follow(stream, after, snapshot, (event) => {
+          access.note(event);
           if (event.op === 'deleted' && (event.entity === 'job' ? event.id === jobId : event.entity === 'batch' && event.id === batchId)) {
             stream.end();
+            return;
+          }
+          if (jobId !== null && accessChangeOf(event, jobId)) {
+            stream.push(recheck(principal, jobId, event, SKIP));
             return;
           }
           if (event.entity !== 'delivery') return;
           const eventJobId = typeof event.data?.jobId === 'string' ? event.data.jobId : null;
           if (jobId !== null ? eventJobId !== jobId : event.batchId !== batchId) return;
-          stream.push({
+          const change: DeliveryChangeModel = {
             cursor: event.cursor,
             op: OPS[event.op] ?? 'UPDATED',
             deliveryId: event.id,
@@ -419,7 +438,11 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             event: typeof event.data?.event === 'string' ? event.data.event : null,
             status: event.status,
             snapshot: null,
-          });
+          };
+          // A batch's stream shows the deliveries of its jobs only to those who may read the job.
+          if (jobId === null && eventJobId !== null && !owns(principal, event.ownerId)) {
+            stream.push(mayRead(principal, eventJobId, event.ownerId).then((readable) => (readable ? change : SKIP)));
+          } else stream.push(change);
         });
       });
     },
@@ -446,7 +469,12 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           }
         }
         followChanges(listen, stream, head, (event) => {
+          access.note(event);
           if (event.entity !== 'job' || event.id !== id) return;
+          if (event.data?.access === true) {
+            stream.push(recheck(principal, id, event, SKIP));
+            return;
+          }
           if (event.op === 'deleted') {
             stream.end();
             return;
