@@ -324,12 +324,12 @@ export function createWorker(options: WorkerOptions): Worker {
       run.lastProgressAt = Date.now();
       scheduleFlush(run);
       const heartbeat = setInterval(() => {
-        store.renewLease(run.token, 1).then(
+        store.renewLease(run.token, config.leaseMs).then(
           (lease) => {
             if (lease.cancelRequested) void abort(run, 'cancelled');
           },
           (error: unknown) => {
-            if (error instanceof LeaseLostError) void run;
+            if (error instanceof LeaseLostError) void abort(run, 'lease-lost');
             else jobLog.warn('lease renewal failed', { error: coerceError(error) });
           },
         );
