@@ -9,6 +9,7 @@ import { createLogger } from '../../src/log.js';
 import { createNetGuard } from '../../src/net/guard.js';
 import { createFsResultStore } from '../../src/results/fs/fs-result-store.js';
 import type { ResultStore } from '../../src/results/port.js';
+import type { JobStore } from '../../src/store/port.js';
 import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { createUploadStore, type UploadStore } from '../../src/uploads/uploads.js';
 import { createWorker, type Worker, type WorkerConfig } from '../../src/worker/worker.js';
@@ -22,12 +23,41 @@ export interface Harness {
   worker(
     handlers: HandlerDefinition[],
     config?: Partial<WorkerConfig>,
-    options?: { allow?: string[]; random?: () => number; workerId?: string },
+    options?: { allow?: string[]; random?: () => number; workerId?: string; store?: JobStore },
   ): Worker;
   /** Resolves when every job matches `done`, checked on each change (fails after `ms`). */
   waitFor(ids: string[], done: (jobs: Job[]) => boolean, ms?: number): Promise<Job[]>;
   waitForStatus(ids: string[], statuses: JobStatus[], ms?: number): Promise<Job[]>;
   close(): Promise<void>;
+}
+
+/**
+ * The harness store with `hook` told of every `claimNext` result (the real store does
+ * the work; tests use this to know when a worker found nothing to claim).
+ */
+export function observeClaims(store: JobStore, hook: (job: Job | null) => void): JobStore {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (property === 'claimNext') {
+        return async (...args: Parameters<JobStore['claimNext']>) => {
+          const job = await target.claimNext(...args);
+          hook(job);
+          return job;
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** A promise with its resolve function, for hooks that tests await. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve: (value: T) => void = () => {};
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }
 
 export function testWorkerConfig(overrides: Partial<WorkerConfig> = {}): WorkerConfig {
@@ -52,7 +82,7 @@ export function createHarness(options: { path?: string } = {}): Harness {
     worker(handlers, config = {}, extra = {}) {
       const limits: ResolvedConfig['limits'] = { ...DEFAULTS.limits, maxDownloadBytes: 200_000, downloadTimeoutMs: 5000 };
       const worker = createWorker({
-        store,
+        store: extra.store ?? store,
         registry: createRegistry(handlers),
         results,
         services: { net: createNetGuard(extra.allow ?? []), uploads, limits },

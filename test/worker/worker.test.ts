@@ -1,13 +1,23 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import type { Job } from '../../src/domain/types.js';
 import { JobFailure, PermanentJobError } from '../../src/errors.js';
 import { defineHandler, type HandlerDefinition } from '../../src/handlers/registry.js';
 import { retryDelay } from '../../src/worker/backoff.js';
-import { createHarness, type Harness } from '../helpers/worker-harness.js';
+import { createHarness, deferred, type Harness, observeClaims } from '../helpers/worker-harness.js';
 
 const anyParams = z.looseObject({});
+
+/** Lets queued callbacks (timers due now, I/O, microtasks) run once; not a wait for time. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Resolves once the wall clock has passed `at` (lease expiry is measured in real time). */
+function clockPast(at: Date): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => (Date.now() > at.getTime() ? resolve() : setTimeout(check, at.getTime() - Date.now() + 1));
+    check();
+  });
+}
 
 function handler(type: string, run: HandlerDefinition['run'], defaults?: HandlerDefinition['defaults']): HandlerDefinition {
   return defineHandler({ type, parameters: anyParams, run, ...(defaults === undefined ? {} : { defaults }) }) as HandlerDefinition;
@@ -38,13 +48,17 @@ describe('worker', () => {
     let current = 0;
     let peak = 0;
     const seen = new Set<string>();
+    // The first handlers wait until five run at once: the slots fill up (else this times out).
+    const full = deferred();
     const worker = h.worker(
       [
         handler('work', async (_p, ctx) => {
           current++;
           peak = Math.max(peak, current);
           seen.add(ctx.job.id);
-          await sleep(2 + Math.random() * 8);
+          if (current === 5) full.resolve();
+          await full.promise;
+          await turn();
           current--;
           return { ok: true };
         }),
@@ -55,7 +69,6 @@ describe('worker', () => {
     worker.start();
     const jobs = await h.waitForStatus(ids, ['COMPLETED']);
     expect(jobs.every((j) => j.results?.ok === true && j.attempts === 1)).toBe(true);
-    expect(peak).toBeLessThanOrEqual(5);
     expect(peak).toBe(5);
     expect(seen.size).toBe(100);
   });
@@ -63,11 +76,15 @@ describe('worker', () => {
   it('honours per-type limits inside the global one', async () => {
     const running = { slow: 0, fast: 0 };
     const peaks = { slow: 0, fast: 0 };
+    // Handlers hold their slots until 2 slow and 4 fast run at once (the most the limits allow).
+    const full = deferred();
     const track = (type: 'slow' | 'fast') =>
       handler(type, async () => {
         running[type]++;
         peaks[type] = Math.max(peaks[type], running[type]);
-        await sleep(10);
+        if (running.slow === 2 && running.fast === 4) full.resolve();
+        await full.promise;
+        await turn();
         running[type]--;
         return {};
       });
@@ -76,13 +93,19 @@ describe('worker', () => {
     worker.start();
     await h.waitForStatus(ids, ['COMPLETED']);
     expect(peaks.slow).toBe(2);
-    expect(peaks.fast).toBeGreaterThan(2);
+    expect(peaks.fast).toBe(4);
   });
 
   it('starts pending work on the change feed, without waiting for the poll', async () => {
-    const worker = h.worker([handler('work', async () => ({}))], { pollMs: 60_000 });
+    const foundNothing = deferred();
+    const store = observeClaims(h.store, (job) => {
+      if (job === null) foundNothing.resolve();
+    });
+    const worker = h.worker([handler('work', async () => ({}))], { pollMs: 60_000 }, { store });
     worker.start();
-    await sleep(50); // the first fill found nothing; only the feed can wake it now
+    // The first fill found nothing, and the feed (started before it) is listening: only the feed can wake it now.
+    await foundNothing.promise;
+    await turn();
     const ids = await submit(h, 'work', 3);
     await h.waitForStatus(ids, ['COMPLETED'], 5000);
   });
@@ -185,30 +208,35 @@ describe('worker', () => {
       ],
       { concurrency: 1 },
     );
-    const [first, second] = await submit(h, 'gated', 2);
+    const [first, second, third] = await submit(h, 'gated', 3);
     worker.start();
     await h.waitForStatus([first as string], ['PROCESSING']);
     await h.store.cancelJob(second as string);
     release();
-    await h.waitForStatus([first as string], ['COMPLETED']);
-    await sleep(100);
+    // Claims go in creation order: had the cancelled job been claimable, it would have run before the third.
+    await h.waitForStatus([first as string, third as string], ['COMPLETED']);
     const [after] = (await h.store.getJobs([second as string])) as Job[];
     expect(after?.status).toBe('CANCELLED');
-    expect(ran).toEqual([first]);
+    expect(ran).toEqual([first, third]);
   });
 
   it('times out a handler that ignores its signal, frees the slot, and refuses its late writes', async () => {
-    let lateWrite: unknown = 'not attempted';
+    const stubbornMayReturn = deferred();
+    const lateWrite = deferred<string | undefined>();
+    let stubbornReturned = false;
     const worker = h.worker(
       [
         handler(
           'stubborn',
           async (_p, ctx) => {
-            await sleep(400); // ignores the signal
-            lateWrite = await ctx.writeResult('late.txt', 'too late', 'text/plain').then(
-              () => 'written',
-              (e: { code?: string }) => e.code,
+            await stubbornMayReturn.promise; // ignores the signal
+            lateWrite.resolve(
+              await ctx.writeResult('late.txt', 'too late', 'text/plain').then(
+                () => 'written',
+                (e: { code?: string }) => e.code,
+              ),
             );
+            stubbornReturned = true;
             return { late: true };
           },
           { timeoutMs: 50, maxAttempts: 1 },
@@ -222,13 +250,83 @@ describe('worker', () => {
     worker.start();
     const [timedOut] = await h.waitForStatus([stubborn as string], ['FAILED']);
     expect(timedOut?.error?.code).toBe('TIMEOUT');
-    // The abandoned slot went to the next job before the stubborn handler returned.
-    await h.waitForStatus([quick as string], ['COMPLETED'], 2000);
-    await sleep(500);
-    expect(lateWrite).toBe('LEASE_LOST');
+    // The abandoned slot went to the next job while the stubborn handler still holds on
+    // (with one slot and no abandoning, the quick job could not run until it returned).
+    await h.waitForStatus([quick as string], ['COMPLETED'], 5000);
+    expect(stubbornReturned).toBe(false);
+    stubbornMayReturn.resolve();
+    expect(await lateWrite.promise).toBe('LEASE_LOST');
     const [still] = (await h.store.getJobs([stubborn as string])) as Job[];
     expect(still?.status).toBe('FAILED');
     expect(await h.results.read(stubborn as string, 'late.txt')).toBeNull();
+  });
+
+  it('keeps a job past leaseMs with its heartbeat: no other worker takes it', async () => {
+    const claimed = deferred<Job>();
+    const mayFinish = deferred();
+    const runs: string[] = [];
+    const definition = (by: string) =>
+      handler('long', async (_p, ctx) => {
+        runs.push(by);
+        claimed.resolve(ctx.job);
+        await mayFinish.promise;
+        return {};
+      });
+    const [id] = await submit(h, 'long', 1, { maxAttempts: 3 });
+    h.worker([definition('keeper')], { leaseMs: 300, heartbeatMs: 50 }, { workerId: 'keeper' }).start();
+    const job = await claimed.promise;
+    // A rival polling for work all along: it would take the job as soon as the lease lapsed.
+    h.worker([definition('rival')], { leaseMs: 300, heartbeatMs: 50, pollMs: 20 }, { workerId: 'rival' }).start();
+    // Three lease lengths after the claim, the job is still the keeper's.
+    await clockPast(new Date((job.leaseUntil as Date).getTime() + 600));
+    const [during] = (await h.store.getJobs([id as string])) as Job[];
+    expect(during).toMatchObject({ status: 'PROCESSING', leaseOwner: 'keeper', attempts: 1 });
+    expect(during?.leaseUntil?.getTime()).toBeGreaterThan((job.leaseUntil as Date).getTime());
+    mayFinish.resolve();
+    const [done] = await h.waitForStatus([id as string], ['COMPLETED']);
+    expect(done?.attempts).toBe(1);
+    expect(runs).toEqual(['keeper']);
+  });
+
+  it('aborts a running handler whose lease was lost, and its late writes change nothing', async () => {
+    const claimed = deferred<Job>();
+    const aborted = deferred<unknown>();
+    const lateWrite = deferred<string | undefined>();
+    const worker = h.worker(
+      [
+        handler('long', async (_p, ctx) => {
+          claimed.resolve(ctx.job);
+          await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+          aborted.resolve(ctx.signal.reason);
+          lateWrite.resolve(
+            await ctx.writeResult('late.txt', 'too late', 'text/plain').then(
+              () => 'written',
+              (e: { code?: string }) => e.code,
+            ),
+          );
+          return { late: true };
+        }),
+      ],
+      // The heartbeat comes after the lease has lapsed, so the job can be taken in between.
+      { leaseMs: 150, heartbeatMs: 400 },
+      { workerId: 'loser' },
+    );
+    const [id] = await submit(h, 'long', 1, { maxAttempts: 3 });
+    worker.start();
+    const job = await claimed.promise;
+    await clockPast(job.leaseUntil as Date);
+    let taken: Job | null = null;
+    await expect
+      .poll(async () => {
+        taken = await h.store.claimNext({ workerId: 'thief', leaseMs: 60_000 });
+        return taken;
+      })
+      .not.toBeNull();
+    expect(((await aborted.promise) as { kind?: string }).kind).toBe('lease-lost');
+    expect(await lateWrite.promise).toBe('LEASE_LOST');
+    const [after] = (await h.store.getJobs([id as string])) as Job[];
+    expect(after).toMatchObject({ status: 'PROCESSING', leaseOwner: 'thief', attempts: 2, results: null });
+    expect(await h.results.read(id as string, 'late.txt')).toBeNull();
   });
 
   it('coalesces progress: 10,000 calls write a handful of times, and the last value wins', async () => {
@@ -236,7 +334,7 @@ describe('worker', () => {
       [
         handler('chatty', async (_p, ctx) => {
           for (let i = 1; i <= 10_000; i++) ctx.progress({ percent: i / 100, step: 'loop', message: `${i}` });
-          await sleep(50);
+          await turn();
           ctx.log('info', 'done looping');
           return {};
         }),
@@ -248,11 +346,12 @@ describe('worker', () => {
     worker.start();
     const [job] = await h.waitForStatus([id as string], ['COMPLETED']);
     expect(job?.progress).toMatchObject({ percent: 100, step: 'loop', message: '10000' });
-    const controller = new AbortController();
+    // Every change from the claim to the completion (the watch ends there).
     let progressWrites = 0;
-    setTimeout(() => controller.abort(), 300);
+    const controller = new AbortController();
     for await (const event of h.store.watch({ after: cursor, signal: controller.signal })) {
       if (event.id === id && event.op === 'updated' && event.status === 'PROCESSING' && event.data?.progress !== null) progressWrites++;
+      if (event.id === id && event.status === 'COMPLETED') controller.abort();
     }
     expect(progressWrites).toBeGreaterThanOrEqual(1);
     expect(progressWrites).toBeLessThan(10);
@@ -288,8 +387,11 @@ describe('worker', () => {
       active: false,
       jobs: Array.from({ length: 5 }, () => ({ type: 'work', parameters: {}, maxAttempts: 1 })),
     });
+    // Created after the batch: claims go in creation order, so had the paused jobs been
+    // claimable, they would have been claimed before this one.
+    const [probe] = await submit(h, 'work', 1);
     worker.start();
-    await sleep(300);
+    await h.waitForStatus([probe as string], ['COMPLETED']);
     expect((await h.store.getBatches([value.batch.id]))[0]?.counts.pending).toBe(5);
     await h.store.setBatchActive(value.batch.id, true);
     await h.waitForStatus(
