@@ -59,6 +59,9 @@ function say(message) {
 }
 
 const status = (value) => `<span class="status ${esc(value)}">${esc(value)}</span>`;
+/** A job's status, with a "retrying" badge while it waits for another attempt after a failed one. */
+const jobStatus = (job) =>
+  `${status(job.status)}${job.retrying ? ` <span class="status retrying" title="next attempt at ${esc(time(job.nextAttemptAt))}">retrying</span>` : ''}`;
 const percentOf = (counts) =>
   counts.total === 0 ? 100 : Math.round(((counts.completed + counts.failed + counts.cancelled) / counts.total) * 100);
 const bar = (value, label) => `<progress max="100" value="${value}" aria-label="${esc(label)}">${value}%</progress>`;
@@ -94,9 +97,10 @@ function renderAccount() {
 async function overview() {
   const data =
     await gql(`{ stats { byStatus { pending processing completed failed cancelled total } queueDepth throughputPerMinute p95DurationMs cachedJobs
+    byTrack { key total pending processing completed failed cancelled }
     ingest { source kind received accepted duplicate ignored rejected } }
     batches(first: 20, filter: { archived: false }) { edges { node { id name status active counts { total pending processing completed failed cancelled } createdAt } } }
-    jobs(first: 10) { edges { node { id type status createdAt batch { id name } ingest { source event } parameters } } } }`);
+    jobs(first: 10) { edges { node { id type status retrying nextAttemptAt createdAt batch { id name } ingest { source event } parameters } } } }`);
   const s = data.stats;
   main.innerHTML = `<h1>Overview</h1>
     <section class="cards" aria-label="Statistics">
@@ -142,11 +146,19 @@ async function overview() {
         ({
           node: j,
         }) => `<tr data-job="${esc(j.id)}"><td><a href="#/job/${esc(j.id)}">${esc(j.parameters.session ?? j.parameters.title ?? j.id)}</a></td>
-      <td>${esc(j.type)}</td><td data-field="status">${status(j.status)}</td>
+      <td>${esc(j.type)}</td><td data-field="status">${jobStatus(j)}</td>
       <td class="hide-sm">${j.ingest ? `webhook ${esc(j.ingest.source)} · ${esc(j.ingest.event)}` : j.batch ? `batch <a href="#/batch/${esc(j.batch.id)}">${esc(j.batch.name)}</a>` : 'API'}</td>
       <td class="hide-sm">${time(j.createdAt)}</td></tr>`,
       )
       .join('')}
+    </tbody></table>`
+    }
+    ${
+      s.byTrack.length === 0
+        ? ''
+        : `<h2>Tracks</h2>
+    <table aria-label="Jobs per track"><thead><tr><th>Track</th><th>Jobs</th><th>Pending</th><th>Running</th><th>Completed</th><th>Failed</th><th class="hide-sm">Cancelled</th></tr></thead><tbody>
+    ${s.byTrack.map((t) => `<tr data-track="${esc(t.key)}"><td>${esc(t.key)}</td>${trackCells(t)}</tr>`).join('')}
     </tbody></table>`
     }
     ${
@@ -194,10 +206,19 @@ async function overview() {
   });
 }
 
+/** The count cells of a track's row in the overview. */
+const TRACK_FIELDS = ['total', 'pending', 'processing', 'completed', 'failed', 'cancelled'];
+const trackCells = (t) =>
+  TRACK_FIELDS.map((f) => `<td${f === 'cancelled' ? ' class="hide-sm"' : ''} data-field="${f}">${esc(t[f])}</td>`).join('');
+
 async function refreshStats() {
   const { stats: s } = await gql(
-    '{ stats { byStatus { pending processing completed failed } queueDepth ingest { source received accepted duplicate ignored rejected } } }',
+    '{ stats { byStatus { pending processing completed failed } queueDepth byTrack { key total pending processing completed failed cancelled } ingest { source received accepted duplicate ignored rejected } } }',
   );
+  for (const t of s.byTrack) {
+    const row = main.querySelector(`tr[data-track="${CSS.escape(t.key)}"]`);
+    if (row) row.innerHTML = `<td>${esc(t.key)}</td>${trackCells(t)}`;
+  }
   for (const i of s.ingest) {
     for (const field of ['received', 'accepted', 'duplicate', 'ignored', 'rejected']) {
       const cell = main.querySelector(`[data-source="${i.source}"] [data-field=${field}]`);
@@ -226,7 +247,7 @@ async function batchView(id) {
   }
   const b = data.batch;
   const { jobs } = await gql(
-    `query ($id: ID!) { jobs(filter: { batchId: $id }, first: 500) { edges { node { id type status track progress { percent step } parameters } } } }`,
+    `query ($id: ID!) { jobs(filter: { batchId: $id }, first: 500) { edges { node { id type status retrying nextAttemptAt track progress { percent step } parameters } } } }`,
     { id },
   );
   main.innerHTML = `<p><a href="#/">← Overview</a></p><h1>${esc(b.name)} <span id="batch-status">${status(b.status)}</span></h1>
@@ -245,7 +266,7 @@ async function batchView(id) {
         ({
           node: j,
         }) => `<tr data-job="${esc(j.id)}"><td><a href="#/job/${esc(j.id)}">${esc(j.parameters.session ?? j.parameters.title ?? j.id)}</a></td><td>${esc(j.type)}</td>
-      <td data-field="status">${status(j.status)}</td><td>${bar(j.status === 'COMPLETED' ? 100 : (j.progress?.percent ?? 0), `${j.id} progress`)}</td><td class="hide-sm" data-field="step">${esc(j.progress?.step ?? '')}</td></tr>`,
+      <td data-field="status">${jobStatus(j)}</td><td>${bar(j.status === 'COMPLETED' ? 100 : (j.progress?.percent ?? 0), `${j.id} progress`)}</td><td class="hide-sm" data-field="step">${esc(j.progress?.step ?? '')}</td></tr>`,
       )
       .join('')}
     </tbody></table>`;
@@ -265,7 +286,7 @@ async function batchView(id) {
   const showJob = (e) => {
     const row = main.querySelector(`[data-job="${e.jobId ?? e.id}"]`);
     if (!row || !e.status) return;
-    row.querySelector('[data-field=status]').innerHTML = status(e.status);
+    row.querySelector('[data-field=status]').innerHTML = jobStatus({ ...e, ...(e.job ?? {}), status: e.status });
     row.querySelector('progress').value = e.status === 'COMPLETED' ? 100 : (e.progress?.percent ?? row.querySelector('progress').value);
     row.querySelector('[data-field=step]').textContent = e.progress?.step ?? '';
   };
@@ -279,13 +300,16 @@ async function batchView(id) {
       if (!following) {
         following = true;
         live(
-          'subscription ($id: ID!, $after: String) { jobEvents(filter: { batchId: $id }, after: $after) { jobId status progress { percent step } } }',
+          'subscription ($id: ID!, $after: String) { jobEvents(filter: { batchId: $id }, after: $after) { jobId status progress { percent step } job { retrying nextAttemptAt } } }',
           { id, after: u.cursor },
           ({ jobEvents: e }) => showJob(e),
         );
-        gql(`query ($id: ID!) { jobs(filter: { batchId: $id }, first: 500) { edges { node { id status progress { percent step } } } } }`, {
-          id,
-        }).then(({ jobs: fresh }) => {
+        gql(
+          `query ($id: ID!) { jobs(filter: { batchId: $id }, first: 500) { edges { node { id status retrying nextAttemptAt progress { percent step } } } } }`,
+          {
+            id,
+          },
+        ).then(({ jobs: fresh }) => {
           for (const { node } of fresh.edges) showJob(node);
         });
       }
@@ -300,7 +324,7 @@ async function batchView(id) {
   );
 }
 
-const JOB = `id type status attempts maxAttempts parameters cancelRequested createdAt startedAt finishedAt batch { id name } archiveUrl
+const JOB = `id type status retrying nextAttemptAt workerId attempts maxAttempts parameters cancelRequested createdAt startedAt finishedAt batch { id name } archiveUrl
   progress { percent step message } error { code message } results { markdown { file { name url } } files { name size url } metadata }
   deliveries { id event status url attempts { at statusCode error durationMs } }`;
 
@@ -311,10 +335,11 @@ async function jobView(id) {
     return;
   }
   main.innerHTML = `<p><a href="${job.batch ? `#/batch/${esc(job.batch.id)}` : '#/'}">← ${esc(job.batch?.name ?? 'Overview')}</a></p>
-    <h1>${esc(job.parameters.session ?? job.parameters.title ?? job.id)} <span id="job-status">${status(job.status)}</span></h1>
+    <h1>${esc(job.parameters.session ?? job.parameters.title ?? job.id)} <span id="job-status">${jobStatus(job)}</span></h1>
     <p>${bar(job.status === 'COMPLETED' ? 100 : (job.progress?.percent ?? 0), 'Job progress')} <span id="job-step">${esc(job.progress?.step ?? '')}</span></p>
     <div class="actions"><button type="button" id="cancel" class="danger">Cancel</button><button type="button" id="restart">Restart</button></div>
     <dl class="meta"><dt>Id</dt><dd>${esc(job.id)}</dd><dt>Type</dt><dd>${esc(job.type)}</dd><dt>Attempts</dt><dd id="job-attempts">${job.attempts} of ${job.maxAttempts}</dd>
+      <dt>Worker</dt><dd id="job-worker">${esc(job.workerId ?? '—')}</dd>
       <dt>Created</dt><dd>${time(job.createdAt)}</dd><dt>Finished</dt><dd id="job-finished">${time(job.finishedAt)}</dd></dl>
     <div id="job-error">${job.error ? `<p class="error"><strong>${esc(job.error.code)}</strong>: ${esc(job.error.message)}</p>` : ''}</div>
     <h2>Results</h2><div id="job-results">${results(job)}</div>
@@ -332,7 +357,8 @@ async function jobView(id) {
     );
   live(`subscription ($id: ID!) { jobUpdated(id: $id) { job { ${JOB} } } }`, { id }, ({ jobUpdated: { job: j } }) => {
     if (!j) return;
-    document.getElementById('job-status').innerHTML = status(j.status);
+    document.getElementById('job-status').innerHTML = jobStatus(j);
+    document.getElementById('job-worker').textContent = j.workerId ?? '—';
     main.querySelector('p progress').value = j.status === 'COMPLETED' ? 100 : (j.progress?.percent ?? 0);
     document.getElementById('job-step').textContent = j.progress?.step ?? '';
     document.getElementById('job-attempts').textContent = `${j.attempts} of ${j.maxAttempts}`;

@@ -192,4 +192,35 @@ describe.skipIf(executablePath === null)('dashboard', () => {
     await expect.poll(() => page.locator('[data-source="github"] [data-field=accepted]').textContent()).toBe('1');
     expect(consoleErrors).toEqual([]);
   }, 60_000);
+
+  it('shows the worker and a retrying badge on the job page, and jobs per track in the overview', async () => {
+    await open({ 'worker.backoff.baseMs': 600_000, 'worker.backoff.maxMs': 600_000 });
+    for (const track of ['ai', 'ai', 'web']) {
+      await api.gql('mutation ($t: String!) { submitJob(input: { type: "echo", parameters: { track: $t } }) { job { id } } }', {
+        t: track,
+      });
+    }
+    const ai = page.locator('tr[data-track="ai"]');
+    await expect.poll(() => ai.locator('[data-field=completed]').textContent(), { timeout: 10_000 }).toBe('2');
+    expect(await ai.locator('[data-field=total]').textContent()).toBe('2');
+    expect(await page.locator('tr[data-track="web"] [data-field=total]').textContent()).toBe('1');
+
+    const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation { submitJob(input: { type: "flaky" }) { job { id } } }',
+    );
+    const id = body.data?.submitJob.job.id as string;
+    const read = async () =>
+      (await api.gql<{ job: { retrying: boolean; workerId: string } }>('query ($id: ID!) { job(id: $id) { retrying workerId } }', { id }))
+        .body.data?.job;
+    await expect.poll(async () => (await read())?.retrying).toBe(true);
+    await page.goto(`${api.url}/#/job/${id}`);
+    await expect.poll(() => page.locator('#job-status').textContent()).toBe('PENDING retrying');
+    expect(await page.locator('#job-worker').textContent()).toBe((await read())?.workerId);
+    await api.gql('mutation ($id: ID!, $at: DateTime!) { updateJob(id: $id, input: { runAt: $at }) { id } }', {
+      id,
+      at: new Date().toISOString(),
+    });
+    await expect.poll(() => page.locator('#job-status').textContent(), { timeout: 10_000 }).toBe('COMPLETED');
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
 });
