@@ -3,6 +3,7 @@
  * pause and resume for consumers that fall behind, the latter on a real SQLite store.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { ChangeHub, type ChangeSource } from '../../src/store/change-hub.js';
 import { followChanges, type Listen, PushStream, SKIP } from '../../src/store/change-stream.js';
 import type { ChangeEvent } from '../../src/store/port.js';
 import { sqliteAdapter } from '../helpers/adapters.js';
@@ -83,6 +84,70 @@ describe('PushStream', () => {
     await expect(stream.next()).rejects.toThrow('before the previous one settled');
     stream.push(7);
     expect(await first).toEqual({ done: false, value: 7 });
+  });
+});
+
+/**
+ * A change source whose `head()` answers only when the test says so, so that two
+ * listeners can be held at exactly the interleaving a race needs.
+ */
+class GatedSource implements ChangeSource {
+  readonly events: ChangeEvent[] = [];
+  readonly heads: ((cursor: string | null) => void)[] = [];
+  live = false;
+  head(): Promise<string | null> {
+    return new Promise((resolve) => this.heads.push(resolve));
+  }
+  async readAfter(cursor: string | null, limit: number): Promise<ChangeEvent[]> {
+    return this.events.filter((event) => cursor === null || Number(event.cursor) > Number(cursor)).slice(0, limit);
+  }
+  compare(a: string, b: string): number {
+    return Number(a) - Number(b);
+  }
+  startLive(): void {
+    this.live = true;
+  }
+  stopLive(): void {
+    this.live = false;
+  }
+  /** Stores an event and, while live, publishes it (the live tail). */
+  write(hub: ChangeHub, n: number): void {
+    const event = { cursor: String(n), entity: 'job', op: 'created', id: `job_${n}` } as ChangeEvent;
+    this.events.push(event);
+    if (this.live) hub.publish([event]);
+  }
+}
+
+describe('ChangeHub', () => {
+  it('a listener that starts while another restarts the live tail keeps the position the tail reached', async () => {
+    const source = new GatedSource();
+    const hub = new ChangeHub(source);
+    const a: string[] = [];
+    const b: string[] = [];
+    const errors: Error[] = [];
+    // Both start with nobody listening, so both ask for the head to restart the tail from.
+    const first = hub.listen(null, { event: (event) => a.push(event.cursor), error: (error) => errors.push(error) });
+    const second = hub.listen(null, { event: (event) => b.push(event.cursor), error: (error) => errors.push(error) });
+    await tick();
+    expect(source.heads).toHaveLength(2);
+    // The first gets its head (empty store) and starts the tail, which publishes two events…
+    source.heads[0]?.(null);
+    await tick();
+    expect(source.live).toBe(true);
+    source.write(hub, 1);
+    source.write(hub, 2);
+    // …before the second's (now stale) head arrives: it must not move the tail back.
+    source.heads[1]?.(null);
+    await tick();
+    source.write(hub, 3);
+    await tick();
+    expect(a).toEqual(['1', '2', '3']);
+    expect(b).toEqual(['1', '2', '3']);
+    expect(hub.livePosition).toBe('3');
+    expect(errors).toEqual([]);
+    first.stop();
+    second.stop();
+    expect(source.live).toBe(false);
   });
 });
 

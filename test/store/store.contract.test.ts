@@ -57,6 +57,96 @@ async function collect(
   return events;
 }
 
+/** What a listener or watcher received, with a way to await a condition on it. */
+interface Recorder {
+  events: ChangeEvent[];
+  errors: Error[];
+  ids(): string[];
+  /** Resolves once `done(ids)` holds, checked on every event; fails after 5 s. */
+  until(done: (ids: string[]) => boolean): Promise<void>;
+  stop(): void;
+}
+
+function recorder(): { recorder: Recorder; push(event: ChangeEvent): void; fail(error: Error): void; onStop(stop: () => void): void } {
+  const waiters = new Set<() => void>();
+  let stop: () => void = () => {};
+  const r: Recorder = {
+    events: [],
+    errors: [],
+    ids: () => r.events.map((event) => event.id),
+    until(done) {
+      if (done(r.ids())) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`waited 5 s; got ${r.events.length} events, errors: ${r.errors.map((e) => e.message).join('; ')}`));
+        }, 5000);
+        const check = () => {
+          if (!done(r.ids())) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+      });
+    },
+    stop: () => stop(),
+  };
+  const notify = () => {
+    for (const check of [...waiters]) check();
+  };
+  return {
+    recorder: r,
+    push(event) {
+      r.events.push(event);
+      notify();
+    },
+    fail(error) {
+      r.errors.push(error);
+      notify();
+    },
+    onStop(fn) {
+      stop = fn;
+    },
+  };
+}
+
+/** `store.listen(after)`, recorded. */
+function record(store: JobStore, after: string | null | undefined): Recorder {
+  const r = recorder();
+  const listening = store.listen(after, { event: r.push, error: r.fail });
+  r.onStop(() => listening.stop());
+  return r.recorder;
+}
+
+/** `store.watch()` from now, recorded. */
+function recordWatch(store: JobStore): Recorder {
+  const r = recorder();
+  const controller = new AbortController();
+  r.onStop(() => controller.abort());
+  void (async () => {
+    try {
+      for await (const event of store.watch({ signal: controller.signal })) r.push(event);
+    } catch (error) {
+      r.fail(error as Error);
+    }
+  })();
+  return r.recorder;
+}
+
+/**
+ * Listeners started "from now" say nothing when they are live. Writes probe jobs, each
+ * awaited on `reference` (a listener known to be live), until every one of `pending`
+ * has received one: a probe is published to every live listener at once.
+ */
+async function untilLive(store: JobStore, reference: Recorder, pending: Recorder[]): Promise<void> {
+  for (let probes = 0; pending.some((r) => r.events.length === 0); probes++) {
+    if (probes === 100) throw new Error('a listener never went live');
+    const [probe] = await store.createJobs([job({ type: 'probe' })]);
+    await reference.until((ids) => ids.includes(probe?.value.id as string));
+  }
+}
+
 async function waitUntil(date: Date): Promise<void> {
   while (Date.now() <= date.getTime()) await new Promise((resolve) => setTimeout(resolve, 2));
 }
@@ -627,56 +717,47 @@ function contract(adapter: AdapterUnderTest): void {
     });
 
     it('starts live from now without an after cursor, and fans out to several subscribers', async () => {
-      await store.createJobs([job()]);
-      const twice = await Promise.all([
-        collect(
-          store,
-          null,
-          (seen) => seen.length >= 1,
-          async () => {},
-        ),
-        collect(
-          store,
-          null,
-          (seen) => seen.length >= 1,
-          async () => {
-            await new Promise((resolve) => setTimeout(resolve, 20));
-            await store.createJobs([job({ type: 'late' })]);
-          },
-        ),
-      ]);
-      for (const events of twice) expect(events[0]).toMatchObject({ entity: 'job', op: 'created' });
-      expect(twice[1]?.[0]?.id).toBe(twice[0]?.[0]?.id);
+      const [before] = await store.createJobs([job()]);
+      const reference = record(store, null);
+      const watchers = [recordWatch(store), recordWatch(store)];
+      await untilLive(store, reference, watchers);
+      const [late] = await store.createJobs([job({ type: 'late' })]);
+      for (const watcher of watchers) {
+        await watcher.until((ids) => ids.includes(late?.value.id as string));
+        expect(watcher.ids()).not.toContain(before?.value.id);
+        // Live from some point on: exactly what the reference saw from there, in order.
+        expect(reference.ids().slice(-watcher.ids().length)).toEqual(watcher.ids());
+        watcher.stop();
+      }
+      reference.stop();
+      expect([reference, ...watchers].flatMap((r) => r.errors)).toEqual([]);
     });
 
     it('listen: null replays from the oldest change, undefined starts now, stop() ends the calls', async () => {
-      const until = async (condition: () => boolean) => {
-        for (let waited = 0; !condition(); waited += 10) {
-          if (waited > 5000) throw new Error('timed out');
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-      };
       const [old] = await store.createJobs([job({ type: 'old' })]);
-      const fromStart: ChangeEvent[] = [];
-      const fromNow: ChangeEvent[] = [];
-      const errors: Error[] = [];
-      const a = store.listen(null, { event: (event) => fromStart.push(event), error: (error) => errors.push(error) });
-      await until(() => fromStart.length === 1);
-      const b = store.listen(undefined, { event: (event) => fromNow.push(event), error: (error) => errors.push(error) });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Started together, with nobody listening: both restart the live tail.
+      const fromStart = record(store, null);
+      const fromNow = record(store, undefined);
+      await fromStart.until((ids) => ids.length === 1);
+      await untilLive(store, fromStart, [fromNow]);
       const [fresh] = await store.createJobs([job({ type: 'new' })]);
-      await until(() => fromStart.length === 2 && fromNow.length === 1);
-      a.stop();
-      b.stop();
+      await fromNow.until((ids) => ids.includes(fresh?.value.id as string));
+      await fromStart.until((ids) => ids.includes(fresh?.value.id as string));
+      fromStart.stop();
+      fromNow.stop();
       const [late] = await store.createJobs([job({ type: 'late' })]);
       // Another listener sees the late job; the stopped ones do not.
-      const seen: ChangeEvent[] = [];
-      const c = store.listen(null, { event: (event) => seen.push(event), error: (error) => errors.push(error) });
-      await until(() => seen.some((event) => event.id === late?.value.id));
-      c.stop();
-      expect(fromStart.map((event) => event.id)).toEqual([old?.value.id, fresh?.value.id]);
-      expect(fromNow.map((event) => event.id)).toEqual([fresh?.value.id]);
-      expect(errors).toEqual([]);
+      const after = record(store, null);
+      await after.until((ids) => ids.includes(late?.value.id as string));
+      after.stop();
+      const start = fromStart.ids();
+      expect(start[0]).toBe(old?.value.id);
+      expect(start.at(-1)).toBe(fresh?.value.id);
+      expect(after.ids().slice(0, start.length)).toEqual(start);
+      expect(fromNow.ids()).not.toContain(old?.value.id);
+      expect(start.slice(-fromNow.ids().length)).toEqual(fromNow.ids());
+      expect([...start, ...fromNow.ids()]).not.toContain(late?.value.id);
+      expect([fromStart, fromNow, after].flatMap((r) => r.errors)).toEqual([]);
     });
 
     it('expires cursors older than the retained history', async () => {
@@ -705,8 +786,9 @@ function contract(adapter: AdapterUnderTest): void {
       expect(page.items.map((j) => j.id)).toEqual([first?.value.id]);
       expect(await store.countJobs({ source: 'gitlab' })).toBe(1);
       expect(await store.countJobs({})).toBe(3);
-      const plain = (await store.listJobs({}, { first: 10 })).items.find((j) => j.ingest === null);
-      expect(plain).toBeDefined();
+      const plain = (await store.listJobs({}, { first: 10 })).items.filter((j) => j.ingest === null);
+      expect(plain).toHaveLength(1);
+      expect(plain[0]?.ingest).toBeNull();
     });
 
     it('adds up ingest counters per source', async () => {
@@ -843,7 +925,7 @@ function contract(adapter: AdapterUnderTest): void {
     it('writes a log line when it takes a job back from a worker whose lease ran out', async () => {
       await store.createJobs([job({ maxAttempts: 1 })]);
       const claimed = (await store.claimNext({ workerId: 'w-gone', leaseMs: 1 })) as Job;
-      await waitUntil(new Date(Date.now() + 5));
+      await waitUntil(claimed.leaseUntil as Date);
       expect(await store.recoverExpiredLeases()).toBe(1);
       const [failed] = await store.getJobs([claimed.id]);
       expect(failed).toMatchObject({ status: 'FAILED', error: { code: 'LEASE_EXPIRED', workerId: 'w-gone' } });
