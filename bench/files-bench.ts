@@ -71,10 +71,10 @@ export async function benchFiles(rounds: number): Promise<BenchResult> {
     try {
       const ratios: number[] = [];
       let last = { files: 0, raw: 0 };
-      await download(signer.fileUrl(job.id, 'talk.bin')); // warm-up
+      await download(signer.fileUrl(job.id, 'talk.bin', 'owner')); // warm-up
       await download(`${base}/raw`);
       for (let round = 0; round < rounds; round++) {
-        const files = await download(signer.fileUrl(job.id, 'talk.bin'));
+        const files = await download(signer.fileUrl(job.id, 'talk.bin', 'owner'));
         const bare = await download(`${base}/raw`);
         ratios.push(files / bare);
         last = { files, raw: bare };

@@ -3,9 +3,11 @@
  * - `GET|HEAD /files/<jobId>/<path>`: one result file, with its content type, length,
  *   ETag (sha256), single byte ranges and Content-Disposition.
  * - `GET|HEAD /archives/jobs/<id>.zip`, `/archives/batches/<id>.zip`: a streamed ZIP.
- * Access: a valid signed URL (`?exp=&sig=`), or the caller's credentials with read
- * access. A job or batch the caller may not read is a 404, as is any path that is not
- * exactly one of the job's result files (`..`, encoded slashes, absolute paths).
+ * Access: a valid signed URL (`?exp=&by=&sig=`) whose signer may read the job now, or
+ * the caller's credentials with read access. A batch archive holds only the jobs the
+ * signer (or caller) may read when it is downloaded. A job or batch they may not read is
+ * a 404, as is any path that is not exactly one of the job's result files (`..`,
+ * encoded slashes, absolute paths).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
@@ -16,7 +18,7 @@ import { AppError, coerceError, SignedUrlError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { resultFiles, zipArchive } from '../results/archive.js';
 import type { ByteRange, ResultStore } from '../results/port.js';
-import type { UrlSigner } from '../results/urls.js';
+import type { UrlSigner, UrlSignerIdentity } from '../results/urls.js';
 import type { JobStore } from '../store/port.js';
 import { sendError } from './respond.js';
 
@@ -72,26 +74,34 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 export function createFileRoutes(options: FileRoutesOptions) {
   const { store, results, signer, authenticator, logger } = options;
 
-  /** Signed → null principal (the URL is the permission); otherwise the caller. Throws on a bad signature. */
-  async function access(req: IncomingMessage, rawPath: string, query: URLSearchParams): Promise<Principal | null> {
+  /** Whose read access decides: a signed URL's signer, or the caller. Throws on a bad signature. */
+  async function access(
+    req: IncomingMessage,
+    rawPath: string,
+    query: URLSearchParams,
+  ): Promise<{ signed: boolean; as: UrlSignerIdentity }> {
     const check = signer.check(rawPath, query);
-    if (check === 'valid') return null;
-    if (check === 'expired') throw new SignedUrlError('URL_EXPIRED', 'this signed URL has expired; ask for a new one');
-    if (check === 'invalid') throw new SignedUrlError('SIGNATURE_INVALID', 'the signature of this URL does not match');
-    return authenticator.authenticate(req.headers);
+    if (check.status === 'valid') return { signed: true, as: check.signer };
+    if (check.status === 'expired') throw new SignedUrlError('URL_EXPIRED', 'this signed URL has expired; ask for a new one');
+    if (check.status === 'invalid') throw new SignedUrlError('SIGNATURE_INVALID', 'the signature of this URL does not match');
+    return { signed: false, as: await authenticator.authenticate(req.headers) };
   }
 
-  const readable = (principal: Principal | null, item: Job | Batch | null | undefined): boolean =>
-    item !== null && item !== undefined && (principal === null || can(principal, 'read', item));
+  /** The principal `as` stands for with this item: a URL signed for the owner reads as the owner. */
+  const principalFor = (as: UrlSignerIdentity, item: Job | Batch): Principal =>
+    as === 'owner' ? { userId: item.ownerId, teams: item.teamIds, admin: false } : as;
+
+  const readable = (as: UrlSignerIdentity, item: Job | Batch | null | undefined): item is Job | Batch =>
+    item !== null && item !== undefined && can(principalFor(as, item), 'read', item);
 
   async function serveFile(req: IncomingMessage, res: ServerResponse, rawPath: string, query: URLSearchParams): Promise<void> {
     const parts = rawPath.slice('/files/'.length).split('/');
     if (parts.length < 2) throw new NotFound();
     const jobId = segment(parts[0] as string);
     const name = parts.slice(1).map(segment).join('/');
-    const principal = await access(req, rawPath, query);
+    const { signed, as } = await access(req, rawPath, query);
     const [job] = await store.getJobs([jobId]);
-    if (!readable(principal, job)) throw new NotFound();
+    if (!readable(as, job)) throw new NotFound();
     const file = resultFiles(job as Job).find((f) => f.name === name);
     if (file === undefined) throw new NotFound();
 
@@ -101,7 +111,7 @@ export function createFileRoutes(options: FileRoutesOptions) {
       etag,
       'accept-ranges': 'bytes',
       'content-disposition': contentDisposition(query.has('download') ? 'attachment' : 'inline', file.name),
-      'cache-control': principal === null ? 'private, max-age=300' : 'private, no-cache',
+      'cache-control': signed ? 'private, max-age=300' : 'private, no-cache',
       'x-content-type-options': 'nosniff',
       // Result files are data, never active content of this origin.
       'content-security-policy': "sandbox; default-src 'none'",
@@ -137,11 +147,12 @@ export function createFileRoutes(options: FileRoutesOptions) {
     await pipeline(stream, res);
   }
 
-  async function jobsOfBatch(batchId: string, principal: Principal | null): Promise<Job[]> {
+  /** The batch's jobs `principal` may read now. */
+  async function jobsOfBatch(batchId: string, principal: Principal): Promise<Job[]> {
     const jobs: Job[] = [];
     let after: string | null = null;
     for (;;) {
-      const page = await store.listJobs({ batchId, ...(principal === null ? {} : { visibleTo: principal }) }, { first: 1000, after });
+      const page = await store.listJobs({ batchId, visibleTo: principal }, { first: 1000, after });
       jobs.push(...page.items);
       if (!page.hasNextPage) break;
       after = page.endCursor;
@@ -155,16 +166,17 @@ export function createFileRoutes(options: FileRoutesOptions) {
     if (m === null) throw new NotFound();
     const kind = m[1] as 'jobs' | 'batches';
     const id = segment(m[2] as string);
-    const principal = await access(req, rawPath, query);
+    const { as } = await access(req, rawPath, query);
     let source: Parameters<typeof zipArchive>[1];
     if (kind === 'jobs') {
       const [job] = await store.getJobs([id]);
-      if (!readable(principal, job)) throw new NotFound();
+      if (!readable(as, job)) throw new NotFound();
       source = { kind: 'job', id, jobs: [job as Job] };
     } else {
       const [batch] = await store.getBatches([id]);
-      if (!readable(principal, batch)) throw new NotFound();
-      source = { kind: 'batch', id, name: (batch as Batch).name, jobs: await jobsOfBatch(id, principal) };
+      if (!readable(as, batch)) throw new NotFound();
+      const reader = principalFor(as, batch as Batch);
+      source = { kind: 'batch', id, name: (batch as Batch).name, jobs: await jobsOfBatch(id, reader) };
     }
     res.writeHead(200, {
       'content-type': 'application/zip',

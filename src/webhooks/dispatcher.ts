@@ -55,14 +55,17 @@ const SNIPPET_BYTES = 1024;
 /** How long a settled outcome may wait for others to share its commit. */
 const HOLD_MS = 5;
 
-/** What a receiver sees: the stored event, with the parts its settings ask for. */
+/**
+ * What a receiver sees: the stored event, with the parts its settings ask for. Its URLs
+ * carry the read access of the job's (or batch's) owner, who set the webhook.
+ */
 export async function deliveryBody(delivery: Delivery, results: ResultStore, signer: UrlSigner): Promise<string> {
   const payload = delivery.payload;
   const settings = delivery.webhook as unknown as WebhookSettings;
   const data = (payload.data ?? {}) as JsonObject;
   if (delivery.jobId === null) {
     if (delivery.batchId === null) return JSON.stringify(payload);
-    return JSON.stringify({ ...payload, data: { ...data, archiveUrl: signer.archiveUrl('batches', delivery.batchId) } });
+    return JSON.stringify({ ...payload, data: { ...data, archiveUrl: signer.archiveUrl('batches', delivery.batchId, 'owner') } });
   }
   if (typeof data.results !== 'object' || data.results === null) return JSON.stringify(payload);
   const { files, metadata, markdown, ...rest } = data.results as JsonObject;
@@ -74,10 +77,10 @@ export async function deliveryBody(delivery: Delivery, results: ResultStore, sig
     files: Array.isArray(files)
       ? files.map((file) => {
           const f = file as JsonObject;
-          return { ...f, url: signer.fileUrl(jobId, String(f.name)) };
+          return { ...f, url: signer.fileUrl(jobId, String(f.name), 'owner') };
         })
       : [],
-    archiveUrl: signer.archiveUrl('jobs', jobId),
+    archiveUrl: signer.archiveUrl('jobs', jobId, 'owner'),
   };
   if (settings.includeMetadata) shaped.metadata = metadata ?? null;
   // Usage and duration are in the stored event only when the webhook asked for metadata.

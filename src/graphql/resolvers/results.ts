@@ -50,12 +50,12 @@ export function utf8Prefix(bytes: Buffer): Buffer {
 export const resultResolvers: Resolvers = {
   Job: {
     results: (job) => (job.results === null ? null : { job }),
-    archiveUrl: (job, _args, ctx) => ctx.services.signer.archiveUrl('jobs', job.id),
+    archiveUrl: (job, _args, ctx) => ctx.services.signer.archiveUrl('jobs', job.id, ctx.principal),
     cached: (job) => job.cachedFrom !== null,
     cachedFrom: (job) => job.cachedFrom,
   },
   Batch: {
-    archiveUrl: (batch, _args, ctx) => ctx.services.signer.archiveUrl('batches', batch.id),
+    archiveUrl: (batch, _args, ctx) => ctx.services.signer.archiveUrl('batches', batch.id, ctx.principal),
   },
   JobResults: {
     markdown({ job }) {
@@ -76,7 +76,7 @@ export const resultResolvers: Resolvers = {
     kind: ({ file }) => resultKind(file.contentType),
     size: ({ file }) => file.size,
     sha256: ({ file }) => file.sha256,
-    url: ({ jobId, file }, _args, ctx) => ctx.services.signer.fileUrl(jobId, file.name),
+    url: ({ jobId, file }, _args, ctx) => ctx.services.signer.fileUrl(jobId, file.name, ctx.principal),
   },
   MarkdownResult: {
     file: (model) => model,
