@@ -37,6 +37,7 @@ async function main(): Promise<void> {
   await run('job(id) over HTTP', () => benchJobQuery(quick ? 1 : 5, quick ? 300 : 2000));
   await run('webhook dispatcher', () => benchWebhooks(quick ? 1 : 5, quick ? 300 : 2000));
   await run('/files download', () => benchFiles(quick ? 1 : 7));
+  await run('batch archive memory', () => isolated('./archive-bench.js', 'benchArchiveMemory', quick ? 200 : 1000));
   await run('inbound webhooks', () => benchIngest(quick ? 1 : 5, quick ? 500 : 3000));
   await run('subscription fan-out', () => benchFanout(quick ? [200] : [1000, 5000], quick ? 20 : 100, quick ? 1 : 3));
 

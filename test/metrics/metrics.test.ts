@@ -98,7 +98,7 @@ describe('/metrics', () => {
     expect(value(after, 'conveyor_jobs', { type: 'echo', status: 'COMPLETED' })).toBe(3);
     expect(value(after, 'conveyor_jobs', { type: 'gate', status: 'FAILED' })).toBe(2);
     expect(value(after, 'conveyor_store_operation_duration_seconds', { operation: 'createJobs' })).toBeGreaterThanOrEqual(5);
-    expect(after.find((f) => f.name === 'conveyor_process_resident_memory_bytes')).toBeDefined();
+    expect(value(after, 'conveyor_process_resident_memory_bytes')).toBeGreaterThan(0);
     stop();
     await expect.poll(async () => value(await scrape(), 'conveyor_subscriptions_active')).toBe(0);
   }, 30_000);
