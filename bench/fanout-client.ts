@@ -16,6 +16,13 @@ interface Open {
   variables?: Record<string, unknown>;
 }
 
+/** Header mode takes the identity from the upgrade request's headers. */
+class BenchSocket extends WebSocket {
+  constructor(address: string | URL, protocols?: string | string[]) {
+    super(address, protocols, { headers: { 'x-user-id': 'bench' } });
+  }
+}
+
 let received = 0;
 let target = Number.POSITIVE_INFINITY;
 let latencies: number[] = [];
@@ -43,8 +50,7 @@ async function open(options: Open): Promise<void> {
     } else {
       const client = createClient({
         url: options.url,
-        webSocketImpl: WebSocket,
-        connectionParams: { 'x-user-id': 'bench' },
+        webSocketImpl: BenchSocket,
         retryAttempts: 0,
       });
       let first = true;

@@ -30,7 +30,15 @@ export async function startServer(): Promise<{ conveyor: Conveyor; url: string; 
   const config = loadConfig({
     file: null,
     env: {},
-    overrides: { dataDir, 'server.port': 0, 'log.level': 'error', 'retention.intervalMs': 0, 'graphql.keepAliveMs': 0 },
+    overrides: {
+      dataDir,
+      'server.port': 0,
+      'log.level': 'error',
+      'retention.intervalMs': 0,
+      'graphql.keepAliveMs': 0,
+      // Thousands of subscribers come from one loopback address.
+      'server.maxConnectionsPerIp': 0,
+    },
   });
   const conveyor = await createConveyor({ config, logger: createLogger('error') });
   const { url } = await conveyor.start('api');

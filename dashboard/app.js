@@ -26,10 +26,24 @@ async function gql(query, variables = {}) {
   return body.data;
 }
 
+/**
+ * What the websocket sends in connection_init. Browsers cannot set headers on a
+ * websocket, and the server does not take a user id from connectionParams, so in
+ * header mode the page asks for a short-lived ticket over HTTP (with its headers) and
+ * presents that; tokens go as they are.
+ */
+async function connectionParams() {
+  if (auth === null) return {};
+  if (auth.kind !== 'user') return headers();
+  const response = await fetch('/ws-ticket', { method: 'POST', headers: headers() });
+  if (!response.ok) throw new Error(`no websocket ticket (${response.status})`);
+  return { ticket: (await response.json()).ticket };
+}
+
 function socket() {
   ws ??= createClient({
     url: `${location.origin.replace(/^http/, 'ws')}/graphql`,
-    connectionParams: () => headers(),
+    connectionParams,
     lazy: true,
     retryAttempts: Infinity,
   });

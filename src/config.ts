@@ -21,6 +21,9 @@ const hostOrCidr = z.string().refine((value) => parseAllowEntry(value) !== undef
 
 const ms = (min: number) => z.number().int().min(min);
 
+/** `true`, `false`, or `auto` (decided by NODE_ENV: off in production, see `isOn`). */
+const onOffAuto = z.union([z.boolean(), z.literal('auto')]);
+
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 const ingestRoute = z.strictObject({
@@ -67,6 +70,9 @@ const perType = z.strictObject({
   maxAttempts: z.number().int().min(1).max(1000).optional(),
 });
 
+/** A BCP 47 language tag as the `session` type takes it (en, de, pt-BR). */
+const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
 const schema = z.strictObject({
   /** What this process runs: the API, the worker, or both. */
   role: z.enum(['all', 'api', 'worker']),
@@ -85,6 +91,31 @@ const schema = z.strictObject({
   }),
   store: z.strictObject({
     driver: z.enum(['sqlite', 'mongodb']),
+    /**
+     * Host names the server answers to besides publicUrl's, the listen address's and
+     * `localhost` (IP addresses are always accepted); `*.example.com` matches
+     * subdomains, `*` turns the check off. Other names get 421 (DNS rebinding).
+     */
+    allowedHosts: z.array(z.string().min(1)),
+    /**
+     * Browser origins (`https://app.example.com`) allowed to open websockets besides the
+     * server's own (publicUrl, the loopback origins of its port, the request's own
+     * host); `*` allows any. Requests without an Origin header (non-browser clients)
+     * are always allowed. Others get 403.
+     */
+    allowedOrigins: z.array(
+      z.string().refine((value) => value === '*' || URL.canParse(value), {
+        message: 'expected an origin such as https://app.example.com, or *',
+      }),
+    ),
+    /** Open connections (HTTP and websocket) the server keeps at most; beyond, 503. 0: no cap. */
+    maxConnections: z.number().int().min(0),
+    /** Open connections from one client address; beyond, 503. 0: no cap. Behind a proxy every client has the proxy's address. */
+    maxConnectionsPerIp: z.number().int().min(0),
+    /** How long a client may take to send a request's headers; then 408. */
+    headersTimeoutMs: ms(1),
+    /** How long a client may take to send a whole request (headers and body); then 408. 0: no limit. */
+    requestTimeoutMs: ms(0),
     sqlite: z.strictObject({
       /** The database file; empty means `<dataDir>/conveyor.db`. */
       path: z.string(),
@@ -172,6 +203,10 @@ const schema = z.strictObject({
     transcriptionModel: z.string(),
     /** How long one request may take. */
     timeoutMs: ms(1),
+    /** Language of sessions that name none (`sourceLanguage`); empty: unknown. */
+    defaultSourceLanguage: z.union([z.literal(''), z.string().regex(LANGUAGE_TAG, 'a language tag such as en, de or pt-BR')]),
+    /** Language to translate sessions into when they name none (`targetLanguage`); empty: no translation. */
+    defaultTargetLanguage: z.union([z.literal(''), z.string().regex(LANGUAGE_TAG, 'a language tag such as en, de or pt-BR')]),
   }),
   net: z.strictObject({
     /** Hosts, addresses, CIDR ranges and `address:port` endpoints the SSRF guard lets through although they are private. */
@@ -249,8 +284,10 @@ const schema = z.strictObject({
     }),
   }),
   graphql: z.strictObject({
-    /** Whether the schema can be introspected (tools such as GraphiQL need it). */
-    introspection: z.boolean(),
+    /** Whether the schema can be introspected (tools such as GraphiQL need it); `auto`: off when NODE_ENV=production. */
+    introspection: onOffAuto,
+    /** Whether validation errors suggest names ("Did you mean …?"); `auto`: off when NODE_ENV=production. */
+    suggestions: onOffAuto,
     /** Deepest selection nesting a query may have. */
     maxDepth: z.number().int().min(1),
     /** Highest estimated cost (fields × list sizes) a query may have. */
@@ -266,9 +303,24 @@ export type ResolvedConfig = z.infer<typeof schema>;
 
 /** Every default. `config.yaml` at the project root documents the same values. */
 export const DEFAULTS: ResolvedConfig = {
+    /** Largest GraphQL answer over HTTP, in bytes; a larger one is replaced by a LIMIT_EXCEEDED error. */
+    maxResponseBytes: z.number().int().min(1),
+    /** Operations one websocket may run at the same time; more are refused with LIMIT_EXCEEDED. */
+    maxSubscriptionsPerSocket: z.number().int().min(1),
   role: 'all',
   dataDir: './data',
-  server: { host: '127.0.0.1', port: 4000, shutdownGraceMs: 10_000, publicUrl: '' },
+  server: {
+    host: '127.0.0.1',
+    port: 4000,
+    shutdownGraceMs: 10_000,
+    publicUrl: '',
+    allowedHosts: [],
+    allowedOrigins: [],
+    maxConnections: 10_000,
+    maxConnectionsPerIp: 1000,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 120_000,
+  },
   store: {
     driver: 'sqlite',
     sqlite: { path: '', busyTimeoutMs: 5000, changePollMs: 50 },
@@ -297,7 +349,15 @@ export const DEFAULTS: ResolvedConfig = {
   limits: { maxBatchSize: 10_000, maxDownloadBytes: 52_428_800, downloadTimeoutMs: 60_000, maxUploadBytes: 52_428_800 },
   results: { urlSecret: '', urlTtl: 86_400, cacheByDefault: false },
   uploads: { ttlHours: 24, deleteAfterUse: true },
-  transformer: { url: '', apiKey: '', model: 'gpt-4o-mini', transcriptionModel: 'whisper-1', timeoutMs: 120_000 },
+  transformer: {
+    url: '',
+    apiKey: '',
+    model: 'gpt-4o-mini',
+    transcriptionModel: 'whisper-1',
+    timeoutMs: 120_000,
+    defaultSourceLanguage: '',
+    defaultTargetLanguage: '',
+  },
   net: { allow: [] },
   retention: { completedDays: 30, failedDays: 30, changesHours: 24, intervalMs: 3_600_000 },
   metrics: { enabled: true, token: '' },
@@ -326,7 +386,16 @@ export const DEFAULTS: ResolvedConfig = {
       clockToleranceSec: 5,
     },
   },
-  graphql: { introspection: true, maxDepth: 12, maxCost: 100_000, maxRequestBytes: 1_048_576, keepAliveMs: 12_000 },
+  graphql: {
+    introspection: 'auto',
+    suggestions: 'auto',
+    maxDepth: 12,
+    maxCost: 100_000,
+    maxRequestBytes: 1_048_576,
+    keepAliveMs: 12_000,
+    maxResponseBytes: 10_485_760,
+    maxSubscriptionsPerSocket: 100,
+  },
 };
 
 /** Short environment names for common keys. */
@@ -393,6 +462,8 @@ function fromEnv(path: string, name: string, raw: string): unknown {
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== '')
+  // Keys that take true, false or auto.
+  if (example === 'auto' && (raw === 'true' || raw === 'false')) return raw === 'true';
       .map((item) => fromEnvScalar(kind, path, name, item));
   }
   return fromEnvScalar(typeof example, path, name, raw);
@@ -596,6 +667,14 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
 }
 
 /** True for host names and addresses that only this machine can reach. */
+  // `[::1]` is how an IPv6 address is written in a URL; listen() wants it bare.
+  if (/^\[[^\]]*\]$/.test(config.server.host)) config.server.host = config.server.host.slice(1, -1);
+  if (config.server.requestTimeoutMs > 0 && config.server.headersTimeoutMs > config.server.requestTimeoutMs) {
+    throw new ConfigError(
+      `invalid configuration:\nserver.headersTimeoutMs (${config.server.headersTimeoutMs}) must not be longer than server.requestTimeoutMs (${config.server.requestTimeoutMs})`,
+      { key: 'server.headersTimeoutMs' },
+    );
+  }
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
@@ -609,3 +688,8 @@ export function resultsDir(config: ResolvedConfig): string {
 export function sqlitePath(config: ResolvedConfig): string {
   return config.store.sqlite.path === '' ? resolve(config.dataDir, 'conveyor.db') : resolve(config.store.sqlite.path);
 }
+/** Resolves a true/false/auto setting: `auto` is off when NODE_ENV is production, on otherwise. */
+export function isOn(value: boolean | 'auto', env: NodeJS.ProcessEnv = process.env): boolean {
+  return value === 'auto' ? env.NODE_ENV !== 'production' : value;
+}
+

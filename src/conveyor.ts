@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createAuthenticator } from './auth/auth.js';
+import { createTicketIssuer } from './auth/ticket.js';
 import { type LoadConfigOptions, loadConfig, type ResolvedConfig } from './config.js';
 import { ANONYMOUS } from './domain/access.js';
 import type { Batch, Job, Principal } from './domain/types.js';
@@ -30,6 +31,7 @@ import { createIngestRoute } from './http/ingest.js';
 import { createMetricsRoute } from './http/metrics.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { createUploadRoute } from './http/uploads.js';
+import { createWsTicketRoute } from './http/ws-ticket.js';
 import { checkIngestSources, createIngest } from './ingest/ingest.js';
 import { sweepRetention } from './jobs/retention.js';
 import { type BatchInput, createSubmitter, type JobInput } from './jobs/submit.js';
@@ -124,6 +126,10 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
     uploads,
     limits: { maxDownloadBytes: config.limits.maxDownloadBytes, downloadTimeoutMs: config.limits.downloadTimeoutMs },
     transformer: createOpenAiTransformer(config.transformer, config.limits.maxDownloadBytes),
+    languages: {
+      source: config.transformer.defaultSourceLanguage || null,
+      target: config.transformer.defaultTargetLanguage || null,
+    },
   };
   const submitter = createSubmitter(store, registry, config, guard);
   const ingest = createIngest({
@@ -137,7 +143,8 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
   // File URLs name the address this process listens on once it does (port 0 in tests).
   let baseUrl = publicBaseUrl(config);
   const retentionState: { last: RetentionSweepRecord | null } = { last: null };
-  const signer = createUrlSigner({ secret: urlSecret(config), ttl: config.results.urlTtl, baseUrl: () => baseUrl });
+  const secret = urlSecret(config);
+  const signer = createUrlSigner({ secret, ttl: config.results.urlTtl, baseUrl: () => baseUrl });
   let http: HttpServer | null = null;
   let worker: Worker | null = null;
   let dispatcher: Dispatcher | null = null;
@@ -166,7 +173,8 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
       if (config.metrics.enabled) routes.push(createMetricsRoute(metrics, config.metrics.token));
       let graphql: GraphQLService | undefined;
       if (role === 'all' || role === 'api') {
-        const authenticator = createAuthenticator(config.auth);
+        const tickets = createTicketIssuer({ secret });
+        const authenticator = createAuthenticator(config.auth, { tickets });
         feed = createSubscriptionFeed(store);
         graphql = await createGraphQLService({
           config: config.graphql,
@@ -188,6 +196,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           createDashboardRoute(),
           createFileRoutes({ store, results, signer, authenticator, logger }),
           createUploadRoute({ uploads, authenticator, maxBytes: config.limits.maxUploadBytes, ttlHours: config.uploads.ttlHours }),
+          createWsTicketRoute({ authenticator, tickets }),
         );
         if (config.retention.intervalMs > 0) {
           retention = setInterval(() => {
@@ -212,6 +221,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
         ...(graphql === undefined ? {} : { graphql }),
       });
       const address = await http.listen(config.server.port, config.server.host);
+        settings: config.server,
       if (config.server.publicUrl === '') baseUrl = publicBaseUrl(config, { host: address.address, port: address.port });
       const host = address.address.includes(':') ? `[${address.address}]` : address.address;
       const url = `http://${host}:${address.port}`;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULTS, envName, getConfigPath, listKeys, loadConfig, sqlitePath } from '../src/config.js';
+import { DEFAULTS, envName, getConfigPath, isOn, listKeys, loadConfig, sqlitePath } from '../src/config.js';
 import { AppError } from '../src/errors.js';
 
 function configError(fn: () => unknown): AppError {
@@ -100,6 +100,8 @@ describe('list-typed keys from the environment', () => {
     'handlers.modules': { raw: './a.js, ./b.js', expected: ['./a.js', './b.js'] },
     'net.allow': { raw: '127.0.0.1,10.0.0.0/8 , 127.0.0.2:8080', expected: ['127.0.0.1', '10.0.0.0/8', '127.0.0.2:8080'] },
     'webhooks.schedule': { raw: '300,600', expected: [300, 600] },
+    'server.allowedHosts': { raw: 'jobs.example.com, *.corp.example', expected: ['jobs.example.com', '*.corp.example'] },
+    'server.allowedOrigins': { raw: 'https://app.example.com,*', expected: ['https://app.example.com', '*'] },
     'auth.apiKeys': {
       raw: JSON.stringify([{ hash: `sha256:${'a'.repeat(64)}`, userId: 'ci', teams: ['ops'] }]),
       expected: [{ hash: `sha256:${'a'.repeat(64)}`, userId: 'ci', teams: ['ops'], admin: false }],
@@ -127,6 +129,33 @@ describe('list-typed keys from the environment', () => {
     );
     expect(configError(() => loadConfig({ env: { CONVEYOR_AUTH__API_KEYS: '[{"hash": ' }, file: null })).message).toContain(
       'expected a JSON list',
+    );
+  });
+});
+
+describe('server and graphql security settings', () => {
+  it('takes true, false or auto for graphql.introspection and graphql.suggestions; auto is off only under NODE_ENV=production', () => {
+    expect(DEFAULTS.graphql).toMatchObject({ introspection: 'auto', suggestions: 'auto' });
+    const config = loadConfig({ env: { CONVEYOR_GRAPHQL__INTROSPECTION: 'true', CONVEYOR_GRAPHQL__SUGGESTIONS: 'auto' }, file: null });
+    expect(config.graphql).toMatchObject({ introspection: true, suggestions: 'auto' });
+    expect(isOn('auto', { NODE_ENV: 'production' })).toBe(false);
+    expect(isOn('auto', { NODE_ENV: 'development' })).toBe(true);
+    expect(isOn('auto', {})).toBe(true);
+    expect(isOn(true, { NODE_ENV: 'production' })).toBe(true);
+    expect(configError(() => loadConfig({ env: { CONVEYOR_GRAPHQL__INTROSPECTION: 'maybe' }, file: null })).message).toContain(
+      'graphql.introspection',
+    );
+  });
+
+  it('listens on a bracketed IPv6 host as the bare address, and refuses inconsistent timeouts and malformed origins', () => {
+    expect(loadConfig({ env: { CONVEYOR_HOST: '[::1]' }, file: null }).server.host).toBe('::1');
+    expect(
+      configError(() =>
+        loadConfig({ env: { CONVEYOR_SERVER__HEADERS_TIMEOUT_MS: '5000', CONVEYOR_SERVER__REQUEST_TIMEOUT_MS: '1000' }, file: null }),
+      ).message,
+    ).toContain('server.headersTimeoutMs');
+    expect(configError(() => loadConfig({ env: { CONVEYOR_SERVER__ALLOWED_ORIGINS: 'app.example.com' }, file: null })).message).toContain(
+      'server.allowedOrigins.0',
     );
   });
 });

@@ -1,11 +1,19 @@
 /**
- * Who is calling: turns request headers (HTTP) or `connectionParams` (graphql-ws) into
- * a `Principal`. The same credentials work on both transports.
+ * Who is calling: turns request headers (HTTP), or a websocket's upgrade headers and
+ * `connectionParams` (graphql-ws), into a `Principal`.
  *
- * - `header`: trusted `X-User-ID` and `X-Team-IDs` (comma-separated), `X-Admin: true`.
+ * - `header`: trusted `X-User-ID` and `X-Team-IDs` (comma-separated), `X-Admin: true`,
+ *   set by whoever connects (loopback) or by an authenticating proxy. On a websocket
+ *   they come from the upgrade request's headers only: `connectionParams` naming an
+ *   identity are refused, since anything in the browser could write them.
  * - `apiKey`: `Authorization: Bearer <key>` or `X-API-Key: <key>`, compared by SHA-256
  *   hash with `auth.apiKeys`.
  * - `jwt`: `Authorization: Bearer <jwt>` verified with a shared HS256 secret or a JWKS.
+ *
+ * In `apiKey` and `jwt` modes a websocket may carry the credential in the upgrade
+ * headers or in `connectionParams`; when the headers carry one, they win. In every
+ * mode `connectionParams.ticket` (from `POST /ws-ticket`) stands for the principal of
+ * the HTTP request that obtained it, unless the upgrade headers name one.
  *
  * No credentials at all means anonymous (may read PUBLIC resources only); credentials
  * that are present but wrong are refused with `UNAUTHENTICATED`, never downgraded.
@@ -16,6 +24,7 @@ import type { ResolvedConfig } from '../config.js';
 import { ANONYMOUS } from '../domain/access.js';
 import type { Principal } from '../domain/types.js';
 import { UnauthenticatedError } from '../errors.js';
+import type { TicketIssuer } from './ticket.js';
 
 /** Header names are matched case-insensitively; values may be lists (Node's IncomingHttpHeaders). */
 export type Credentials = Record<string, unknown>;
@@ -24,7 +33,12 @@ export interface Authenticator {
   readonly mode: ResolvedConfig['auth']['mode'];
   /** The caller's principal; throws `UNAUTHENTICATED` for a credential that does not check out. */
   authenticate(credentials: Credentials): Promise<Principal>;
+  /** A websocket's principal, from its upgrade headers and `connectionParams` (see the rules above). */
+  authenticateConnection(headers: Credentials, connectionParams: Credentials | null | undefined): Promise<Principal>;
 }
+
+/** The headers header mode trusts: never taken from `connectionParams`. */
+const IDENTITY_HEADERS = ['x-user-id', 'x-team-ids', 'x-admin'];
 
 /** `sha256:<hex>` of an API key: the form `auth.apiKeys[].hash` holds. */
 export function hashApiKey(key: string): string {
@@ -114,12 +128,33 @@ function jwtMode(config: ResolvedConfig['auth']): (headers: Map<string, string>)
   };
 }
 
-export function createAuthenticator(config: ResolvedConfig['auth']): Authenticator {
+export function createAuthenticator(config: ResolvedConfig['auth'], options: { tickets?: TicketIssuer } = {}): Authenticator {
   const resolve = config.mode === 'header' ? headerMode : config.mode === 'apiKey' ? apiKeyMode(config) : jwtMode(config);
+  /** Whether the headers carry this mode's credential (then nothing in connectionParams counts). */
+  const carries = (headers: Map<string, string>) =>
+    config.mode === 'header'
+      ? (headers.get('x-user-id')?.trim() ?? '') !== ''
+      : headers.has('authorization') || (config.mode === 'apiKey' && headers.has('x-api-key'));
   return {
     mode: config.mode,
     async authenticate(credentials) {
       return resolve(lowerKeys(credentials));
+    },
+    async authenticateConnection(rawHeaders, rawParams) {
+      const headers = lowerKeys(rawHeaders);
+      const params = lowerKeys(rawParams ?? {});
+      if (config.mode === 'header' && IDENTITY_HEADERS.some((name) => params.has(name))) {
+        throw new UnauthenticatedError(
+          'in auth mode "header" a websocket takes its identity from the upgrade request\'s headers (or a ticket from POST /ws-ticket), not from connectionParams',
+        );
+      }
+      if (carries(headers)) return resolve(headers);
+      const ticket = params.get('ticket');
+      if (ticket !== undefined) {
+        if (options.tickets === undefined) throw new UnauthenticatedError('this server does not accept tickets');
+        return options.tickets.verify(ticket);
+      }
+      return resolve(config.mode === 'header' ? headers : params);
     },
   };
 }

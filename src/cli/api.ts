@@ -16,6 +16,15 @@ export class RemoteError extends Error {
   }
 }
 
+/** A `ws` WebSocket class that sends `headers` with its upgrade request. */
+function withHeaders(headers: Record<string, string>): unknown {
+  return class extends WebSocket {
+    constructor(address: string | URL, protocols?: string | string[]) {
+      super(address, protocols, { headers });
+    }
+  };
+}
+
 export async function gql<T>(conn: Connection, query: string, variables: Record<string, unknown> = {}): Promise<T> {
   let response: Response;
   try {
@@ -43,8 +52,9 @@ export function subscribe<T>(
 ): Promise<void> {
   const client = createClient({
     url: `${conn.url.replace(/^http/, 'ws')}/graphql`,
-    webSocketImpl: WebSocket,
-    connectionParams: conn.headers,
+    // The credentials travel as the upgrade request's headers, as on every HTTP request
+    // (header mode takes an identity from nowhere else).
+    webSocketImpl: withHeaders(conn.headers),
     retryAttempts: 3,
   });
   return new Promise<void>((resolve, reject) => {

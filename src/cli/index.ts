@@ -171,7 +171,7 @@ async function watch(conn: Connection, id: string, out: NodeJS.WriteStream, json
     return progress.finish(final);
   }
   progress.batch(value as never);
-  if (TERMINAL.has(value.status as string)) return progress.finish(value.status as string);
+  if (TERMINAL.has(value.status as string)) return finishBatch(conn, id, progress, value.status as string);
   let final = value.status as string;
   const controller = new AbortController();
   const jobs = subscribe<{ jobEvents: { job: Record<string, unknown> | null } }>(
@@ -195,7 +195,11 @@ async function watch(conn: Connection, id: string, out: NodeJS.WriteStream, json
   );
   controller.abort();
   void jobs;
-  // The batch's last event can overtake its jobs' last events: show every job's end state.
+  return finishBatch(conn, id, progress, final);
+}
+
+/** Shows every job's end state (the batch's last event can overtake its jobs' last events), then the batch's. */
+async function finishBatch(conn: Connection, id: string, progress: ReturnType<typeof createProgress>, final: string): Promise<Status> {
   const ended = await gql<{ batch: { jobs: { edges: { node: Record<string, unknown> }[] } } | null }>(
     conn,
     `query ($id: ID!) { batch(id: $id) { jobs(first: 1000) { edges { node { ${JOB_FIELDS} } } } } }`,

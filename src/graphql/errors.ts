@@ -27,10 +27,13 @@ function safeDetails(details: Record<string, unknown> | undefined): Record<strin
   return out;
 }
 
+/** GraphQL's "Did you mean …?" hints name fields and types the caller did not ask about. */
+const SUGGESTION = / ?Did you mean(.+?)\?$/;
+
 export function formatError(
   formatted: GraphQLFormattedError,
   error: unknown,
-  context: { logger: Logger; requestId: string },
+  context: { logger: Logger; requestId: string; suggestions?: boolean },
 ): GraphQLFormattedError {
   const app = findAppError(error);
   if (app !== null) {
@@ -45,7 +48,8 @@ export function formatError(
   // GraphQL's own errors (syntax, validation, variable coercion) have no other cause.
   if (error instanceof GraphQLError && (original === undefined || original === null || original instanceof GraphQLError)) {
     const { http: _http, stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions: { ...extensions, code: extensions.code ?? 'BAD_USER_INPUT' } };
+    const message = context.suggestions === false ? formatted.message.replace(SUGGESTION, '') : formatted.message;
+    return { ...formatted, message, extensions: { ...extensions, code: extensions.code ?? 'BAD_USER_INPUT' } };
   }
   context.logger.error('unexpected error in a GraphQL operation', {
     requestId: context.requestId,

@@ -1,77 +1,165 @@
 /**
  * Query limits, checked during validation (before anything runs): selection depth,
- * and an estimated cost where every field counts 1 and a list field multiplies what
- * it selects by its page size (`first`, or the largest page when it comes from a
- * variable). Both fail with `LIMIT_EXCEEDED`.
+ * and an estimated cost of the answer. Both fail with `LIMIT_EXCEEDED`.
+ *
+ * Cost: every field counts 1, a JSON value counts `JSON_COST` (it can hold a document
+ * of its own), and a list multiplies what it selects by its size: the page size for
+ * fields with `first` (its default when absent, the largest page when it comes from
+ * a variable), the real size where it is known (job types), and otherwise the
+ * estimate in `LIST_SIZES`. A list of scalars counts 1 per item. Every list field of
+ * the schema has a size here (a test checks it), so no list counts as one item.
  */
 import {
   type ASTVisitor,
   type FragmentDefinitionNode,
   GraphQLError,
+  type GraphQLField,
+  type GraphQLNamedType,
+  getNamedType,
+  getNullableType,
+  isInterfaceType,
+  isListType,
+  isObjectType,
   Kind,
   type OperationDefinitionNode,
   type SelectionSetNode,
   type ValidationContext,
+  valueFromASTUntyped,
 } from 'graphql';
 import { LimitExceededError } from '../errors.js';
 
 /** The store never returns more than this many items per page. */
 const MAX_PAGE = 1000;
 
-function measure(
-  selectionSet: SelectionSetNode | undefined,
-  fragments: (name: string) => FragmentDefinitionNode | null | undefined,
-  seen: Set<string>,
-): { depth: number; cost: number } {
-  if (selectionSet === undefined) return { depth: 0, cost: 0 };
-  let depth = 0;
-  let cost = 0;
-  for (const selection of selectionSet.selections) {
-    if (selection.kind === Kind.FIELD) {
-      const inner = measure(selection.selectionSet, fragments, seen);
-      const first = selection.arguments?.find((arg) => arg.name.value === 'first');
-      const size = first === undefined ? 1 : first.value.kind === Kind.INT ? Math.min(Number(first.value.value), MAX_PAGE) : MAX_PAGE;
-      depth = Math.max(depth, (selection.selectionSet === undefined ? 0 : 1) + inner.depth);
-      cost += 1 + size * inner.cost;
-    } else {
-      const set =
-        selection.kind === Kind.INLINE_FRAGMENT
-          ? selection.selectionSet
-          : seen.has(selection.name.value)
-            ? undefined // a cycle; graphql's own NoFragmentCycles rule reports it
-            : fragments(selection.name.value)?.selectionSet;
-      const name = selection.kind === Kind.FRAGMENT_SPREAD ? selection.name.value : null;
-      if (name !== null) seen.add(name);
-      const inner = measure(set, fragments, seen);
-      if (name !== null) seen.delete(name);
-      depth = Math.max(depth, inner.depth);
-      cost += inner.cost;
-    }
-  }
-  return { depth, cost };
+/** What one JSON value counts: parameters, metadata and schemas can be large. */
+export const JSON_COST = 10;
+
+/**
+ * Estimated largest size of lists without `first`, by `Type.field`. Lists inside a
+ * connection (`edges`) are already counted by the connection's page size.
+ */
+export const LIST_SIZES: Readonly<Record<string, number>> = {
+  'JobConnection.edges': 1,
+  'BatchConnection.edges': 1,
+  'Job.teamIds': 10,
+  'Batch.teamIds': 10,
+  'Viewer.teams': 10,
+  'AccessControl.read': 10,
+  'AccessControl.write': 10,
+  'AccessControl.admin': 10,
+  'Job.errors': 10,
+  'Usage.models': 10,
+  'JobResults.files': 100,
+  'Job.deliveries': 10,
+  'Batch.deliveries': 100,
+  'Delivery.attempts': 10,
+  'WebhookInfo.events': 5,
+  'WebhookInfo.headerNames': 20,
+  'Stats.byType': 50,
+  'Stats.byTrack': 100,
+  'Stats.ingest': 50,
+  'Query.jobTypes': 50,
+};
+
+export interface QueryLimits {
+  maxDepth: number;
+  maxCost: number;
+  /** Real sizes known at run time (`Query.jobTypes`: the registry's size), over `LIST_SIZES`. */
+  listSizes?: Record<string, () => number>;
 }
 
-/** Validation rules for `maxDepth` and `maxCost`. */
-export function queryLimitRules(limits: { maxDepth: number; maxCost: number }) {
+interface Measure {
+  depth: number;
+  cost: number;
+}
+
+function fieldOf(type: GraphQLNamedType | undefined, name: string): GraphQLField<unknown, unknown> | undefined {
+  return type !== undefined && (isObjectType(type) || isInterfaceType(type)) ? type.getFields()[name] : undefined;
+}
+
+export function queryLimitRules(limits: QueryLimits) {
+  const sizeOf = (key: string): number => limits.listSizes?.[key]?.() ?? LIST_SIZES[key] ?? 100;
+
   return [
-    (context: ValidationContext): ASTVisitor => ({
-      OperationDefinition(node: OperationDefinitionNode) {
-        const { depth, cost } = measure(node.selectionSet, (name) => context.getFragment(name), new Set());
-        const fail = (message: string, details: Record<string, unknown>) =>
-          context.reportError(new GraphQLError(message, { nodes: [node], originalError: new LimitExceededError(message, details) }));
-        if (depth > limits.maxDepth) {
-          fail(`the query is ${depth} levels deep; at most ${limits.maxDepth} are allowed (graphql.maxDepth)`, {
-            depth,
-            limit: limits.maxDepth,
-          });
+    (context: ValidationContext): ASTVisitor => {
+      const schema = context.getSchema();
+
+      function listSize(
+        parent: GraphQLNamedType | undefined,
+        field: GraphQLField<unknown, unknown> | undefined,
+        node: { arguments?: readonly { name: { value: string }; value: import('graphql').ValueNode }[] },
+      ): number {
+        if (field === undefined || parent === undefined) return 1;
+        const argument = field.args.find((arg) => arg.name === 'first');
+        if (argument !== undefined) {
+          const given = node.arguments?.find((arg) => arg.name.value === 'first');
+          if (given === undefined) return Math.min(Number(argument.defaultValue ?? MAX_PAGE), MAX_PAGE);
+          if (given.value.kind !== Kind.INT) return MAX_PAGE; // a variable: the largest page
+          return Math.max(0, Math.min(Number(valueFromASTUntyped(given.value)), MAX_PAGE));
         }
-        if (cost > limits.maxCost) {
-          fail(`the query's estimated cost is ${cost}; at most ${limits.maxCost} is allowed (graphql.maxCost): ask for smaller pages`, {
-            cost,
-            limit: limits.maxCost,
-          });
+        return isListType(getNullableType(field.type)) ? sizeOf(`${parent.name}.${field.name}`) : 1;
+      }
+
+      function measure(selectionSet: SelectionSetNode | undefined, parent: GraphQLNamedType | undefined, seen: Set<string>): Measure {
+        if (selectionSet === undefined) return { depth: 0, cost: 0 };
+        let depth = 0;
+        let cost = 0;
+        for (const selection of selectionSet.selections) {
+          if (selection.kind === Kind.FIELD) {
+            const field = fieldOf(parent, selection.name.value);
+            const type = field === undefined ? undefined : getNamedType(field.type);
+            const inner = measure(selection.selectionSet, type, seen);
+            const size = listSize(parent, field, selection);
+            // A leaf: 1, or JSON_COST for a JSON value; each item of a list of them counts.
+            const each = selection.selectionSet === undefined ? (type?.name === 'JSON' ? JSON_COST : 1) : inner.cost;
+            depth = Math.max(depth, (selection.selectionSet === undefined ? 0 : 1) + inner.depth);
+            cost += selection.selectionSet === undefined && size === 1 ? each : 1 + size * each;
+          } else {
+            const name = selection.kind === Kind.FRAGMENT_SPREAD ? selection.name.value : null;
+            const fragment: FragmentDefinitionNode | null | undefined = name === null ? null : context.getFragment(name);
+            const set =
+              selection.kind === Kind.INLINE_FRAGMENT
+                ? selection.selectionSet
+                : name === null || seen.has(name)
+                  ? undefined // a cycle; graphql's own NoFragmentCycles rule reports it
+                  : fragment?.selectionSet;
+            const condition = selection.kind === Kind.INLINE_FRAGMENT ? selection.typeCondition : fragment?.typeCondition;
+            const type = condition === undefined || condition === null ? parent : (schema.getType(condition.name.value) ?? undefined);
+            if (name !== null) seen.add(name);
+            const inner = measure(set, type, seen);
+            if (name !== null) seen.delete(name);
+            depth = Math.max(depth, inner.depth);
+            cost += inner.cost;
+          }
         }
-      },
-    }),
+        return { depth, cost };
+      }
+
+      return {
+        OperationDefinition(node: OperationDefinitionNode) {
+          const root =
+            node.operation === 'query'
+              ? schema.getQueryType()
+              : node.operation === 'mutation'
+                ? schema.getMutationType()
+                : schema.getSubscriptionType();
+          const { depth, cost } = measure(node.selectionSet, root ?? undefined, new Set());
+          const fail = (message: string, details: Record<string, unknown>) =>
+            context.reportError(new GraphQLError(message, { nodes: [node], originalError: new LimitExceededError(message, details) }));
+          if (depth > limits.maxDepth) {
+            fail(`the query is ${depth} levels deep; at most ${limits.maxDepth} are allowed (graphql.maxDepth)`, {
+              depth,
+              limit: limits.maxDepth,
+            });
+          }
+          if (cost > limits.maxCost) {
+            fail(
+              `the query's estimated cost is ${cost}; at most ${limits.maxCost} is allowed (graphql.maxCost): ask for smaller pages or fewer fields`,
+              { cost, limit: limits.maxCost },
+            );
+          }
+        },
+      };
+    },
   ];
 }

@@ -27,7 +27,32 @@ export const DateTime = new GraphQLScalarType<Date, string>({
   },
 });
 
-function literal(ast: ValueNode, variables: Record<string, unknown> | null | undefined): unknown {
+/**
+ * Deepest nesting of objects and arrays a JSON value may have. Deeper values could only
+ * make recursive code (serialising, hashing, storing) overflow its stack later.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+function tooDeep(): GraphQLError {
+  return new GraphQLError(`JSON values may be nested at most ${MAX_JSON_DEPTH} levels deep`, {
+    extensions: { code: 'BAD_USER_INPUT', limit: MAX_JSON_DEPTH },
+  });
+}
+
+/** Checks the nesting without recursion, so a value of any depth is measured safely. */
+function checkDepth(value: unknown): unknown {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [node, depth] = next;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= MAX_JSON_DEPTH) throw tooDeep();
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return value;
+}
+
+function literal(ast: ValueNode, variables: Record<string, unknown> | null | undefined, depth = 0): unknown {
+  if ((ast.kind === Kind.LIST || ast.kind === Kind.OBJECT) && depth >= MAX_JSON_DEPTH) throw tooDeep();
   switch (ast.kind) {
     case Kind.STRING:
     case Kind.BOOLEAN:
@@ -38,11 +63,11 @@ function literal(ast: ValueNode, variables: Record<string, unknown> | null | und
     case Kind.NULL:
       return null;
     case Kind.LIST:
-      return ast.values.map((item) => literal(item, variables));
+      return ast.values.map((item) => literal(item, variables, depth + 1));
     case Kind.OBJECT:
-      return Object.fromEntries(ast.fields.map((field) => [field.name.value, literal(field.value, variables)]));
+      return Object.fromEntries(ast.fields.map((field) => [field.name.value, literal(field.value, variables, depth + 1)]));
     case Kind.VARIABLE:
-      return variables?.[ast.name.value] ?? null;
+      return checkDepth(variables?.[ast.name.value] ?? null);
     default:
       throw new GraphQLError(`JSON cannot represent ${ast.kind}`);
   }
@@ -51,6 +76,6 @@ function literal(ast: ValueNode, variables: Record<string, unknown> | null | und
 export const JSONScalar = new GraphQLScalarType<unknown, unknown>({
   name: 'JSON',
   serialize: (value) => value,
-  parseValue: (value) => value,
-  parseLiteral: literal,
+  parseValue: checkDepth,
+  parseLiteral: (ast, variables) => literal(ast, variables),
 });

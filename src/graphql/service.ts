@@ -4,15 +4,15 @@
  * formatting and authentication. Transport-free apart from Node's `http` request and
  * response; `http/server.ts` routes `/graphql` here.
  */
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { GraphQLError, type GraphQLFormattedError, specifiedRules } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
 import { WebSocketServer } from 'ws';
-import type { ResolvedConfig } from '../config.js';
+import { isOn, type ResolvedConfig } from '../config.js';
 import type { Principal } from '../domain/types.js';
-import { AppError, coerceError } from '../errors.js';
+import { AppError, coerceError, LimitExceededError } from '../errors.js';
 import { createLoaders, type GraphQLContext, type GraphQLServices } from './context.js';
 import { formatError } from './errors.js';
 import { queryLimitRules } from './limits.js';
@@ -29,10 +29,10 @@ export interface GraphQLServiceOptions {
 }
 
 export interface GraphQLService {
-  /** Answers an HTTP request to /graphql. */
-  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
-  /** Serves graphql-ws on the server's /graphql path. */
-  attach(server: Server): void;
+  /** Answers an HTTP request to /graphql; `requestId` is the HTTP layer's id of the request. */
+  handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void>;
+  /** Takes over a websocket upgrade of /graphql (the HTTP layer has checked host and origin). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void;
   /** Closes websockets (1001 Going Away) and stops Apollo. */
   close(): Promise<void>;
 }
@@ -91,7 +91,11 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
   const { services, config } = options;
   const { logger, store, authenticator } = services;
   const schema = buildSchema(createResolvers());
-  const rules = queryLimitRules(config);
+  const introspection = isOn(config.introspection);
+  const suggestions = isOn(config.suggestions);
+  const rules = queryLimitRules({ ...config, listSizes: { 'Query.jobTypes': () => services.registry.types.length } });
+  const format = (formatted: GraphQLFormattedError, error: unknown, requestId: string) =>
+    formatError(formatted, error, { logger, requestId, suggestions });
 
   // Apollo's formatError has no context argument: the request id travels beside the error.
   const requestIds = new WeakMap<object, string>();
@@ -100,7 +104,9 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
-    introspection: config.introspection,
+    introspection,
+    // "Did you mean …?" in validation errors; formatError strips the rest.
+    hideSchemaDetailsFromClientErrors: !suggestions,
     csrfPrevention: true,
     validationRules: rules,
     includeStacktraceInErrorResponses: false,
@@ -118,11 +124,19 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
             async didEncounterErrors({ errors }) {
               for (const error of errors) requestIds.set(error, contextValue.requestId);
             },
+            // Apollo would execute a subscription over HTTP and fail inside; say what to do instead.
+            async didResolveOperation({ operation }) {
+              if (operation?.operation === 'subscription') {
+                throw new GraphQLError('subscriptions run over the websocket (graphql-ws on /graphql), not over HTTP POST', {
+                  extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+                });
+              }
+            },
           };
         },
       },
     ],
-    formatError: (formatted, error) => formatError(formatted, error, { logger, requestId: requestIdOf(error) }),
+    formatError: (formatted, error) => format(formatted, error, requestIdOf(error)),
     logger: {
       debug: (message: string) => logger.debug(message),
       info: (message: string) => logger.info(message),
@@ -135,8 +149,14 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
   /** Subscriptions share one uncached loader set: events of the same tick share store reads. */
   const subscriptionLoaders = createLoaders(store, { cache: false });
 
-  const documents = createDocumentCache(schema, [...specifiedRules, ...rules]);
+  const documents = createDocumentCache(schema, [...specifiedRules, ...rules, ...(introspection ? [] : [NoSchemaIntrospectionCustomRule])]);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
+  const upgradeIds = new WeakMap<IncomingMessage, string>();
+  // The upgrade's answer carries its request id too, like every HTTP answer.
+  wss.on('headers', (headers, req) => {
+    const id = upgradeIds.get(req);
+    if (id !== undefined) headers.push(`x-request-id: ${id}`);
+  });
   const wsServer = serveGraphQLWs(
     wss,
     {
@@ -144,6 +164,13 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
       subscribe: createSharedSubscribe(),
       // Parsing and validation are cached per query text: dashboards send the same few queries.
       onSubscribe(ctx, _id, payload) {
+        // graphql-ws has reserved this operation's id in ctx.subscriptions already.
+        if (Object.keys(ctx.subscriptions).length > config.maxSubscriptionsPerSocket) {
+          const message = `this connection already runs ${config.maxSubscriptionsPerSocket} operations (graphql.maxSubscriptionsPerSocket): end one, or open another connection`;
+          return [
+            new GraphQLError(message, { originalError: new LimitExceededError(message, { limit: config.maxSubscriptionsPerSocket }) }),
+          ];
+        }
         let parsed: ReturnType<typeof documents>;
         try {
           parsed = documents(payload.query);
@@ -170,10 +197,11 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
       // A bad credential closes the socket with 4403 Forbidden (graphql-ws's answer to `false`).
       async onConnect(ctx) {
         try {
-          ctx.extra.principal = await authenticator.authenticate({ ...ctx.extra.headers, ...(ctx.connectionParams ?? {}) });
+          // The upgrade's headers decide where they carry a credential; connectionParams never override them.
+          ctx.extra.principal = await authenticator.authenticateConnection(ctx.extra.headers ?? {}, ctx.connectionParams);
           return true;
         } catch (error) {
-          logger.info('websocket authentication refused', { reason: coerceError(error).message });
+          logger.info('websocket authentication refused', { requestId: ctx.extra.requestId, reason: coerceError(error).message });
           return false;
         } finally {
           // Used once: an idle connection should not keep its handshake.
@@ -181,27 +209,25 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
           (ctx as { connectionParams?: unknown }).connectionParams = undefined;
         }
       },
-      onError: (ctx, _id, _payload, errors) =>
-        errors.map((error) => formatError(error.toJSON(), error, { logger, requestId: ctx.extra.requestId ?? 'unknown' })),
+      onError: (ctx, _id, _payload, errors) => errors.map((error) => format(error.toJSON(), error, ctx.extra.requestId)),
       onNext: (ctx, _id, _payload, _args, result) => {
         if (result.errors === undefined) return;
         return {
           data: result.data ?? null,
-          errors: result.errors.map((error) => formatError(error.toJSON(), error, { logger, requestId: ctx.extra.requestId ?? 'unknown' })),
+          errors: result.errors.map((error) => format(error.toJSON(), error, ctx.extra.requestId)),
         };
       },
     },
     {
       keepAliveMs: config.keepAliveMs,
       logger,
-      // A connection keeps its id for its life: copied into one flat string, not randomUUID()'s rope of parts.
-      newRequestId: () => Buffer.from(randomUUID(), 'latin1').toString('latin1'),
+      // A connection keeps its upgrade request's id for its life, copied into one flat string.
+      requestIdOf: (req) => Buffer.from(upgradeIds.get(req) ?? 'unknown', 'latin1').toString('latin1'),
     },
   );
 
   return {
-    async handle(req, res) {
-      const requestId = randomUUID();
+    async handle(req, res, requestId) {
       res.setHeader('x-request-id', requestId);
       let body: unknown;
       try {
@@ -239,21 +265,22 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.statusCode = response.status ?? 200;
       if (response.body.kind === 'complete') {
+        const size = Buffer.byteLength(response.body.string);
+        if (size > config.maxResponseBytes) {
+          const message = `the answer is ${size} bytes, more than graphql.maxResponseBytes (${config.maxResponseBytes}): ask for fewer fields or smaller pages`;
+          logger.info('graphql answer too large', { requestId, size, limit: config.maxResponseBytes });
+          sendErrors(res, 400, [{ message, extensions: { code: 'LIMIT_EXCEEDED', size, limit: config.maxResponseBytes } }]);
+          return;
+        }
         res.end(response.body.string);
         return;
       }
       for await (const chunk of response.body.asyncIterator) res.write(chunk);
       res.end();
     },
-    attach(server) {
-      server.on('upgrade', (req, socket, head) => {
-        const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-        if (path !== GRAPHQL_PATH) {
-          socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
-          return;
-        }
-        wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
-      });
+    upgrade(req, socket, head, requestId) {
+      upgradeIds.set(req, requestId);
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     },
     async close() {
       await wsServer.dispose();

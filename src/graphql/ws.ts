@@ -5,7 +5,7 @@
  * until the connection is authenticated (the bundled adapter holds the whole request
  * for the connection's life), and it sends without allocating a promise per message.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { CloseCode, type WebSocket as GraphQLWsSocket, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../domain/types.js';
@@ -71,7 +71,7 @@ class Transport implements GraphQLWsSocket {
 export function serveGraphQLWs(
   wss: WebSocketServer,
   options: ServerOptions<Record<string, unknown> | undefined, ConnectionExtra>,
-  settings: { keepAliveMs: number; logger: Logger; newRequestId: () => string },
+  settings: { keepAliveMs: number; logger: Logger; requestIdOf: (request: IncomingMessage) => string },
 ): GraphQLWsServer {
   const server = makeServer(options);
   wss.options.handleProtocols = handleProtocols;
@@ -100,7 +100,7 @@ export function serveGraphQLWs(
     const closed = server.opened(new Transport(socket, internal), {
       headers: request.headers,
       principal: null,
-      requestId: settings.newRequestId(),
+      requestId: settings.requestIdOf(request),
     });
     socket.on('close', (code, reason) => {
       if (ping !== null) clearInterval(ping);

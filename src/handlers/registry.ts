@@ -64,6 +64,8 @@ export interface HandlerServices {
   limits: { maxDownloadBytes: number; downloadTimeoutMs: number };
   /** Translation and transcription (`transformer.*`); null when not configured. */
   transformer?: Transformer | null;
+  /** `transformer.defaultSourceLanguage` and `defaultTargetLanguage` (null: none). */
+  languages?: { source: string | null; target: string | null };
 }
 
 export interface HandlerDefaults {

@@ -19,13 +19,13 @@ import type { JsonObject } from '../domain/types.js';
 import { PermanentJobError } from '../errors.js';
 import { type Downloaded, download } from '../net/download.js';
 import { pdfText } from './pdf.js';
-import { defineHandler, type HandlerContext } from './registry.js';
+import { defineHandler, type HandlerContext, type UsageReport } from './registry.js';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' });
 const language = z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'a language tag such as en, de or pt-BR');
 
-const parameters = z.strictObject({
+const fields = z.strictObject({
   /** The session page. */
   url: httpUrl,
   event: text(200).optional(),
@@ -46,7 +46,40 @@ const parameters = z.strictObject({
   attachmentsUrl: httpUrl.optional(),
   sourceLanguage: language.optional(),
   targetLanguage: language.optional(),
+  // The original event-job system's names, taken as aliases of the ones above.
+  video_url: httpUrl.optional(),
+  attachments_url: httpUrl.optional(),
+  source_language: language.optional(),
+  target_language: language.optional(),
 });
+
+/** Each snake_case alias and the name it stands for. */
+const ALIASES = [
+  ['video_url', 'videoUrl'],
+  ['attachments_url', 'attachmentsUrl'],
+  ['source_language', 'sourceLanguage'],
+  ['target_language', 'targetLanguage'],
+] as const;
+
+/**
+ * The session's parameters. The snake_case aliases are folded into their camelCase names
+ * at submit, so stored jobs carry one spelling; giving both with different values is refused.
+ */
+const parameters = fields
+  .superRefine((p, ctx) => {
+    for (const [alias, name] of ALIASES) {
+      if (p[alias] !== undefined && p[name] !== undefined && p[alias] !== p[name]) {
+        ctx.addIssue({ code: 'custom', path: [alias], message: `an alias of ${name}, which has another value` });
+      }
+    }
+  })
+  .transform(({ video_url, attachments_url, source_language, target_language, ...p }) => ({
+    ...p,
+    ...(p.videoUrl === undefined && video_url !== undefined ? { videoUrl: video_url } : {}),
+    ...(p.attachmentsUrl === undefined && attachments_url !== undefined ? { attachmentsUrl: attachments_url } : {}),
+    ...(p.sourceLanguage === undefined && source_language !== undefined ? { sourceLanguage: source_language } : {}),
+    ...(p.targetLanguage === undefined && target_language !== undefined ? { targetLanguage: target_language } : {}),
+  }));
 
 export type SessionParameters = z.infer<typeof parameters>;
 
@@ -137,7 +170,15 @@ export const sessionHandler = defineHandler({
     'One conference session page → Markdown with YAML front matter, the talk text, its PDF attachments as text and its images in assets/.',
   parameters,
   defaults: { timeoutMs: 300_000, maxAttempts: 3 },
-  async run(p, ctx) {
+  async run(given, ctx) {
+    // transformer.defaultSourceLanguage / defaultTargetLanguage stand in for what a job leaves out.
+    const languages = ctx.services.languages ?? { source: null, target: null };
+    const p = {
+      ...given,
+      sourceLanguage: given.sourceLanguage ?? languages.source ?? undefined,
+      targetLanguage: given.targetLanguage ?? languages.target ?? undefined,
+    };
+    const usage = (report: UsageReport) => ctx.usage(report);
     ctx.progress({ percent: 0, step: 'fetch' });
     const page = await fetchWith(ctx, p.url);
     const type = mediaType(page);
@@ -236,6 +277,7 @@ export const sessionHandler = defineHandler({
           assetName(new URL(p.videoUrl), new Set()),
           p.sourceLanguage ?? null,
           ctx.signal,
+          usage,
         );
         body = `${body}\n\n## Transcript\n\n${transcript.trim()}`;
         steps.transcription = { status: 'done', endpoint: transformer.endpoint };
@@ -267,7 +309,7 @@ export const sessionHandler = defineHandler({
       if (transformer === null) skip('translation');
       else {
         const target = p.targetLanguage as string;
-        const translated = await transformer.translate(markdown, p.sourceLanguage ?? null, target, ctx.signal);
+        const translated = await transformer.translate(markdown, p.sourceLanguage ?? null, target, ctx.signal, usage);
         const file = await ctx.writeResult(`${filename}.${target}.md`, translated, 'text/markdown; charset=utf-8');
         files.push(file.name);
         steps.translation = { status: 'done', endpoint: transformer.endpoint, file: file.name };

@@ -3,15 +3,29 @@
  * the routes given (`/files`, `/archives`, `/uploads`), `GET /healthz` (the process
  * answers) and `GET /readyz` (the store answers).
  * Everything else is a JSON 404.
+ *
+ * Before any route: a request id (the caller's `X-Request-ID` when it is sane), the
+ * `Host` check and, for websocket upgrades, the `Origin` check (`host-check.ts`), and
+ * the connection caps. Slow clients are cut off by Node's `headersTimeout` and
+ * `requestTimeout` with a 408.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { DEFAULTS, type ResolvedConfig } from '../config.js';
 import { coerceError } from '../errors.js';
 import { GRAPHQL_PATH, type GraphQLService } from '../graphql/service.js';
 import type { Logger } from '../log.js';
 import type { JobStore } from '../store/port.js';
+import { createHostCheck } from './host-check.js';
 import { sendJson } from './respond.js';
+
+/** What the HTTP layer takes from `server.*`. */
+export type HttpServerSettings = Pick<
+  ResolvedConfig['server'],
+  'publicUrl' | 'allowedHosts' | 'allowedOrigins' | 'maxConnections' | 'maxConnectionsPerIp' | 'headersTimeoutMs' | 'requestTimeoutMs'
+>;
 
 export interface HttpServerOptions {
   store: JobStore;
@@ -22,6 +36,32 @@ export interface HttpServerOptions {
   graphql?: GraphQLService;
   /** Further routes, tried in order: each answers and returns true, or returns false to pass. */
   routes?: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>)[];
+  /** Host and origin checks, connection caps and timeouts; each defaults to `DEFAULTS.server`. */
+  settings?: Partial<HttpServerSettings>;
+}
+
+/** A proxy's or client's request id is kept when it is this simple (it lands in logs and headers). */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
+/** The request's id: the caller's `X-Request-ID` when sane, else a new one. */
+export function requestIdFor(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** Routes a probe or load balancer calls by whatever name it likes; they reveal nothing. */
+const PROBES = new Set(['/healthz', '/readyz']);
+
+function rawAnswer(socket: Duplex, status: number, reason: string, headers: Record<string, string>, body: unknown): void {
+  const text = JSON.stringify(body);
+  const lines = [
+    `HTTP/1.1 ${status} ${reason}`,
+    'content-type: application/json; charset=utf-8',
+    `content-length: ${Buffer.byteLength(text)}`,
+  ];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  lines.push('connection: close');
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
 }
 
 export interface HttpServer {
@@ -33,11 +73,13 @@ export interface HttpServer {
 
 export function createHttpServer(options: HttpServerOptions): HttpServer {
   const { store, logger } = options;
+  const settings: HttpServerSettings = { ...DEFAULTS.server, ...options.settings };
+  const hosts = createHostCheck(settings);
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === GRAPHQL_PATH && options.graphql !== undefined) {
-      await options.graphql.handle(req, res);
+      await options.graphql.handle(req, res, requestId);
       return;
     }
     for (const route of options.routes ?? []) {
@@ -69,29 +111,135 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${path}` } });
   }
 
-  const server = createServer((req, res) => {
-    // A caller's own id (a proxy's) is kept, so one id follows the request through every log.
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-    res.setHeader('x-request-id', requestId);
-    const started = performance.now();
-    res.on('finish', () => {
-      logger.debug('http request', {
-        requestId,
-        method: req.method,
-        path: (req.url ?? '/').split('?')[0],
-        status: res.statusCode,
-        ms: Math.round(performance.now() - started),
+  // Connection caps: every TCP connection (HTTP keep-alive or websocket) counts while it
+  // is open. One over a cap is answered 503 on its first request and closed.
+  const perAddress = new Map<string, number>();
+  let open = 0;
+  const overCap = new WeakMap<Duplex, string>();
+
+  /** Why this request is refused before routing, or null. */
+  function refusal(req: IncomingMessage): { status: number; reason: string; code: string; message: string } | null {
+    const cap = overCap.get(req.socket);
+    if (cap !== undefined) return { status: 503, reason: 'Service Unavailable', code: 'TOO_MANY_CONNECTIONS', message: cap };
+    const path = (req.url ?? '/').split('?')[0] as string;
+    if (!PROBES.has(path) && !hosts.hostAllowed(req.headers.host)) {
+      return {
+        status: 421,
+        reason: 'Misdirected Request',
+        code: 'HOST_NOT_ALLOWED',
+        message: `this server does not answer to the host "${req.headers.host}": use its address or publicUrl, or add the name to server.allowedHosts`,
+      };
+    }
+    return null;
+  }
+
+  const server = createServer(
+    {
+      headersTimeout: settings.headersTimeoutMs,
+      requestTimeout: settings.requestTimeoutMs,
+      // Node checks both timeouts on this interval (30 s by default, longer than short timeouts).
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(settings.headersTimeoutMs / 4))),
+    },
+    (req, res) => {
+      // A caller's own id (a proxy's) is kept, so one id follows the request through every log.
+      const requestId = requestIdFor(req);
+      res.setHeader('x-request-id', requestId);
+      const started = performance.now();
+      res.on('finish', () => {
+        logger.debug('http request', {
+          requestId,
+          method: req.method,
+          path: (req.url ?? '/').split('?')[0],
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        });
       });
+      const refused = refusal(req);
+      if (refused !== null) {
+        if (refused.status === 503) res.setHeader('retry-after', '1');
+        res.setHeader('connection', 'close');
+        sendJson(res, refused.status, { error: { code: refused.code, message: refused.message } });
+        return;
+      }
+      handle(req, res, requestId).catch((error: unknown) => {
+        logger.error('request failed', { requestId, error: coerceError(error), method: req.method, path: (req.url ?? '/').split('?')[0] });
+        if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+        else res.destroy();
+      });
+    },
+  );
+
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    const fromAddress = (perAddress.get(address) ?? 0) + 1;
+    perAddress.set(address, fromAddress);
+    open++;
+    socket.once('close', () => {
+      open--;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left === 0) perAddress.delete(address);
+      else perAddress.set(address, left);
     });
-    handle(req, res).catch((error: unknown) => {
-      logger.error('request failed', { requestId, error: coerceError(error), method: req.method, path: (req.url ?? '/').split('?')[0] });
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
-      else res.destroy();
-    });
+    if (settings.maxConnections > 0 && open > settings.maxConnections) {
+      overCap.set(
+        socket,
+        `the server holds its maximum of ${settings.maxConnections} open connections (server.maxConnections); try again later`,
+      );
+    } else if (settings.maxConnectionsPerIp > 0 && fromAddress > settings.maxConnectionsPerIp) {
+      overCap.set(
+        socket,
+        `${address} holds the maximum of ${settings.maxConnectionsPerIp} open connections per client address (server.maxConnectionsPerIp); close some first`,
+      );
+    }
   });
 
-  options.graphql?.attach(server);
+  // Requests that never finish arriving, oversized headers and garbage: a clear status, then close.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, code, message] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [
+            408,
+            'Request Timeout',
+            'REQUEST_TIMEOUT',
+            `the request did not arrive in time (headers within server.headersTimeoutMs = ${settings.headersTimeoutMs} ms, the whole request within server.requestTimeoutMs = ${settings.requestTimeoutMs} ms)`,
+          ]
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'the request headers are too large']
+          : [400, 'Bad Request', 'BAD_REQUEST', 'the request is not valid HTTP'];
+    rawAnswer(socket, status, reason, {}, { error: { code, message } });
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const requestId = requestIdFor(req);
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const refuse = (status: number, reason: string, code: string, message: string) => {
+      logger.info('websocket upgrade refused', { requestId, status, code, origin: req.headers.origin, host: req.headers.host });
+      rawAnswer(
+        socket,
+        status,
+        reason,
+        { 'x-request-id': requestId, ...(status === 503 ? { 'retry-after': '1' } : {}) },
+        { error: { code, message } },
+      );
+    };
+    const refused = refusal(req);
+    if (refused !== null) return refuse(refused.status, refused.reason, refused.code, refused.message);
+    if (!hosts.originAllowed(req.headers.origin, req.headers.host)) {
+      return refuse(
+        403,
+        'Forbidden',
+        'ORIGIN_NOT_ALLOWED',
+        `websockets from the origin ${req.headers.origin} are not allowed: only this server's own pages may open them (add trusted origins to server.allowedOrigins)`,
+      );
+    }
+    if (path !== GRAPHQL_PATH || options.graphql === undefined) return refuse(404, 'Not Found', 'NOT_FOUND', `no websocket at ${path}`);
+    options.graphql.upgrade(req, socket, head, requestId);
+  });
 
   return {
     server,
@@ -100,7 +248,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
-          resolve(server.address() as AddressInfo);
+          const address = server.address() as AddressInfo;
+          hosts.listening(host, address.port);
+          resolve(address);
         });
       });
     },

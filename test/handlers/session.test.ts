@@ -226,6 +226,68 @@ describe('session handler', () => {
     }
   }, 60_000);
 
+  it('takes the original snake_case names, fills languages from transformer defaults, and records the transformer usage', async () => {
+    const llm = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        if (req.url === '/v1/chat/completions') {
+          res.end(
+            JSON.stringify({
+              model: 'llm-x',
+              choices: [{ message: { content: 'TRADUIT' } }],
+              usage: { prompt_tokens: 100, completion_tokens: 40, total_tokens: 140 },
+            }),
+          );
+        } else if (req.url === '/v1/audio/transcriptions') {
+          res.end(JSON.stringify({ text: 'Hello.', usage: { type: 'tokens', input_tokens: 20, output_tokens: 5, total_tokens: 25 } }));
+        } else res.writeHead(404).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => llm.listen(0, '127.0.0.1', resolve));
+    try {
+      api = await startApi({
+        overrides: {
+          'net.allow': ['127.0.0.1'],
+          'transformer.url': `http://127.0.0.1:${(llm.address() as AddressInfo).port}/v1`,
+          'transformer.defaultTargetLanguage': 'fr',
+        },
+      });
+      const submit = (p: Record<string, unknown>) =>
+        api.gql<{ submitJob: { job: { id: string; parameters: Record<string, unknown> } } }>(
+          'mutation ($p: JSON) { submitJob(input: { type: "session", parameters: $p }) { job { id parameters } } }',
+          { p },
+        );
+      const { body } = await submit(session({ video_url: `${site.url}/video/talk.mp4`, source_language: 'en' }));
+      const submitted = body.data?.submitJob.job;
+      expect(submitted?.parameters).toMatchObject({ videoUrl: `${site.url}/video/talk.mp4`, sourceLanguage: 'en' });
+      expect(Object.keys(submitted?.parameters ?? {}).filter((k) => k.includes('_'))).toEqual([]);
+      const job = await waitFor(submitted?.id as string);
+      expect(job.error).toBeNull();
+      expect(job.results?.files.map((f) => f.name)).toContain('queues-at-scale.fr.md');
+      expect(job.results?.metadata).toMatchObject({ sourceLanguage: 'en', targetLanguage: 'fr' });
+      const { body: read } = await api.gql<{ job: { usage: Record<string, unknown> } }>(
+        'query ($id: ID!) { job(id: $id) { usage { tokens inputTokens outputTokens costUsd models } } }',
+        { id: job.id },
+      );
+      expect(read.data?.job.usage).toEqual({ tokens: 165, inputTokens: 120, outputTokens: 45, costUsd: 0, models: ['whisper-1', 'llm-x'] });
+
+      // Both spellings with different values are refused at submit, naming the alias.
+      const clash = await submit(session({ videoUrl: `${site.url}/video/a.mp4`, video_url: `${site.url}/video/b.mp4` }));
+      expect(clash.body.errors?.[0]).toMatchObject({
+        message: expect.stringContaining('job.parameters.video_url'),
+        extensions: { code: 'BAD_USER_INPUT' },
+      });
+      const { body: types } = await api.gql<{ jobTypes: { name: string; parameterSchema: { properties: Record<string, unknown> } }[] }>(
+        '{ jobTypes { name parameterSchema } }',
+      );
+      const schema = types.data?.jobTypes.find((t) => t.name === 'session')?.parameterSchema;
+      expect(Object.keys(schema?.properties ?? {})).toEqual(expect.arrayContaining(['videoUrl', 'video_url', 'target_language']));
+    } finally {
+      await new Promise<void>((resolve) => llm.close(() => resolve()));
+    }
+  }, 60_000);
+
   it('reads a transformer answer only up to limits.maxDownloadBytes: a gzip bomb fails the job and is cut', async () => {
     const bomb = await startGzipBomb({ contentType: 'application/json' });
     try {

@@ -108,6 +108,17 @@ export function testHandlers(gates: Gates) {
   ];
 }
 
+const IDENTITY_HEADERS = ['x-user-id', 'x-team-ids', 'x-admin'];
+
+/** A `ws` WebSocket class that sends `headers` with its upgrade request. */
+export function withHeaders(headers: Record<string, string>): unknown {
+  return class extends WebSocket {
+    constructor(address: string | URL, protocols?: string | string[]) {
+      super(address, protocols, { headers });
+    }
+  };
+}
+
 export interface TestApi {
   conveyor: Conveyor;
   url: string;
@@ -121,8 +132,12 @@ export interface TestApi {
     variables?: Record<string, unknown>,
     headers?: Record<string, string>,
   ): Promise<{ status: number; body: { data?: T | null; errors?: { message: string; extensions?: Record<string, unknown> }[] } }>;
-  /** A real graphql-ws client; closed by `stop()`. */
-  client(connectionParams?: Record<string, unknown>, options?: { retryAttempts?: number }): Client;
+  /**
+   * A real graphql-ws client; closed by `stop()`. Header-mode identity (`x-user-id`,
+   * `x-team-ids`, `x-admin`) goes in the upgrade request's headers, anything else in
+   * connectionParams.
+   */
+  client(credentials?: Record<string, unknown>, options?: { retryAttempts?: number }): Client;
   stop(): Promise<void>;
 }
 
@@ -174,10 +189,18 @@ export async function startApi(
       const text = await response.text();
       return { status: response.status, body: JSON.parse(text) };
     },
-    client(connectionParams = user === null ? {} : { 'x-user-id': user }, clientOptions = {}) {
+    client(credentials = user === null ? {} : { 'x-user-id': user }, clientOptions = {}) {
+      // Header-mode identity travels as the upgrade request's headers (as from a proxy or a
+      // non-browser client); tokens travel in connectionParams.
+      const headers: Record<string, string> = {};
+      const connectionParams: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(credentials)) {
+        if (IDENTITY_HEADERS.includes(key.toLowerCase())) headers[key] = String(value);
+        else connectionParams[key] = value;
+      }
       const client = createClient({
         url: `${base.replace('http', 'ws')}/graphql`,
-        webSocketImpl: WebSocket,
+        webSocketImpl: withHeaders(headers),
         connectionParams,
         retryAttempts: clientOptions.retryAttempts ?? 0,
         lazy: true,

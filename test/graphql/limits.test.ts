@@ -1,0 +1,160 @@
+/**
+ * What a query may ask for, through the real server: the cost model counts every list,
+ * the answer has a size limit, introspection and suggestions follow NODE_ENV, and
+ * malformed input (deep JSON, a subscription over HTTP) is a 4xx, never a 500.
+ */
+import { getNullableType, isInterfaceType, isListType, isObjectType, parse, validate } from 'graphql';
+import { afterEach, describe, expect, it } from 'vitest';
+import { JSON_COST, LIST_SIZES, queryLimitRules } from '../../src/graphql/limits.js';
+import { createResolvers } from '../../src/graphql/resolvers/index.js';
+import { buildSchema } from '../../src/graphql/schema.js';
+import { startApi, type TestApi } from '../helpers/api.js';
+
+let api: TestApi | null = null;
+afterEach(async () => {
+  await api?.stop();
+  api = null;
+});
+
+const schema = buildSchema(createResolvers());
+
+/** The cost the rule computes for `query` (from its error), or 0 when it is within `maxCost`. */
+function cost(query: string, maxCost = 0, listSizes: Record<string, () => number> = {}): number {
+  const errors = validate(schema, parse(query), queryLimitRules({ maxDepth: 100, maxCost, listSizes }));
+  const found = errors.map((error) => /estimated cost is (\d+)/.exec(error.message)?.[1]).find((value) => value !== undefined);
+  return found === undefined ? 0 : Number(found);
+}
+
+describe('query cost', () => {
+  it('refuses 10,000 aliases of jobTypes { parameterSchema } from an anonymous caller before running anything', async () => {
+    api = await startApi({ user: null });
+    const query = `{ ${Array.from({ length: 10_000 }, (_, i) => `a${i}: jobTypes { parameterSchema }`).join(' ')} }`;
+    const { status, body } = await api.gql(query);
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.extensions?.code).toBe('LIMIT_EXCEEDED');
+    expect(body.errors?.[0]?.message).toContain('graphql.maxCost');
+    // One of them is fine.
+    const one = await api.gql('{ jobTypes { name parameterSchema } }');
+    expect(one.status).toBe(200);
+    expect((one.body.data as { jobTypes: unknown[] }).jobTypes.length).toBe(api.conveyor.registry.types.length);
+  });
+
+  it('counts every list by its size: page sizes (defaults too), the real number of job types, and estimates for the rest', () => {
+    expect(cost('{ jobTypes { name } }', 0, { 'Query.jobTypes': () => 7 })).toBe(1 + 7);
+    expect(cost('{ jobTypes { parameterSchema } }', 0, { 'Query.jobTypes': () => 7 })).toBe(1 + 7 * JSON_COST);
+    // logs(first) defaults to 100 when absent.
+    expect(cost('{ job(id: "x") { logs { message } } }')).toBe(1 + 1 + 100);
+    expect(cost('{ job(id: "x") { teamIds } }')).toBe(1 + 1 + (LIST_SIZES['Job.teamIds'] as number));
+    expect(cost('query ($n: Int!) { jobs(first: $n) { edges { node { id } } } }')).toBe(1 + 1000 * (1 + 1 + 1));
+    expect(cost('{ jobs(first: 10) { edges { node { ...f } } } } fragment f on Job { id parameters }')).toBe(
+      1 + 10 * (1 + 1 + 1 + JSON_COST),
+    );
+  });
+
+  it('knows a size for every list field of the schema', () => {
+    const missing: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (type.name.startsWith('__') || !(isObjectType(type) || isInterfaceType(type))) continue;
+      for (const field of Object.values(type.getFields())) {
+        const key = `${type.name}.${field.name}`;
+        const paged = field.args.some((arg) => arg.name === 'first');
+        if (isListType(getNullableType(field.type)) && !paged && LIST_SIZES[key] === undefined) missing.push(key);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('replaces an answer larger than graphql.maxResponseBytes with LIMIT_EXCEEDED', async () => {
+    api = await startApi({ overrides: { 'graphql.maxResponseBytes': 2000 } });
+    const { status, body } = await api.gql('{ jobTypes { name parameterSchema defaults } }');
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 2000 });
+    expect(body.errors?.[0]?.message).toContain('graphql.maxResponseBytes');
+    expect((await api.gql('{ viewer { userId } }')).status).toBe(200);
+  });
+});
+
+describe('schema exposure', () => {
+  const introspect = '{ __schema { queryType { name } } }';
+  const typo = '{ jobz(first: 1) { totalCount } }';
+
+  it('allows introspection and suggestions outside production', async () => {
+    api = await startApi();
+    expect((await api.gql(introspect)).status).toBe(200);
+    expect((await api.gql(typo)).body.errors?.[0]?.message).toContain('Did you mean');
+  });
+
+  it('turns both off by default with NODE_ENV=production, over HTTP and WebSocket; config can turn them on', async () => {
+    const previous = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      api = await startApi();
+      const http = await api.gql(introspect);
+      expect(http.status).toBe(400);
+      expect(http.body.errors?.[0]?.message).toMatch(/introspection/i);
+      const wrong = await api.gql(typo);
+      expect(wrong.status).toBe(400);
+      expect(wrong.body.errors?.[0]?.message).toContain('jobz');
+      expect(wrong.body.errors?.[0]?.message).not.toContain('Did you mean');
+      const ws = await new Promise<unknown>((resolve) => {
+        api?.client().subscribe({ query: introspect }, { next: resolve, error: resolve, complete: () => undefined });
+      });
+      expect(JSON.stringify(ws)).toMatch(/introspection/i);
+      const wsTypo = await new Promise<unknown>((resolve) => {
+        api?.client().subscribe({ query: typo }, { next: resolve, error: resolve, complete: () => undefined });
+      });
+      expect(JSON.stringify(wsTypo)).not.toContain('Did you mean');
+      await api.stop();
+
+      api = await startApi({ overrides: { 'graphql.introspection': true, 'graphql.suggestions': true } });
+      expect((await api.gql(introspect)).status).toBe(200);
+      expect((await api.gql(typo)).body.errors?.[0]?.message).toContain('Did you mean');
+    } finally {
+      process.env.NODE_ENV = previous;
+    }
+  });
+});
+
+describe('bad input is a 4xx', () => {
+  /** JSON text nested `depth` objects deep (built as text: JSON.stringify itself would overflow). */
+  const nested = (depth: number) => `${'{"a":'.repeat(depth)}"leaf"${'}'.repeat(depth)}`;
+  const post = async (query: string, variables: string) => {
+    const response = await fetch(`${api?.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user-id': 'alice' },
+      body: `{"query":${JSON.stringify(query)},"variables":${variables}}`,
+    });
+    return { status: response.status, body: (await response.json()) as { errors?: { message: string; extensions?: { code?: string } }[] } };
+  };
+
+  it('refuses deeply nested JSON in variables and literals with BAD_USER_INPUT', async () => {
+    api = await startApi();
+    const submit = 'mutation ($p: JSON) { submitJob(input: { type: "review", parameters: $p }) { job { id } } }';
+    for (const depth of [5000, 100_000]) {
+      const deep = await post(submit, `{"p":{"action":"x","deep":${nested(depth)}}}`);
+      expect(deep.status).toBeLessThan(500);
+      expect(deep.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(deep.body.errors?.[0]?.message).toMatch(/nested/);
+    }
+    const batch = await post(
+      'mutation ($m: JSON) { submitBatch(input: { name: "n", metadata: $m, jobs: [{ type: "echo" }] }) { batch { id } } }',
+      `{"m":${nested(5000)}}`,
+    );
+    expect(batch.status).toBeLessThan(500);
+    expect(batch.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const literal = `mutation { submitJob(input: { type: "review", parameters: ${'{a: '.repeat(2000)}1${'}'.repeat(2000)} }) { job { id } } }`;
+    const fromLiteral = await post(literal, '{}');
+    expect(fromLiteral.status).toBeLessThan(500);
+    expect(fromLiteral.body.errors?.[0]?.extensions?.code).not.toBe('INTERNAL_SERVER_ERROR');
+    // A reasonable depth still works.
+    expect((await post(submit, `{"p":{"action":"x","deep":${nested(20)}}}`)).body.errors).toBeUndefined();
+  });
+
+  it('answers a subscription sent over HTTP with 400 and where to send it', async () => {
+    api = await startApi();
+    const { status, body } = await api.gql('subscription { jobEvents { jobId } }');
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
+    expect(body.errors?.[0]?.message).toContain('websocket');
+  });
+});
