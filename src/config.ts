@@ -88,9 +88,6 @@ const schema = z.strictObject({
      * (webhook payloads, GraphQL). Empty: `http://<host>:<port>`.
      */
     publicUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
-  }),
-  store: z.strictObject({
-    driver: z.enum(['sqlite', 'mongodb']),
     /**
      * Host names the server answers to besides publicUrl's, the listen address's and
      * `localhost` (IP addresses are always accepted); `*.example.com` matches
@@ -116,6 +113,9 @@ const schema = z.strictObject({
     headersTimeoutMs: ms(1),
     /** How long a client may take to send a whole request (headers and body); then 408. 0: no limit. */
     requestTimeoutMs: ms(0),
+  }),
+  store: z.strictObject({
+    driver: z.enum(['sqlite', 'mongodb']),
     sqlite: z.strictObject({
       /** The database file; empty means `<dataDir>/conveyor.db`. */
       path: z.string(),
@@ -296,6 +296,10 @@ const schema = z.strictObject({
     maxRequestBytes: z.number().int().min(1),
     /** How often idle websockets are pinged; dead peers are dropped after one missed pong. */
     keepAliveMs: ms(0),
+    /** Largest GraphQL answer over HTTP, in bytes; a larger one is replaced by a LIMIT_EXCEEDED error. */
+    maxResponseBytes: z.number().int().min(1),
+    /** Operations one websocket may run at the same time; more are refused with LIMIT_EXCEEDED. */
+    maxSubscriptionsPerSocket: z.number().int().min(1),
   }),
 });
 
@@ -303,10 +307,6 @@ export type ResolvedConfig = z.infer<typeof schema>;
 
 /** Every default. `config.yaml` at the project root documents the same values. */
 export const DEFAULTS: ResolvedConfig = {
-    /** Largest GraphQL answer over HTTP, in bytes; a larger one is replaced by a LIMIT_EXCEEDED error. */
-    maxResponseBytes: z.number().int().min(1),
-    /** Operations one websocket may run at the same time; more are refused with LIMIT_EXCEEDED. */
-    maxSubscriptionsPerSocket: z.number().int().min(1),
   role: 'all',
   dataDir: './data',
   server: {
@@ -447,6 +447,8 @@ function setPath(tree: Tree, path: string, value: unknown): void {
 /** Converts an environment string to the type of the key's default. */
 function fromEnv(path: string, name: string, raw: string): unknown {
   const example = getPath(DEFAULTS as unknown as Tree, path);
+  // Keys that take true, false or auto.
+  if (example === 'auto' && (raw === 'true' || raw === 'false')) return raw === 'true';
   if (Array.isArray(example) && raw.trim().startsWith('[')) {
     // Lists of objects (auth.apiKeys) come as JSON.
     try {
@@ -462,8 +464,6 @@ function fromEnv(path: string, name: string, raw: string): unknown {
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== '')
-  // Keys that take true, false or auto.
-  if (example === 'auto' && (raw === 'true' || raw === 'false')) return raw === 'true';
       .map((item) => fromEnvScalar(kind, path, name, item));
   }
   return fromEnvScalar(typeof example, path, name, raw);
@@ -652,6 +652,14 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
       { key: 'webhooks.leaseMs' },
     );
   }
+  // `[::1]` is how an IPv6 address is written in a URL; listen() wants it bare.
+  if (/^\[[^\]]*\]$/.test(config.server.host)) config.server.host = config.server.host.slice(1, -1);
+  if (config.server.requestTimeoutMs > 0 && config.server.headersTimeoutMs > config.server.requestTimeoutMs) {
+    throw new ConfigError(
+      `invalid configuration:\nserver.headersTimeoutMs (${config.server.headersTimeoutMs}) must not be longer than server.requestTimeoutMs (${config.server.requestTimeoutMs})`,
+      { key: 'server.headersTimeoutMs' },
+    );
+  }
   if (config.auth.mode === 'header' && !isLoopback(config.server.host) && !config.auth.allowHeaderModeOnPublicBind) {
     throw new ConfigError(
       `invalid configuration:\nauth.mode "header" trusts the X-User-ID header of anyone who connects, so it only runs on a loopback server.host (not "${config.server.host}"); use auth.mode apiKey or jwt, or set auth.allowHeaderModeOnPublicBind: true behind a proxy that sets the headers`,
@@ -667,16 +675,13 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
 }
 
 /** True for host names and addresses that only this machine can reach. */
-  // `[::1]` is how an IPv6 address is written in a URL; listen() wants it bare.
-  if (/^\[[^\]]*\]$/.test(config.server.host)) config.server.host = config.server.host.slice(1, -1);
-  if (config.server.requestTimeoutMs > 0 && config.server.headersTimeoutMs > config.server.requestTimeoutMs) {
-    throw new ConfigError(
-      `invalid configuration:\nserver.headersTimeoutMs (${config.server.headersTimeoutMs}) must not be longer than server.requestTimeoutMs (${config.server.requestTimeoutMs})`,
-      { key: 'server.headersTimeoutMs' },
-    );
-  }
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Resolves a true/false/auto setting: `auto` is off when NODE_ENV is production, on otherwise. */
+export function isOn(value: boolean | 'auto', env: NodeJS.ProcessEnv = process.env): boolean {
+  return value === 'auto' ? env.NODE_ENV !== 'production' : value;
 }
 
 /** The folder of result files. */
@@ -688,8 +693,3 @@ export function resultsDir(config: ResolvedConfig): string {
 export function sqlitePath(config: ResolvedConfig): string {
   return config.store.sqlite.path === '' ? resolve(config.dataDir, 'conveyor.db') : resolve(config.store.sqlite.path);
 }
-/** Resolves a true/false/auto setting: `auto` is off when NODE_ENV is production, on otherwise. */
-export function isOn(value: boolean | 'auto', env: NodeJS.ProcessEnv = process.env): boolean {
-  return value === 'auto' ? env.NODE_ENV !== 'production' : value;
-}
-

@@ -44,7 +44,7 @@ import type { ResultStore } from './results/port.js';
 import { createUrlSigner, publicBaseUrl, urlSecret } from './results/urls.js';
 import { openStore } from './store/index.js';
 import type { Created, JobStore } from './store/port.js';
-import { createUploadStore, isUploadId, type UploadStore } from './uploads/uploads.js';
+import { createUploadStore, type UploadStore } from './uploads/uploads.js';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.js';
 import { createWorker, type Worker } from './worker/worker.js';
 
@@ -131,7 +131,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
       target: config.transformer.defaultTargetLanguage || null,
     },
   };
-  const submitter = createSubmitter(store, registry, config, guard);
+  const submitter = createSubmitter(store, registry, config, guard, uploads);
   const ingest = createIngest({
     config: config.ingest,
     store,
@@ -184,6 +184,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
             registry,
             signer,
             results,
+            ...(config.uploads.deleteAfterUse ? { uploadsDeletedWithJobs: uploads } : {}),
             retention: retentionState,
             ingest,
             authenticator,
@@ -241,10 +242,6 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           config: config.worker,
           logger,
           observer: metrics,
-          // The upload a job read is not needed once the job has ended for good.
-          onFinished: async (job) => {
-            if (config.uploads.deleteAfterUse && isUploadId(job.parameters.uploadId)) await uploads.delete(job.parameters.uploadId);
-          },
         });
         worker.start();
         dispatcher = createDispatcher({

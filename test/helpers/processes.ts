@@ -18,3 +18,19 @@ export function watchLines(
   createInterface({ input: child.stdout }).on('line', onLine);
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
 }
+
+/**
+ * `promise`, or a failure carrying the child's stderr as soon as the child exits first,
+ * so that a test whose child died fails at once instead of at its timeout.
+ */
+export function whileRunning<T>(
+  promise: Promise<T>,
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>,
+): Promise<T> {
+  return Promise.race([
+    promise,
+    exited.then((result) => {
+      throw new Error(`the child process exited first (code ${result.code}, signal ${result.signal}); stderr:\n${result.stderr}`);
+    }),
+  ]);
+}

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { spawnTs, watchLines } from '../helpers/processes.js';
+import { spawnTs, watchLines, whileRunning } from '../helpers/processes.js';
 
 const dirs: string[] = [];
 function tempDb(): string {
@@ -41,7 +41,7 @@ describe('sqlite store across processes', () => {
       });
       return { child, lines, isReady, exited };
     });
-    await Promise.all(workers.map((w) => w.isReady));
+    await Promise.all(workers.map((w) => whileRunning(w.isReady, w.exited)));
     for (const w of workers) w.child.stdin.write('go\n');
     const results = await Promise.all(workers.map((w) => w.exited));
     for (const r of results) expect(r.stderr).toBe('');
@@ -72,7 +72,7 @@ describe('sqlite store across processes', () => {
       committed.push(line);
       if (committed.length >= 2000) enough();
     });
-    await gotEnough;
+    await whileRunning(gotEnough, exited);
     child.kill('SIGKILL');
     const result = await exited;
     expect(result.signal).toBe('SIGKILL');

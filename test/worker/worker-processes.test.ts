@@ -21,6 +21,8 @@ interface WorkerProcess {
   line(prefix: string, nth?: number): Promise<string>;
   exited: Promise<number | null>;
   stderr(): string;
+  /** `promise`, or a failure with the worker's stderr as soon as the worker exits first. */
+  alive<T>(promise: Promise<T>): Promise<T>;
 }
 
 function startWorker(dataDir: string, env: Record<string, string> = {}): WorkerProcess {
@@ -54,6 +56,13 @@ function startWorker(dataDir: string, env: Record<string, string> = {}): WorkerP
     child,
     exited,
     stderr: () => stderr,
+    alive: (promise) =>
+      Promise.race([
+        promise,
+        exited.then((code) => {
+          throw new Error(`the worker exited first (code ${code}); stderr:\n${stderr}`);
+        }),
+      ]),
     line(prefix, nth = 1) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -109,21 +118,20 @@ describe('worker processes', () => {
     expect((await h.results.read(id as string, 'done.txt'))?.toString()).toBe(`finished by ${process.pid}`);
   });
 
-  it('aborts a handler in another process within a second of cancelJob', async () => {
+  it('aborts a handler in another process on cancelJob, and keeps working afterwards', async () => {
     h = createHarness();
-    const [id] = await submitSleepy(1, 30_000);
+    // The handler would run for a minute: only the cancel can end it within the test.
+    const [id] = await submitSleepy(1, 60_000);
     const worker = startWorker(h.dir);
     children.push(worker.child);
     await worker.line(`started ${id}`);
-    const cancelledAt = Date.now();
     await h.store.cancelJob(id as string);
-    const aborted = await worker.line(`aborted ${id}`);
-    const abortedAt = Number(aborted.split(' ')[2]);
-    expect(abortedAt - cancelledAt).toBeLessThan(1000);
-    const [job] = await h.waitForStatus([id as string], ['CANCELLED'], 5000);
+    await worker.line(`aborted ${id}`);
+    const [job] = await worker.alive(h.waitForStatus([id as string], ['CANCELLED'], 5000));
     expect(job?.finishedAt).toBeInstanceOf(Date);
-    // An idle worker process stays up until it is told to stop.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The process is still up and takes the next job.
+    const [next] = await submitSleepy(1, 0);
+    await worker.alive(h.waitForStatus([next as string], ['COMPLETED']));
     expect(worker.child.exitCode).toBeNull();
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
@@ -177,9 +185,7 @@ describe('worker processes', () => {
       };
       const first = startWorker(h.dir, env);
       children.push(first.child);
-      const deadline = Date.now() + 10_000;
-      while (receiver.requests.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(receiver.requests).toHaveLength(1);
+      await first.alive(expect.poll(() => receiver.requests.length, { timeout: 10_000 }).toBe(1));
       first.child.kill('SIGKILL');
       await first.exited;
       const [job] = (await h.store.getJobs([id])) as Job[];
@@ -189,13 +195,10 @@ describe('worker processes', () => {
 
       const second = startWorker(h.dir, env);
       children.push(second.child);
-      const until = Date.now() + 15_000;
-      let delivered = inFlight;
-      while (delivered?.status !== 'DELIVERED' && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        [delivered] = await h.store.listDeliveries({ jobId: id });
-      }
-      expect(delivered).toMatchObject({ status: 'DELIVERED' });
+      await second.alive(
+        expect.poll(async () => (await h.store.listDeliveries({ jobId: id }))[0]?.status, { timeout: 15_000 }).toBe('DELIVERED'),
+      );
+      const [delivered] = await h.store.listDeliveries({ jobId: id });
       expect(delivered?.attempts.map((a) => a.statusCode)).toEqual([200]);
       expect(receiver.requests).toHaveLength(2);
       expect(receiver.requests.map((r) => r.headers['webhook-id'])).toEqual([delivered?.id, delivered?.id]);
