@@ -193,11 +193,11 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           },
         });
         routes.push(
+          createWsTicketRoute({ authenticator, tickets }),
           createIngestRoute(ingest, (source, ms) => metrics.ingestAnswer(source, ms)),
           createDashboardRoute(),
           createFileRoutes({ store, results, signer, authenticator, logger }),
           createUploadRoute({ uploads, authenticator, maxBytes: config.limits.maxUploadBytes, ttlHours: config.uploads.ttlHours }),
-          createWsTicketRoute({ authenticator, tickets }),
         );
         if (config.retention.intervalMs > 0) {
           retention = setInterval(() => {
@@ -218,11 +218,11 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
         store,
         logger,
         shutdownGraceMs: config.server.shutdownGraceMs,
+        settings: config.server,
         routes,
         ...(graphql === undefined ? {} : { graphql }),
       });
       const address = await http.listen(config.server.port, config.server.host);
-        settings: config.server,
       if (config.server.publicUrl === '') baseUrl = publicBaseUrl(config, { host: address.address, port: address.port });
       const host = address.address.includes(':') ? `[${address.address}]` : address.address;
       const url = `http://${host}:${address.port}`;
@@ -242,6 +242,10 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           config: config.worker,
           logger,
           observer: metrics,
+          // The upload a job read is not needed once the job has ended for good.
+          onFinished: async (job) => {
+            if (config.uploads.deleteAfterUse && isUploadId(job.parameters.uploadId)) await uploads.delete(job.parameters.uploadId);
+          },
         });
         worker.start();
         dispatcher = createDispatcher({
