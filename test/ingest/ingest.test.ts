@@ -4,11 +4,19 @@
  * delivery id, refusals that store nothing, and many concurrent senders.
  */
 import { createHmac, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createConveyor } from '../../src/conveyor.js';
-import { startApi, subscribe, type TestApi } from '../helpers/api.js';
+import { createIngest, type IngestSource } from '../../src/ingest/ingest.js';
+import { createSubmitter } from '../../src/jobs/submit.js';
+import { createLogger } from '../../src/log.js';
+import { createNetGuard } from '../../src/net/guard.js';
+import type { JobStore } from '../../src/store/port.js';
+import { Gates, startApi, subscribe, type TestApi, testHandlers } from '../helpers/api.js';
 
 const GITHUB_SECRET = 'It is a secret to everybody';
 const STANDARD_SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
@@ -72,11 +80,23 @@ function github(payload: unknown, options: { event?: string; delivery?: string; 
 
 const jobCount = () => api.conveyor.store.countJobs({});
 
+/** The job's final status, read on each change of the store's feed (fails after 10 s). */
 async function settled(id: string): Promise<string> {
-  for (let i = 0; i < 500; i++) {
-    const job = await api.conveyor.client.getJob(id);
-    if (job !== null && ['COMPLETED', 'FAILED', 'CANCELLED'].includes(job.status)) return job.status;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  const finished = (status: string | undefined) => status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED';
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 10_000);
+  try {
+    // Cursor first, then read: a change in between is replayed, never missed.
+    const after = await api.conveyor.store.headCursor();
+    let status = (await api.conveyor.client.getJob(id))?.status;
+    if (finished(status)) return status as string;
+    for await (const event of api.conveyor.store.watch({ after, signal: controller.signal })) {
+      if (event.entity !== 'job' || event.id !== id) continue;
+      status = event.status ?? undefined;
+      if (finished(status)) return status as string;
+    }
+  } finally {
+    clearTimeout(timer);
   }
   throw new Error(`job ${id} did not finish`);
 }
@@ -285,10 +305,76 @@ describe('inbound webhooks', () => {
     expect(new Set(numbers).size).toBe(500);
   });
 
+  it('answers 409 when a delivery id comes again with another payload, storing nothing new', async () => {
+    await start('api');
+    const first = github({ action: 'opened', number: 1 }, { delivery: 'reused' });
+    const accepted = await post('github', first.body, first.headers);
+    expect(accepted).toMatchObject({ status: 202, body: { duplicate: false } });
+    const other = github({ action: 'opened', number: 2 }, { delivery: 'reused' });
+    const conflict = await post('github', other.body, other.headers);
+    expect(conflict).toMatchObject({ status: 409, body: { error: { code: 'CONFLICT' } } });
+    expect(conflict.body.error?.message).toContain('reused');
+    expect(await jobCount()).toBe(1);
+    expect((await api.conveyor.client.getJob(accepted.body.jobId as string))?.parameters).toMatchObject({ number: 1 });
+  });
+
+  it('stores deliveries that arrive together in one write, and when that write is refused, each on its own', async () => {
+    const config = loadConfig({
+      file: null,
+      env: {},
+      overrides: { dataDir: mkdtempSync(join(tmpdir(), 'conveyor-ingest-')), 'ingest.sources': structuredClone(SOURCES) },
+    });
+    const conveyor = await createConveyor({ config, handlers: testHandlers(new Gates()), logger: createLogger('error') });
+    // The real store, with each createJobs call's size recorded.
+    const writes: number[] = [];
+    const store = new Proxy(conveyor.store, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target) as unknown;
+        if (property === 'createJobs') {
+          return (jobs: Parameters<JobStore['createJobs']>[0]) => {
+            writes.push(jobs.length);
+            return target.createJobs(jobs);
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const ingest = createIngest({
+      config: config.ingest,
+      store,
+      submitter: createSubmitter(store, conveyor.registry, config, createNetGuard([])),
+      registry: conveyor.registry,
+      logger: createLogger('error'),
+    });
+    try {
+      const source = ingest.sources.get('github') as IngestSource;
+      const receive = (delivery: { body: string; headers: Record<string, string> }) =>
+        ingest.receive(source, delivery.headers, Buffer.from(delivery.body));
+      const old = github({ action: 'opened', number: 1 }, { delivery: 'taken' });
+      expect((await receive(old)).status).toBe(202);
+      writes.length = 0;
+      // Three requests in the same turn: one reuses a delivery id with another payload.
+      const answers = await Promise.all([
+        receive(github({ action: 'opened', number: 2 }, { delivery: 'fresh-1' })),
+        receive(github({ action: 'opened', number: 3 }, { delivery: 'taken' })),
+        receive(github({ action: 'opened', number: 4 }, { delivery: 'fresh-2' })),
+      ]);
+      expect(answers.map((a) => a.status)).toEqual([202, 409, 202]);
+      // The group was tried as one write, refused, then each job alone.
+      expect(writes).toEqual([3, 1, 1, 1]);
+      expect(await conveyor.store.countJobs({})).toBe(3);
+    } finally {
+      await ingest.stop();
+      await conveyor.stop();
+      rmSync(config.dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('shows ingested jobs live to subscribers, filtered by source', async () => {
     await start('api');
     const client = api.client({ 'x-user-id': 'review-bot' });
-    const query = 'subscription ($source: String) { jobEvents(filter: { source: $source }) { jobId op } }';
+    // after: "" replays from the first change, so the deliveries may come before the subscriptions listen.
+    const query = 'subscription ($source: String) { jobEvents(filter: { source: $source }, after: "") { jobId op } }';
     const created = (values: { op: string }[]) => values.some((v) => v.op === 'CREATED');
     const all = subscribe<{ jobId: string; op: string }>(
       client,
@@ -298,7 +384,6 @@ describe('inbound webhooks', () => {
     );
     const fromGithub = subscribe<{ jobId: string; op: string }>(client, query, { source: 'github' }, created);
     const fromGitlab = subscribe<{ jobId: string; op: string }>(client, query, { source: 'gitlab' }, created);
-    await new Promise((resolve) => setTimeout(resolve, 200));
     const delivery = github({ action: 'opened' });
     const { body: fromHub } = await post('github', delivery.body, delivery.headers);
     const mr = JSON.stringify({ object_attributes: { action: 'open' } });
