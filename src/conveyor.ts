@@ -242,10 +242,6 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
           config: config.worker,
           logger,
           observer: metrics,
-          // The upload a job read is not needed once the job has ended for good.
-          onFinished: async (job) => {
-            if (config.uploads.deleteAfterUse && isUploadId(job.parameters.uploadId)) await uploads.delete(job.parameters.uploadId);
-          },
         });
         worker.start();
         dispatcher = createDispatcher({
