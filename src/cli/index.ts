@@ -266,7 +266,8 @@ export async function run(
             { input },
           );
           id = data.submitBatch.batch.id as string;
-          if (!flags.has('--watch'))
+          // Watching prints the id too (as text: with --json, every watch line carries it).
+          if (!flags.has('--watch') || !json)
             print(data.submitBatch.batch, `submitted batch ${id} (${(data.submitBatch.batch.counts as { total: number }).total} jobs)`);
         } else {
           const [type, ...extra] = positional;
@@ -283,7 +284,7 @@ export async function run(
             },
           );
           id = data.submitJob.job.id as string;
-          if (!flags.has('--watch')) print(data.submitJob.job, `submitted job ${id}`);
+          if (!flags.has('--watch') || !json) print(data.submitJob.job, `submitted job ${id}`);
         }
         if (!flags.has('--watch')) return EXIT.completed;
         return exitFor(await watch(conn, id, io.out, json));

@@ -44,7 +44,9 @@ describe('conveyor CLI', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('100% five COMPLETED 5/5');
     expect(result.stdout.trim().endsWith('COMPLETED')).toBe(true);
-    const batchId = /(bat_[0-9A-Z]+)/.exec(result.stdout)?.[1] ?? (await api.conveyor.store.listBatches({}, { first: 1 })).items[0]?.id;
+    const batchId = /^submitted batch (bat_[0-9A-Za-z]+) \(5 jobs\)$/m.exec(result.stdout)?.[1];
+    expect(batchId, result.stdout).toBeDefined();
+    expect((await api.conveyor.client.getBatch(batchId as string))?.name).toBe('five');
     const target = join(dir, 'five.zip');
     const download = await cli(['download', batchId as string, '-o', target]);
     expect(download.code).toBe(0);
@@ -79,6 +81,49 @@ describe('conveyor CLI', () => {
     const status = await cli(['status', job.id, '--json']);
     expect(JSON.parse(status.stdout)).toMatchObject({ id: job.id, status: 'CANCELLED' });
     expect(status.code).toBe(3);
+  }, 60_000);
+
+  it('watching a batch that ends PARTIAL exits 1; restart runs a cancelled job again', async () => {
+    api = await startApi();
+    api.gates.open('ok');
+    api.gates.open('bad');
+    const file = join(dir, 'partial.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'mixed',
+        jobs: [
+          { type: 'gate', parameters: { key: 'ok' } },
+          { type: 'gate', parameters: { key: 'bad', fail: true } },
+        ],
+      }),
+    );
+    const partial = await cli(['submit', '--file', file, '--watch']);
+    expect(partial.stderr).toBe('');
+    expect(partial.stdout.trim().endsWith('PARTIAL')).toBe(true);
+    expect(partial.code).toBe(1);
+
+    const submitted = await cli(['submit', 'gate', '--param', 'key=later', '--json']);
+    const job = JSON.parse(submitted.stdout) as { id: string };
+    expect((await cli(['cancel', job.id])).code).toBe(0);
+    await expect.poll(async () => (await api.conveyor.client.getJob(job.id))?.status).toBe('CANCELLED');
+    const restarted = await cli(['restart', job.id, '--json']);
+    expect(restarted.code).toBe(0);
+    expect(JSON.parse(restarted.stdout)).toEqual({ id: job.id, status: 'PENDING' });
+    api.gates.open('later');
+    const watched = await cli(['watch', job.id]);
+    expect(watched.code).toBe(0);
+    expect(watched.stdout.trim().endsWith('COMPLETED')).toBe(true);
+    expect((await api.conveyor.client.getJob(job.id))?.attempts).toBe(1);
+  }, 60_000);
+
+  it('prints the usage with --help (and help, and no command) and exits 0', async () => {
+    for (const args of [['--help'], ['help'], [], ['submit', '--help']]) {
+      const result = await cli(args, { CONVEYOR_URL: 'http://127.0.0.1:9' });
+      expect(result.code, args.join(' ')).toBe(0);
+      expect(result.stderr, args.join(' ')).toContain('usage: conveyor <command>');
+      expect(result.stderr).toContain('exit codes: 0 completed, 1 failed, 2 usage error, 3 cancelled, 4 server error');
+    }
   }, 60_000);
 
   it('answers a bad flag, a missing argument and an unknown command with usage and exit code 2; an unreachable server with 4', async () => {
