@@ -159,3 +159,25 @@ describe('server and graphql security settings', () => {
     );
   });
 });
+
+describe('checks across keys', () => {
+  const load = (overrides: Record<string, unknown>) => loadConfig({ file: null, env: {}, overrides });
+
+  it('needs worker.heartbeatMs at most half of worker.leaseMs, naming both values', () => {
+    expect(load({ 'worker.leaseMs': 1000, 'worker.heartbeatMs': 500 }).worker).toMatchObject({ leaseMs: 1000, heartbeatMs: 500 });
+    const error = configError(() => load({ 'worker.leaseMs': 1000, 'worker.heartbeatMs': 501 }));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.message).toContain('worker.heartbeatMs (501) must be at most half of worker.leaseMs (1000)');
+  });
+
+  it('needs webhooks.leaseMs longer than webhooks.timeoutMs, naming both values', () => {
+    expect(load({ 'webhooks.leaseMs': 5001, 'webhooks.timeoutMs': 5000 }).webhooks).toMatchObject({ leaseMs: 5001, timeoutMs: 5000 });
+    const error = configError(() => load({ 'webhooks.leaseMs': 5000, 'webhooks.timeoutMs': 5000 }));
+    expect(error.message).toContain('webhooks.leaseMs (5000) must be longer than webhooks.timeoutMs (5000)');
+    // The same from the environment.
+    expect(
+      configError(() => loadConfig({ file: null, env: { CONVEYOR_WEBHOOKS__LEASE_MS: '1000', CONVEYOR_WEBHOOKS__TIMEOUT_MS: '2000' } }))
+        .message,
+    ).toContain('webhooks.leaseMs (1000)');
+  });
+});
