@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'URL_EXPIRED'
   | 'SIGNATURE_INVALID'
   | 'PAYLOAD_TOO_LARGE'
+  | 'UPLOAD_EXPIRED'
   | 'CONFIG_INVALID'
   | 'STORE_UNAVAILABLE'
   | 'INTERNAL';
@@ -58,6 +59,17 @@ export class UnauthenticatedError extends AppError {
 export class SignedUrlError extends AppError {
   constructor(code: 'URL_EXPIRED' | 'SIGNATURE_INVALID', message: string) {
     super(code, message);
+  }
+}
+
+/** An upload a job used is gone (deleted after `uploads.ttlHours`, or with another job that used it). */
+export class UploadExpiredError extends AppError {
+  constructor(uploadId: string, jobId: string) {
+    super(
+      'UPLOAD_EXPIRED',
+      `upload ${uploadId} of job ${jobId} is no longer kept (uploads are deleted after uploads.ttlHours); upload the file again and submit a new job`,
+      { uploadId, jobId },
+    );
   }
 }
 

@@ -11,6 +11,7 @@ import type { Submitter } from '../jobs/submit.js';
 import type { Logger } from '../log.js';
 import type { ResultStore } from '../results/port.js';
 import type { UrlSigner } from '../results/urls.js';
+import type { UploadStore } from '../uploads/uploads.js';
 import type { JobStore } from '../store/port.js';
 import type { SubscriptionFeed } from './feed.js';
 
@@ -28,6 +29,8 @@ export interface GraphQLServices {
   retention?: { last: RetentionSweepRecord | null };
   /** Inbound webhook sources and their counters. */
   ingest?: Ingest;
+  /** With `uploads.deleteAfterUse`: deleting a job deletes the upload it read (when its owner's). */
+  uploadsDeletedWithJobs?: Pick<UploadStore, 'deleteOwned'>;
 }
 
 export interface RetentionSweepRecord {

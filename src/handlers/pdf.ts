@@ -5,7 +5,7 @@
  */
 import { getDocumentProxy, getMeta } from 'unpdf';
 import { z } from 'zod';
-import { PermanentJobError } from '../errors.js';
+import { AppError, PermanentJobError, UploadExpiredError } from '../errors.js';
 import { download } from '../net/download.js';
 import { defineHandler, type HandlerContext } from './registry.js';
 
@@ -38,10 +38,13 @@ function baseName(p: PdfParameters): string {
 async function source(p: PdfParameters, ctx: HandlerContext): Promise<Buffer> {
   if (p.uploadId !== undefined) {
     const { body } = await ctx.services.uploads.read(p.uploadId, ctx.job.ownerId).catch((error: unknown) => {
-      throw new PermanentJobError(
-        'UPLOAD_UNAVAILABLE',
-        `upload ${p.uploadId} cannot be used: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      // Submit checked that the upload was there and the owner's: missing now means it expired
+      // (or went with another job that used it). Someone else's upload reads the same way.
+      if (error instanceof AppError && error.code === 'NOT_FOUND') {
+        const expired = new UploadExpiredError(p.uploadId as string, ctx.job.id);
+        throw new PermanentJobError(expired.code, expired.message);
+      }
+      throw error;
     });
     return body;
   }

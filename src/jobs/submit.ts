@@ -6,11 +6,12 @@
 import { createHash } from 'node:crypto';
 import type { ResolvedConfig } from '../config.js';
 import type { AccessControl, Batch, IngestOrigin, Job, JsonObject, Principal } from '../domain/types.js';
-import { LimitExceededError, UnauthenticatedError, ValidationError } from '../errors.js';
+import { AppError, LimitExceededError, UnauthenticatedError, UploadExpiredError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { NetGuard } from '../net/guard.js';
 import type { Created, JobPatch, JobStore, NewBatchJob, NewJob } from '../store/port.js';
 import { canonicalJson } from '../store/prepare.js';
+import type { UploadStore } from '../uploads/uploads.js';
 import { validateWebhook } from '../webhooks/validate.js';
 
 export interface JobInput {
@@ -58,6 +59,8 @@ export interface Submitter {
   /** Everything `submitJob` checks and fills in, without storing: the record to pass to `store.createJobs`. */
   prepareJob(input: JobInput, principal: Principal): Promise<NewJob>;
   submitBatch(input: BatchInput, principal: Principal): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
+  /** Throws UPLOAD_EXPIRED when the upload the job reads (`parameters.uploadId`) is gone: a restart could not run. */
+  assertRestartable(job: Job): Promise<void>;
   /** Checks a change to a waiting job (`updateJob`): new parameters against the job's type. */
   preparePatch(job: Job, input: { priority?: number; runAt?: Date; maxAttempts?: number; parameters?: JsonObject }): JobPatch;
 }
@@ -66,8 +69,25 @@ function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** `guard` refuses literal private-network webhook targets at submit (the process's one SSRF guard). */
-export function createSubmitter(store: JobStore, registry: HandlerRegistry, config: ResolvedConfig, guard: NetGuard): Submitter {
+/**
+ * `guard` refuses literal private-network webhook targets at submit (the process's one
+ * SSRF guard); `uploads`, when given, checks that a job's `parameters.uploadId` names an
+ * upload of the submitter (NOT_FOUND otherwise, the same for someone else's upload as for
+ * a missing one).
+ */
+export function createSubmitter(
+  store: JobStore,
+  registry: HandlerRegistry,
+  config: ResolvedConfig,
+  guard: NetGuard,
+  uploads?: Pick<UploadStore, 'check'>,
+): Submitter {
+  const uploadOf = (parameters: JsonObject): string | null => (typeof parameters.uploadId === 'string' ? parameters.uploadId : null);
+  async function checkUpload(job: NewBatchJob, ownerId: string): Promise<void> {
+    const uploadId = uploadOf(job.parameters);
+    if (uploads !== undefined && uploadId !== null) await uploads.check(uploadId, ownerId);
+  }
+
   const webhookOf = (input: JsonObject | null | undefined, field: string) =>
     input === undefined || input === null ? input : validateWebhook(input, { allowHttp: config.webhooks.allowHttp, guard, field });
 
@@ -103,6 +123,7 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
 
   async function prepareJob(input: JobInput, principal: Principal): Promise<NewJob> {
     const job = await withCache(prepare(input, 'job'), principal, input.useCache, input.forceRefresh);
+    await checkUpload(job, owner(principal));
     return {
       ...job,
       ownerId: owner(principal),
@@ -115,6 +136,16 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
 
   return {
     prepareJob,
+    async assertRestartable(job) {
+      const uploadId = uploadOf(job.parameters);
+      if (uploads === undefined || uploadId === null) return;
+      try {
+        await uploads.check(uploadId, job.ownerId);
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'NOT_FOUND') throw new UploadExpiredError(uploadId, job.id);
+        throw error;
+      }
+    },
     preparePatch(job, input) {
       const patch: JobPatch = {};
       if (input.priority !== undefined) patch.priority = input.priority;
@@ -159,7 +190,10 @@ export function createSubmitter(store: JobStore, registry: HandlerRegistry, conf
         return forJobs && one.webhook === undefined ? { ...one, webhook } : one;
       });
       const jobs: NewBatchJob[] = [];
-      for (const job of prepared) jobs.push(await withCache(job, principal, input.useCache, input.forceRefresh));
+      for (const job of prepared) {
+        await checkUpload(job, owner(principal));
+        jobs.push(await withCache(job, principal, input.useCache, input.forceRefresh));
+      }
       return store.createBatch({
         name: input.name,
         ownerId: owner(principal),

@@ -2,11 +2,14 @@
  * Uploaded source files (a PDF sent instead of a URL). They live in the result store
  * under their own folder `upl_<id>` (so GridFS carries them between machines with the
  * MongoDB store): `content` plus `upload.json` naming the owner. Jobs refer to them by
- * `uploadId`; only the owner's jobs may use one.
+ * `uploadId`; only the owner's jobs may use one. Another user's upload is "not found",
+ * word for word like one that does not exist, so ids cannot be probed. An upload stays
+ * until `uploads.ttlHours` (restarted jobs read it again), or until a job that used it
+ * is deleted (`uploads.deleteAfterUse`, only by its owner's job).
  */
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
-import { AppError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { AppError, NotFoundError, ValidationError } from '../errors.js';
 import type { ResultStore } from '../results/port.js';
 
 export interface UploadInfo {
@@ -21,9 +24,12 @@ export interface UploadInfo {
 export interface UploadStore {
   /** Stores the body; refuses (and keeps nothing of) one larger than `maxBytes` with `PAYLOAD_TOO_LARGE`. */
   put(ownerId: string, body: Uint8Array | Readable, contentType: string, maxBytes?: number): Promise<UploadInfo>;
-  /** The upload's bytes; only its owner may use it. */
+  /** The upload's bytes; only its owner may use it (NOT_FOUND otherwise, as when it does not exist). */
   read(uploadId: string, ownerId: string): Promise<{ info: UploadInfo; body: Buffer }>;
-  delete(uploadId: string): Promise<void>;
+  /** Throws NOT_FOUND unless the upload exists and belongs to `ownerId`. */
+  check(uploadId: string, ownerId: string): Promise<UploadInfo>;
+  /** Deletes the upload when it belongs to `ownerId`; another user's upload is left alone. */
+  deleteOwned(uploadId: string, ownerId: string): Promise<boolean>;
   /** Deletes uploads created before `before`; returns how many. */
   sweep(before: Date): Promise<number>;
 }
@@ -63,6 +69,14 @@ export function createUploadStore(results: ResultStore): UploadStore {
     return raw === null ? null : (JSON.parse(raw.toString('utf8')) as UploadInfo);
   }
 
+  /** The upload's info when `ownerId` owns it; NOT_FOUND (the same words) when it is missing or someone else's. */
+  async function owned(uploadId: string, ownerId: string): Promise<UploadInfo> {
+    const id = checkId(uploadId);
+    const found = await info(id);
+    if (found === null || found.ownerId !== ownerId) throw new NotFoundError('upload', id);
+    return found;
+  }
+
   return {
     async put(ownerId, body, contentType, maxBytes = Number.POSITIVE_INFINITY) {
       const uploadId = `upl_${randomBytes(16).toString('hex')}`;
@@ -90,17 +104,19 @@ export function createUploadStore(results: ResultStore): UploadStore {
         throw error;
       }
     },
+    check: owned,
     async read(uploadId, ownerId) {
-      const id = checkId(uploadId);
-      const found = await info(id);
-      if (found === null) throw new NotFoundError('upload', id);
-      if (found.ownerId !== ownerId) throw new ForbiddenError(`upload ${id} belongs to another user`);
-      const body = await results.read(id, CONTENT);
-      if (body === null) throw new NotFoundError('upload', id);
+      const found = await owned(uploadId, ownerId);
+      const body = await results.read(found.uploadId, CONTENT);
+      if (body === null) throw new NotFoundError('upload', found.uploadId);
       return { info: found, body };
     },
-    async delete(uploadId) {
-      await results.deleteJob(checkId(uploadId));
+    async deleteOwned(uploadId, ownerId) {
+      if (!isUploadId(uploadId)) return false;
+      const found = await info(uploadId).catch(() => null);
+      if (found === null || found.ownerId !== ownerId) return false;
+      await results.deleteJob(uploadId);
+      return true;
     },
     async sweep(before) {
       let deleted = 0;

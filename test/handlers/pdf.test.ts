@@ -122,10 +122,15 @@ describe('pdf handler', () => {
     expect(metadata.error?.code).toBe('TARGET_FORBIDDEN');
   });
 
-  it("refuses another user's upload", async () => {
+  it("refuses another user's upload as if it did not exist, and leaves it alone", async () => {
     const upload = await h.uploads.put('bob', slides, 'application/pdf');
     const job = await run({ uploadId: upload.uploadId });
-    expect(job).toMatchObject({ status: 'FAILED', error: { code: 'UPLOAD_UNAVAILABLE' } });
+    expect(job).toMatchObject({ status: 'FAILED', error: { code: 'UPLOAD_EXPIRED' } });
+    const missing = await run({ uploadId: `upl_${'0'.repeat(32)}` });
+    expect(missing.error?.message.replace(missing.id, '<job>').replace(/upl_\w+/, '<upload>')).toBe(
+      job.error?.message.replace(job.id, '<job>').replace(/upl_\w+/, '<upload>'),
+    );
+    expect((await h.uploads.read(upload.uploadId, 'bob')).body.length).toBe(slides.length);
   });
 
   it('validates parameters at submit time, naming the field', () => {

@@ -343,7 +343,7 @@ describe('archives', () => {
 describe('uploads', () => {
   const slides = readFileSync('test/fixtures/pdf/slides.pdf');
 
-  it('accepts raw and multipart uploads that pdf jobs use, then deletes them once the job ended', async () => {
+  it('accepts raw and multipart uploads that pdf jobs use, and keeps them so a restart works until they expire', async () => {
     api = await startApi();
     const raw = await fetch(`${api.url}/uploads`, {
       method: 'POST',
@@ -364,14 +364,65 @@ describe('uploads', () => {
       { id: uploaded.uploadId },
     );
     const id = body.data?.submitJob.job.id as string;
+    const status = async () =>
+      (await api.gql<{ job: { status: string; attempts: number } }>('query ($id: ID!) { job(id: $id) { status attempts } }', { id })).body
+        .data?.job;
+    await expect.poll(status).toMatchObject({ status: 'COMPLETED' });
+    // The upload stays after the job ended: a restart reads it again.
+    expect(await api.conveyor.results.folders('upl_')).toContain(uploaded.uploadId);
+    const restart = () => api.gql('mutation ($id: ID!) { restartJob(id: $id) { id status } }', { id });
+    expect((await restart()).body.errors).toBeUndefined();
+    await expect.poll(status).toMatchObject({ status: 'COMPLETED', attempts: 1 });
+    expect((await api.gql('query ($id: ID!) { job(id: $id) { error { code } } }', { id })).body.data).toEqual({ job: { error: null } });
+
+    // Once the TTL sweep took it, a restart says so instead of failing later.
+    expect(await api.conveyor.uploads.sweep(new Date(Date.now() + 60_000))).toBe(2);
+    const expired = await restart();
+    expect(expired.body.errors?.[0]).toMatchObject({
+      message: expect.stringContaining(`upload ${uploaded.uploadId} of job ${id} is no longer kept`),
+      extensions: { code: 'UPLOAD_EXPIRED' },
+    });
+    await expect.poll(status).toMatchObject({ status: 'COMPLETED' });
+  });
+
+  it('deletes an upload with the job that used it (uploads.deleteAfterUse)', async () => {
+    api = await startApi();
+    const upload = await api.conveyor.uploads.put('alice', slides, 'application/pdf');
+    const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation ($id: String!) { submitJob(input: { type: "pdf", parameters: { uploadId: $id } }) { job { id } } }',
+      { id: upload.uploadId },
+    );
+    const id = body.data?.submitJob.job.id as string;
     await expect
       .poll(
         async () =>
           (await api.gql<{ job: { status: string } }>('query ($id: ID!) { job(id: $id) { status } }', { id })).body.data?.job.status,
       )
       .toBe('COMPLETED');
-    await expect.poll(async () => (await api.conveyor.results.folders('upl_')).includes(uploaded.uploadId)).toBe(false);
-    expect(await api.conveyor.results.folders('upl_')).toHaveLength(1);
+    expect((await api.gql('mutation ($id: ID!) { deleteJob(id: $id) }', { id })).body.errors).toBeUndefined();
+    expect(await api.conveyor.results.folders('upl_')).not.toContain(upload.uploadId);
+  });
+
+  it("answers another user's upload exactly like a missing one, and never touches it", async () => {
+    api = await startApi();
+    const alices = await api.conveyor.uploads.put('alice', slides, 'application/pdf');
+    const missing = `upl_${'0'.repeat(32)}`;
+    const submit = (uploadId: string, user: string) =>
+      api.gql<{ submitJob: { job: { id: string } } }>(
+        'mutation ($id: String!) { submitJob(input: { type: "pdf", parameters: { uploadId: $id } }) { job { id } } }',
+        { id: uploadId },
+        { 'x-user-id': user },
+      );
+    const foreign = (await submit(alices.uploadId, 'bob')).body.errors?.[0];
+    const absent = (await submit(missing, 'bob')).body.errors?.[0];
+    expect(foreign?.extensions?.code).toBe('NOT_FOUND');
+    expect(absent?.extensions?.code).toBe('NOT_FOUND');
+    expect(foreign?.message.replace(alices.uploadId, '<id>')).toBe(absent?.message.replace(missing, '<id>'));
+    expect(await api.conveyor.store.countJobs({})).toBe(0);
+    // Alice's upload is still there, and still hers to use.
+    expect(await api.conveyor.results.folders('upl_')).toContain(alices.uploadId);
+    const own = await submit(alices.uploadId, 'alice');
+    expect(own.body.errors).toBeUndefined();
   });
 
   it('refuses oversized, anonymous and empty multipart uploads and keeps nothing', async () => {

@@ -70,7 +70,8 @@ export const jobResolvers: Resolvers = {
       return primeJob(ctx, await ctx.services.store.cancelJob(id));
     },
     async restartJob(_root, { id }, ctx) {
-      await jobFor(ctx, id, 'write');
+      const job = await jobFor(ctx, id, 'write');
+      await ctx.services.submitter.assertRestartable(job);
       return primeJob(ctx, await ctx.services.store.restartJob(id));
     },
     async updateJob(_root, { id, input }, ctx) {
@@ -84,8 +85,10 @@ export const jobResolvers: Resolvers = {
       return primeJob(ctx, await ctx.services.store.updateJob(id, patch));
     },
     async deleteJob(_root, { id }, ctx) {
-      await jobFor(ctx, id, 'admin');
+      const job = await jobFor(ctx, id, 'admin');
       await deleteJobWithResults(ctx.services.store, ctx.services.results, id);
+      const uploadId = job.parameters.uploadId;
+      if (typeof uploadId === 'string') await ctx.services.uploadsDeletedWithJobs?.deleteOwned(uploadId, job.ownerId);
       ctx.loaders.jobs.clear(id);
       return id;
     },
