@@ -145,6 +145,40 @@ describe('subscriptions', () => {
     expect((lines[1] as { seq: number }).seq).toBeGreaterThan((lines[0] as { seq: number }).seq);
   });
 
+  it('jobUpdated with a cursor the store no longer holds starts over from a fresh snapshot', async () => {
+    api = await startApi();
+    const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation { submitJob(input: { type: "gate", parameters: { key: "late" } }) { job { id } } }',
+    );
+    const id = body.data?.submitJob.job.id as string;
+    const query = 'subscription ($id: ID!, $after: String) { jobUpdated(id: $id, after: $after) { op status cursor } }';
+    const first = subscribe<{ op: string; status: string; cursor: string }>(api.client(), query, { id }, (values) => values.length === 1);
+    const [snapshot] = await first.finished;
+    expect(snapshot).toMatchObject({ op: 'SNAPSHOT', status: expect.stringMatching(/PENDING|PROCESSING/) });
+    api.gates.open('late');
+    await expect.poll(async () => (await api.conveyor.client.getJob(id))?.status).toBe('COMPLETED');
+    // Retention drops every change up to now: the snapshot's cursor has expired.
+    const purged = await api.conveyor.store.purge({ changesBefore: new Date(Date.now() + 60_000) });
+    expect(purged.changes).toBeGreaterThan(0);
+    await expect(
+      api.conveyor.store
+        .watch({ after: snapshot?.cursor as string })
+        [Symbol.asyncIterator]()
+        .next(),
+    ).rejects.toMatchObject({
+      code: 'CURSOR_EXPIRED',
+    });
+    const resumed = subscribe<{ op: string; status: string; cursor: string }>(
+      api.client(),
+      query,
+      { id, after: snapshot?.cursor },
+      (values) => values.length === 1,
+    );
+    const [fresh] = await resumed.finished;
+    expect(fresh).toMatchObject({ op: 'SNAPSHOT', status: 'COMPLETED' });
+    expect(fresh?.cursor).not.toBe(snapshot?.cursor);
+  });
+
   it('jobEvents delivers matching changes of readable jobs only, and ends its watch when the client leaves', async () => {
     api = await startApi({ role: 'api' });
     // after: "" replays from the first change: no write can precede the subscription's start.
