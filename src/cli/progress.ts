@@ -88,6 +88,8 @@ export function createProgress(out: NodeJS.WriteStream, json: boolean) {
         linewrap: false,
         autopadding: false,
         gracefulExit: false,
+        // Lines logged above the bars move them; an unchanged bar must still be drawn again.
+        forceRedraw: true,
         fps: 10,
       },
       cliProgress.Presets.shades_classic,
