@@ -254,6 +254,8 @@ const schema = z.strictObject({
     pollMs: ms(10),
     /** Allow http:// webhook URLs (https only otherwise). */
     allowHttp: z.boolean(),
+    /** `testWebhook` calls one caller may make per minute. */
+    testsPerMinute: z.number().int().min(1),
   }),
   auth: z.strictObject({
     /** header: trusted X-User-ID / X-Team-IDs; apiKey: hashed keys below; jwt: signed tokens. */
@@ -372,6 +374,7 @@ export const DEFAULTS: ResolvedConfig = {
     leaseMs: 60_000,
     pollMs: 1000,
     allowHttp: false,
+    testsPerMinute: 10,
   },
   auth: {
     mode: 'header',

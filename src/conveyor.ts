@@ -46,6 +46,7 @@ import { openStore } from './store/index.js';
 import type { Created, JobStore } from './store/port.js';
 import { createUploadStore, type UploadStore } from './uploads/uploads.js';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.js';
+import { createWebhookTester } from './webhooks/tester.js';
 import { createWorker, type Worker } from './worker/worker.js';
 
 export type Role = ResolvedConfig['role'];
@@ -190,6 +191,7 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
             authenticator,
             feed,
             logger,
+            webhookTester: createWebhookTester({ guard, config: config.webhooks, version: packageVersion() }),
           },
         });
         routes.push(

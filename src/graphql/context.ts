@@ -11,8 +11,9 @@ import type { Submitter } from '../jobs/submit.js';
 import type { Logger } from '../log.js';
 import type { ResultStore } from '../results/port.js';
 import type { UrlSigner } from '../results/urls.js';
-import type { UploadStore } from '../uploads/uploads.js';
 import type { JobStore } from '../store/port.js';
+import type { UploadStore } from '../uploads/uploads.js';
+import type { WebhookTester } from '../webhooks/tester.js';
 import type { SubscriptionFeed } from './feed.js';
 
 export interface GraphQLServices {
@@ -31,6 +32,8 @@ export interface GraphQLServices {
   ingest?: Ingest;
   /** With `uploads.deleteAfterUse`: deleting a job deletes the upload it read (when its owner's). */
   uploadsDeletedWithJobs?: Pick<UploadStore, 'deleteOwned'>;
+  /** `testWebhook`: one signed test event to a receiver. */
+  webhookTester?: WebhookTester;
 }
 
 export interface RetentionSweepRecord {

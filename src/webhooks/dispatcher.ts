@@ -12,7 +12,7 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import got from 'got';
+import got, { type Got } from 'got';
 import type { ResolvedConfig } from '../config.js';
 import type { Delivery, DeliveryAttempt, JsonObject } from '../domain/types.js';
 import { coerceError } from '../errors.js';
@@ -100,18 +100,85 @@ function errorCode(error: unknown): string {
   return typeof e.code === 'string' ? e.code : 'NETWORK_ERROR';
 }
 
-export function createDispatcher(options: DispatcherOptions): Dispatcher {
-  const { store, results, signer, guard, config, logger, workerId } = options;
-  const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
-  const client = got.extend({
-    agent: agents,
+/** A got client for webhook requests: the guard's DNS lookup, no redirects, no retries, the attempt timeout. */
+export function webhookClient(guard: NetGuard, timeoutMs: number, agent?: { http: HttpAgent; https: HttpsAgent }): Got {
+  return got.extend({
+    ...(agent === undefined ? {} : { agent }),
     dnsLookup: guard.lookup,
     followRedirect: false,
     throwHttpErrors: false,
     retry: { limit: 0 },
-    timeout: { request: config.timeoutMs },
+    timeout: { request: timeoutMs },
     decompress: true,
   });
+}
+
+/** One signed POST and what came of it; `sent: false` when the target was refused before sending. */
+export interface Posted {
+  attempt: DeliveryAttempt;
+  sent: boolean;
+  retryAfter: string | undefined;
+}
+
+/**
+ * Signs `body` as message `id` (Standard Webhooks headers, bearer token, extra headers)
+ * and posts it through the SSRF guard, reading at most the answer's first bytes: the one
+ * path of every webhook request, deliveries and `testWebhook` alike.
+ */
+export async function postSigned(
+  client: Got,
+  guard: NetGuard,
+  settings: Pick<WebhookSettings, 'url' | 'secret' | 'token' | 'headers'>,
+  message: { id: string; body: string; at: Date; userAgent: string },
+): Promise<Posted> {
+  const started = performance.now();
+  const record = (fields: Omit<DeliveryAttempt, 'at' | 'durationMs'>): DeliveryAttempt => ({
+    at: message.at,
+    durationMs: Math.round(performance.now() - started),
+    ...fields,
+  });
+  try {
+    guard.checkUrl(new URL(settings.url));
+  } catch (error) {
+    return { attempt: record({ statusCode: null, error: errorCode(error), responseSnippet: null }), sent: false, retryAfter: undefined };
+  }
+  const timestamp = Math.floor(message.at.getTime() / 1000);
+  const headers: Record<string, string> = {
+    ...settings.headers,
+    'content-type': 'application/json',
+    'user-agent': message.userAgent,
+    'webhook-id': message.id,
+    'webhook-timestamp': String(timestamp),
+  };
+  if (settings.secret !== null) headers['webhook-signature'] = sign(settings.secret, message.id, timestamp, message.body);
+  if (settings.token !== null) {
+    headers.authorization = `Bearer ${settings.token}`;
+    headers['x-callback-token'] = settings.token;
+  }
+  let answer: BoundedBody;
+  try {
+    // Streamed, and cut after the snippet: a receiver's answer cannot grow this process (a gzip bomb, say).
+    answer = await readBounded(client.stream.post(settings.url, { body: message.body, headers }), SNIPPET_BYTES);
+  } catch (error) {
+    return { attempt: record({ statusCode: null, error: errorCode(error), responseSnippet: null }), sent: true, retryAfter: undefined };
+  }
+  const status = answer.response.statusCode;
+  const header = answer.response.headers['retry-after'];
+  return {
+    attempt: record({
+      statusCode: status,
+      error: status >= 200 && status < 300 ? null : `HTTP_${status}`,
+      responseSnippet: answer.body.toString('utf8'),
+    }),
+    sent: true,
+    retryAfter: Array.isArray(header) ? header[0] : header,
+  };
+}
+
+export function createDispatcher(options: DispatcherOptions): Dispatcher {
+  const { store, results, signer, guard, config, logger, workerId } = options;
+  const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+  const client = webhookClient(guard, config.timeoutMs, agents);
   const running = new Set<Promise<void>>();
   let started = false;
   let stopping = false;
@@ -131,13 +198,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   async function attempt(delivery: Delivery): Promise<DeliveryOutcome> {
     const settings = delivery.webhook as unknown as WebhookSettings;
     const at = new Date();
-    const started = performance.now();
     const attemptNo = delivery.attempts.length + 1;
-    const record = (fields: Omit<DeliveryAttempt, 'at' | 'durationMs'>): DeliveryAttempt => ({
-      at,
-      durationMs: Math.round(performance.now() - started),
-      ...fields,
-    });
     // The schedule bounds the number of attempts; a receiver's Retry-After only moves the next one.
     const retry = (attemptRecord: DeliveryAttempt, retryAfter: number | null): DeliveryOutcome => {
       const scheduled = nextDelay(config.schedule, attemptNo, config.jitter);
@@ -148,46 +209,16 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     let body: string;
     try {
       body = await deliveryBody(delivery, results, signer);
-      guard.checkUrl(new URL(settings.url));
     } catch (error) {
-      return { attempt: record({ statusCode: null, error: errorCode(error), responseSnippet: null }), status: 'FAILED' };
+      return { attempt: { at, durationMs: 0, statusCode: null, error: errorCode(error), responseSnippet: null }, status: 'FAILED' };
     }
-    const timestamp = Math.floor(at.getTime() / 1000);
-    const headers: Record<string, string> = {
-      ...settings.headers,
-      'content-type': 'application/json',
-      'user-agent': `Conveyor/${options.version}`,
-      'webhook-id': delivery.id,
-      'webhook-timestamp': String(timestamp),
-    };
-    if (settings.secret !== null) headers['webhook-signature'] = sign(settings.secret, delivery.id, timestamp, body);
-    if (settings.token !== null) {
-      headers.authorization = `Bearer ${settings.token}`;
-      headers['x-callback-token'] = settings.token;
-    }
-
-    let answer: BoundedBody;
-    try {
-      // Streamed, and cut after the snippet: a receiver's answer cannot grow this process (a gzip bomb, say).
-      answer = await readBounded(client.stream.post(settings.url, { body, headers }), SNIPPET_BYTES);
-    } catch (error) {
-      const code = errorCode(error);
-      const failed = record({ statusCode: null, error: code, responseSnippet: null });
-      return code === 'TARGET_FORBIDDEN' ? { attempt: failed, status: 'FAILED' } : retry(failed, null);
-    }
-    const response = answer.response;
-    const status = response.statusCode;
-    const done = record({
-      statusCode: status,
-      error: status >= 200 && status < 300 ? null : `HTTP_${status}`,
-      responseSnippet: answer.body.toString('utf8'),
-    });
+    const posted = await postSigned(client, guard, settings, { id: delivery.id, body, at, userAgent: `Conveyor/${options.version}` });
+    const done = posted.attempt;
+    const status = done.statusCode;
+    if (status === null) return !posted.sent || done.error === 'TARGET_FORBIDDEN' ? { attempt: done, status: 'FAILED' } : retry(done, null);
     if (status >= 200 && status < 300) return { attempt: done, status: 'DELIVERED' };
     if (status === 410) return { attempt: done, status: 'DISABLED' };
-    if (status === 429) {
-      const header = response.headers['retry-after'];
-      return retry(done, retryAfterMs(Array.isArray(header) ? header[0] : header, config.maxRetryAfterMs));
-    }
+    if (status === 429) return retry(done, retryAfterMs(posted.retryAfter, config.maxRetryAfterMs));
     if (status === 408 || status >= 500) return retry(done, null);
     return { attempt: done, status: 'FAILED' };
   }

@@ -4,6 +4,8 @@
  * state, edits of waiting jobs, shared batch parameters, batch monitoring, result file
  * kinds, and what webhook payloads carry for simple receivers.
  */
+import { randomBytes } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { JobFailure, PermanentJobError } from '../../src/errors.js';
@@ -278,6 +280,43 @@ describe('what jobs and batches tell about their runs', () => {
     expect(await ids(['COMPLETED', 'PENDING'])).toEqual([paused, running]);
     expect((await ok(STATS)).stats.batches).toEqual({ total: 2, active: 0, processing: 0 });
     expect((await ok(STATS, {}, { 'x-user-id': 'bob' })).stats.batches).toEqual({ total: 0, active: 0, processing: 0 });
+  });
+
+  it('testWebhook sends one signed webhook.test event through the guard and answers what came back, rate-limited per caller', async () => {
+    receiver = await startReceiver((_request, index) => (index === 0 ? { status: 200, body: 'hello from the receiver' } : 503));
+    api = await startApi({
+      role: 'api',
+      overrides: { 'webhooks.allowHttp': true, 'net.allow': ['127.0.0.1'], 'webhooks.testsPerMinute': 3 },
+    });
+    const TEST = `mutation ($url: String!, $secret: String, $token: String, $headers: JSON) {
+      testWebhook(url: $url, secret: $secret, token: $token, headers: $headers) { ok webhookId at statusCode error durationMs responseSnippet } }`;
+    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const first = (await ok(TEST, { url: receiver.url, secret, token: 't0k', headers: { 'x-tenant': 'acme' } })).testWebhook;
+    expect(first).toMatchObject({ ok: true, statusCode: 200, error: null, responseSnippet: 'hello from the receiver' });
+    expect(first.durationMs).toEqual(expect.any(Number));
+    const [request] = receiver.requests;
+    const headers = {
+      'webhook-id': request?.headers['webhook-id'] as string,
+      'webhook-timestamp': request?.headers['webhook-timestamp'] as string,
+      'webhook-signature': request?.headers['webhook-signature'] as string,
+    };
+    expect(headers['webhook-id']).toBe(first.webhookId);
+    expect(new Webhook(secret).verify(request?.body as string, headers)).toMatchObject({ type: 'webhook.test', success: true });
+    expect(request?.headers).toMatchObject({ authorization: 'Bearer t0k', 'x-callback-token': 't0k', 'x-tenant': 'acme' });
+
+    expect((await ok(TEST, { url: receiver.url })).testWebhook).toMatchObject({ ok: false, statusCode: 503, error: 'HTTP_503' });
+    // The SSRF guard: an address outside net.allow is refused before anything is sent (and is not counted).
+    const refused = await failure(TEST, { url: 'http://10.1.2.3/hook' });
+    expect(refused).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringContaining('refusing to connect to 10.1.2.3') });
+    expect((await ok(TEST, { url: receiver.url })).testWebhook.statusCode).toBe(503);
+    expect(receiver.requests).toHaveLength(3);
+    // Three a minute for alice; bob has his own budget; bad settings are refused before they count.
+    const limited = await failure(TEST, { url: receiver.url });
+    expect(limited.code).toBe('LIMIT_EXCEEDED');
+    expect(limited.message).toContain('webhooks.testsPerMinute');
+    expect((await failure(TEST, { url: receiver.url, secret: 'not-a-secret' }, { 'x-user-id': 'bob' })).code).toBe('BAD_USER_INPUT');
+    expect((await ok(TEST, { url: receiver.url }, { 'x-user-id': 'bob' })).testWebhook.statusCode).toBe(503);
+    expect((await failure(TEST, { url: receiver.url }, {})).code).toBe('UNAUTHENTICATED');
   });
 
   it('names the kind of each result file', async () => {

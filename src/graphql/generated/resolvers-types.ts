@@ -510,6 +510,12 @@ export type Mutation = {
   setJobAccess: Job;
   submitBatch: SubmitBatchPayload;
   submitJob: SubmitJobPayload;
+  /**
+   * Sends one signed `webhook.test` event to a receiver, the way deliveries are sent (same
+   * signing, headers, SSRF guard and timeout), and answers what came back. Settings are
+   * checked as on a job. Signed-in callers only, at most webhooks.testsPerMinute a minute.
+   */
+  testWebhook: WebhookTestResult;
   /** Changes a job that has not started (PENDING, also while retrying); CONFLICT once it runs or ended. Needs write access. */
   updateJob: Job;
 };
@@ -576,6 +582,14 @@ export type MutationSubmitBatchArgs = {
 
 export type MutationSubmitJobArgs = {
   input: SubmitJobInput;
+};
+
+
+export type MutationTestWebhookArgs = {
+  headers?: InputMaybe<Scalars['JSON']['input']>;
+  secret?: InputMaybe<Scalars['String']['input']>;
+  token?: InputMaybe<Scalars['String']['input']>;
+  url: Scalars['String']['input'];
 };
 
 
@@ -891,6 +905,26 @@ export type WebhookInput = {
   url: Scalars['String']['input'];
 };
 
+/**
+ * What a receiver did with a `webhook.test` event. Nothing is stored: the same request
+ * again sends another test.
+ */
+export type WebhookTestResult = {
+  __typename?: 'WebhookTestResult';
+  at: Scalars['DateTime']['output'];
+  durationMs: Scalars['Int']['output'];
+  /** HTTP_<status>, TIMEOUT, ECONNREFUSED, TARGET_FORBIDDEN, ...; null on success. */
+  error?: Maybe<Scalars['String']['output']>;
+  /** True when the receiver answered 2xx. */
+  ok: Scalars['Boolean']['output'];
+  /** The first 1 KB of the receiver's answer. */
+  responseSnippet?: Maybe<Scalars['String']['output']>;
+  /** HTTP status; null when no answer came (network error, timeout, refused target). */
+  statusCode?: Maybe<Scalars['Int']['output']>;
+  /** The webhook-id the test was sent with. */
+  webhookId: Scalars['String']['output'];
+};
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -1024,6 +1058,7 @@ export type ResolversTypes = ResolversObject<{
   Visibility: Visibility;
   WebhookInfo: ResolverTypeWrapper<WebhookInfo>;
   WebhookInput: WebhookInput;
+  WebhookTestResult: ResolverTypeWrapper<WebhookTestResult>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -1082,6 +1117,7 @@ export type ResolversParentTypes = ResolversObject<{
   Viewer: PrincipalRecord;
   WebhookInfo: WebhookInfo;
   WebhookInput: WebhookInput;
+  WebhookTestResult: WebhookTestResult;
 }>;
 
 export type AccessControlResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AccessControl'] = ResolversParentTypes['AccessControl']> = ResolversObject<{
@@ -1344,6 +1380,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   setJobAccess?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationSetJobAccessArgs, 'accessControl' | 'id'>>;
   submitBatch?: Resolver<ResolversTypes['SubmitBatchPayload'], ParentType, ContextType, RequireFields<MutationSubmitBatchArgs, 'input'>>;
   submitJob?: Resolver<ResolversTypes['SubmitJobPayload'], ParentType, ContextType, RequireFields<MutationSubmitJobArgs, 'input'>>;
+  testWebhook?: Resolver<ResolversTypes['WebhookTestResult'], ParentType, ContextType, RequireFields<MutationTestWebhookArgs, 'url'>>;
   updateJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationUpdateJobArgs, 'id' | 'input'>>;
 }>;
 
@@ -1453,6 +1490,16 @@ export type WebhookInfoResolvers<ContextType = GraphQLContext, ParentType extend
   url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type WebhookTestResultResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['WebhookTestResult'] = ResolversParentTypes['WebhookTestResult']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  durationMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  ok?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  responseSnippet?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  statusCode?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  webhookId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AccessControl?: AccessControlResolvers<ContextType>;
   Batch?: BatchResolvers<ContextType>;
@@ -1493,5 +1540,6 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Usage?: UsageResolvers<ContextType>;
   Viewer?: ViewerResolvers<ContextType>;
   WebhookInfo?: WebhookInfoResolvers<ContextType>;
+  WebhookTestResult?: WebhookTestResultResolvers<ContextType>;
 }>;
 

@@ -1,7 +1,7 @@
-import { ForbiddenError, NotFoundError } from '../../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError } from '../../errors.js';
 import { describeWebhook } from '../../webhooks/validate.js';
 import type { Resolvers } from '../generated/resolvers-types.js';
-import { batchFor, jobFor } from './access.js';
+import { batchFor, jobFor, requireSignedIn } from './access.js';
 
 export const webhookResolvers: Resolvers = {
   Job: {
@@ -29,6 +29,13 @@ export const webhookResolvers: Resolvers = {
         throw error;
       }
       return ctx.services.store.redeliver(id);
+    },
+    async testWebhook(_root, { url, secret, token, headers }, ctx) {
+      requireSignedIn(ctx);
+      const tester = ctx.services.webhookTester;
+      if (tester === undefined) throw new ConflictError('webhook tests are not available in this process');
+      const result = await tester.test(ctx.principal.userId ?? 'admin', { url, secret, token, headers });
+      return { ...result, ok: result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300 };
     },
   },
 };
