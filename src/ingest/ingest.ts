@@ -72,16 +72,39 @@ export function checkIngestSources(config: ResolvedConfig['ingest'], registry: H
   return sources;
 }
 
-/** The payload as an object: JSON, or GitHub's form encoding (`payload=<json>`). */
-function parsePayload(headers: IncomingHttpHeaders, body: Buffer): JsonObject | null {
+/**
+ * Deepest nesting of objects and arrays a payload may have (as for GraphQL's JSON
+ * values). JSON.parse reads any depth, but routing, validation, hashing and storing
+ * recurse: a payload of 200,000 brackets would overflow their stacks.
+ */
+export const MAX_PAYLOAD_DEPTH = 100;
+
+/** True when `value` nests deeper than `max`; measured without recursion. */
+function nestsDeeper(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [node, depth] = next;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** The payload as an object: JSON, or GitHub's form encoding (`payload=<json>`); else why not. */
+function parsePayload(headers: IncomingHttpHeaders, body: Buffer): { payload: JsonObject } | { problem: string } {
+  const notObject = { problem: 'the body must be a JSON object' };
+  let value: unknown;
   try {
     const form = (headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
     const text = form ? (new URLSearchParams(body.toString('utf8')).get('payload') ?? '') : body.toString('utf8');
-    const value = JSON.parse(text) as unknown;
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : null;
+    value = JSON.parse(text) as unknown;
   } catch {
-    return null;
+    return notObject;
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return notObject;
+  if (nestsDeeper(value, MAX_PAYLOAD_DEPTH)) return { problem: `the body is nested more than ${MAX_PAYLOAD_DEPTH} levels deep` };
+  return { payload: value as JsonObject };
 }
 
 /**
@@ -184,8 +207,9 @@ export function createIngest(options: IngestOptions): Ingest {
       const verified = verify({ kind: source.kind, secret: source.secret, toleranceSec: source.toleranceSec }, headers, body);
       if (!verified.ok) return refuse(source.name, 401, verified.code, verified.message);
       count(source.name, 'verified');
-      const payload = parsePayload(headers, body);
-      if (payload === null) return refuse(source.name, 400, 'BAD_USER_INPUT', 'the body must be a JSON object');
+      const parsed = parsePayload(headers, body);
+      if ('problem' in parsed) return refuse(source.name, 400, 'BAD_USER_INPUT', parsed.problem);
+      const payload = parsed.payload;
       const event =
         verified.event ?? (typeof payload.type === 'string' ? payload.type : typeof payload.event === 'string' ? payload.event : '');
       const deliveryId = shortId(verified.deliveryId);

@@ -245,6 +245,28 @@ describe('inbound webhooks', () => {
     ]);
   });
 
+  it('answers a deeply nested payload with 400 (not 500) and counts it as rejected', async () => {
+    await start();
+    // 200,000 levels in 400 KB: within the source's body limit, far beyond what recursive code survives.
+    const depth = 200_000;
+    const nested = `{"ok":true,"deep":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const ci = {
+      'content-type': 'application/json',
+      'x-delivery-id': 'deep-1',
+      'x-event-type': 'build.finished',
+      authorization: 'Bearer ci-token',
+    };
+    const sent = await post('ci', nested, ci);
+    expect(sent).toMatchObject({ status: 400, body: { error: { code: 'BAD_USER_INPUT', message: expect.stringContaining('nested') } } });
+    expect(await jobCount()).toBe(0);
+    // A shallow one from the same sender still goes through.
+    expect((await post('ci', '{"ok":true}', { ...ci, 'x-delivery-id': 'flat-1' })).status).toBe(202);
+    const { body: stats } = await api.gql<{
+      stats: { ingest: { source: string; received: number; verified: number; rejected: number; accepted: number }[] };
+    }>('{ stats { ingest { source received verified rejected accepted } } }', {}, { 'x-user-id': 'ci' });
+    expect(stats.data?.stats.ingest).toEqual([{ source: 'ci', received: 2, verified: 2, rejected: 1, accepted: 1 }]);
+  });
+
   it('verifies GitLab tokens, Standard Webhooks signatures and bearer tokens', async () => {
     await start('api');
     const mr = JSON.stringify({ object_kind: 'merge_request', object_attributes: { action: 'open', iid: 7 } });
