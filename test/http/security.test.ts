@@ -219,6 +219,26 @@ describe('request ids', () => {
   });
 });
 
+describe('request ids in errors', () => {
+  it('gives a masked GraphQL error and its log line the id the request came with', async () => {
+    api = await startApi({ role: 'api' });
+    const store = api.conveyor.store as unknown as { stats: () => Promise<never> };
+    store.stats = () => Promise.reject(new Error('store failed underneath'));
+    const response = await fetch(`${api.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user-id': 'alice', 'x-request-id': 'edge-42.a' },
+      body: JSON.stringify({ query: '{ stats { queueDepth } }' }),
+    });
+    const body = (await response.json()) as { errors: { extensions: { code: string; requestId: string } }[] };
+    expect(response.headers.get('x-request-id')).toBe('edge-42.a');
+    expect(body.errors[0]?.extensions).toMatchObject({ code: 'INTERNAL_SERVER_ERROR', requestId: 'edge-42.a' });
+    const logged = api.logs
+      .map((line) => JSON.parse(line) as { requestId?: string; level: unknown })
+      .filter((entry) => entry.requestId === 'edge-42.a');
+    expect(logged.length).toBeGreaterThan(0);
+  });
+});
+
 describe('caps', () => {
   it('answers 503 to connections beyond server.maxConnectionsPerIp and server.maxConnections', async () => {
     api = await startApi({ overrides: { 'server.maxConnectionsPerIp': 2 } });
