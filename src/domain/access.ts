@@ -24,7 +24,8 @@ export function principalEntries(principal: Principal): string[] {
 
 /**
  * The access rule, the same for queries, mutations, subscriptions, files and archives:
- * - admin principals may do anything; anonymous callers may only read PUBLIC resources;
+ * - admin principals may do anything; anonymous callers may do nothing (PUBLIC means
+ *   every signed-in user, not everyone who can reach the port);
  * - the owner and anyone in `admin` may do anything;
  * - `write` entries may read and write;
  * - `read` entries, members of the resource's teams when visibility is TEAM, and
@@ -33,7 +34,7 @@ export function principalEntries(principal: Principal): string[] {
 export function can(principal: Principal, action: Action, resource: Owned): boolean {
   if (principal.admin) return true;
   const acl = resource.accessControl;
-  if (principal.userId === null) return action === 'read' && acl.visibility === 'PUBLIC';
+  if (principal.userId === null) return false;
   if (principal.userId === resource.ownerId) return true;
   const mine = principalEntries(principal);
   const listed = (list: readonly string[]) => list.some((entry) => mine.includes(entry));

@@ -75,7 +75,8 @@ describe('access control', () => {
       [p('bob', ['red']), 'TEAM', [true, false, false]],
       [p('bob', ['blue']), 'TEAM', [false, false, false]],
       [p('bob'), 'PUBLIC', [true, false, false]],
-      [p(null), 'PUBLIC', [true, false, false]],
+      // PUBLIC means every signed-in user: anonymous callers read nothing.
+      [p(null), 'PUBLIC', [false, false, false]],
       [p(null), 'TEAM', [false, false, false]],
       [p('root', [], true), 'PRIVATE', [true, true, true]],
     ];

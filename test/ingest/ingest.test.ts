@@ -245,6 +245,31 @@ describe('inbound webhooks', () => {
     ]);
   });
 
+  it("shows a PUBLIC source's jobs and counters to every signed-in user, and to no anonymous caller", async () => {
+    api = await startApi({
+      user: null,
+      overrides: { 'ingest.sources': { ...structuredClone(SOURCES), ci: { ...SOURCES.ci, visibility: 'PUBLIC' } } },
+    });
+    const ci = {
+      'content-type': 'application/json',
+      'x-delivery-id': 'pub-1',
+      'x-event-type': 'build.finished',
+      authorization: 'Bearer ci-token',
+    };
+    const made = await post('ci', '{"ok":true}', ci);
+    expect(made.status).toBe(202);
+    const query = '{ jobs(filter: { source: "ci" }) { edges { node { id } } } stats { ingest { source accepted } } }';
+    const job = (id: string) => api.gql<{ job: { id: string } | null }>('query ($id: ID!) { job(id: $id) { id } }', { id }, {});
+    const signedIn = await api.gql(query, {}, { 'x-user-id': 'mallory' });
+    expect(signedIn.body.data).toEqual({
+      jobs: { edges: [{ node: { id: made.body.jobId } }] },
+      stats: { ingest: [{ source: 'ci', accepted: 1 }] },
+    });
+    const anonymous = await api.gql(query, {}, {});
+    expect(anonymous.body.data).toEqual({ jobs: { edges: [] }, stats: { ingest: [] } });
+    expect((await job(made.body.jobId as string)).body.data?.job ?? null).toBeNull();
+  });
+
   it('answers a deeply nested payload with 400 (not 500) and counts it as rejected', async () => {
     await start();
     // 200,000 levels in 400 KB: within the source's body limit, far beyond what recursive code survives.

@@ -1,3 +1,4 @@
+import { can } from '../../domain/access.js';
 import { JOB_STATUSES, type JobStatus } from '../../domain/types.js';
 import type { CountRow, Stats, StatsFilter } from '../../store/port.js';
 import { statsJobFilter } from '../../store/query.js';
@@ -64,19 +65,22 @@ export const statsResolvers: Resolvers = {
       if (ingest === undefined || ingest.sources.size === 0) return [];
       const counts = await ingest.counts();
       const { principal } = ctx;
-      return [...ingest.sources.values()]
-        .filter(
-          (source) =>
-            principal.admin ||
-            source.visibility === 'PUBLIC' ||
-            principal.userId === source.owner.userId ||
-            (source.visibility === 'TEAM' && source.owner.teams.some((team) => principal.teams.includes(team))),
-        )
-        .map((source) => ({
-          source: source.name,
-          kind: source.kind,
-          ...(counts.get(source.name) ?? { received: 0, verified: 0, rejected: 0, accepted: 0, duplicate: 0, ignored: 0 }),
-        }));
+      return (
+        [...ingest.sources.values()]
+          // A source's counters are readable like the jobs it makes (anonymous callers: none).
+          .filter((source) =>
+            can(principal, 'read', {
+              ownerId: source.owner.userId,
+              teamIds: source.owner.teams,
+              accessControl: { visibility: source.visibility, read: [], write: [], admin: [] },
+            }),
+          )
+          .map((source) => ({
+            source: source.name,
+            kind: source.kind,
+            ...(counts.get(source.name) ?? { received: 0, verified: 0, rejected: 0, accepted: 0, duplicate: 0, ignored: 0 }),
+          }))
+      );
     },
   },
   JobType: {

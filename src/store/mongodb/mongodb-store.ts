@@ -196,7 +196,8 @@ function decodeToken(cursor: string): { _data: string } {
 
 function visibleFilter(principal: Principal | undefined): Document | null {
   if (principal === undefined || principal.admin) return null;
-  if (principal.userId === null) return { visibility: 'PUBLIC' };
+  // Anonymous callers read nothing (see domain/access.ts).
+  if (principal.userId === null) return { _id: { $in: [] } };
   const entries = [`user:${principal.userId}`, ...principal.teams.map((t) => `team:${t}`)];
   return {
     $or: [

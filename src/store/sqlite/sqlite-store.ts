@@ -368,7 +368,8 @@ function jobUpdateValues(job: Job): unknown[] {
 /** SQL condition + parameters for "this principal may read the row" (same rule as `can()`). */
 function visibleSql(principal: Principal | undefined, table: string): { sql: string; params: unknown[] } | null {
   if (principal === undefined || principal.admin) return null;
-  if (principal.userId === null) return { sql: `${table}.visibility = 'PUBLIC'`, params: [] };
+  // Anonymous callers read nothing (see domain/access.ts).
+  if (principal.userId === null) return { sql: '0 = 1', params: [] };
   const entries = [`user:${principal.userId}`, ...principal.teams.map((t) => `team:${t}`)];
   return {
     sql: `(${table}.owner_id = ? OR ${table}.visibility = 'PUBLIC'
