@@ -3,11 +3,42 @@
  * Writes `<name>.md` and `<name>.json` (metadata), reports progress per page.
  * Corrupt, encrypted, wrong-type and oversized inputs fail with their own codes.
  */
-import { getDocumentProxy, getMeta } from 'unpdf';
+import { extractImages, getDocumentProxy, getMeta } from 'unpdf';
 import { z } from 'zod';
 import { AppError, PermanentJobError, UploadExpiredError } from '../errors.js';
 import { download } from '../net/download.js';
+import { encodePng } from './png.js';
 import { defineHandler, type HandlerContext } from './registry.js';
+
+// pdf.js's font code calls ArrayBuffer.prototype.transferToFixedLength (Node 21 and later).
+// On Node 20 the call fails inside pdf.js, which then silently cuts a page's operator
+// list after its first text, so the page's images are never seen. A copy does the job.
+if (typeof (ArrayBuffer.prototype as { transferToFixedLength?: unknown }).transferToFixedLength !== 'function') {
+  Object.defineProperty(ArrayBuffer.prototype, 'transferToFixedLength', {
+    configurable: true,
+    writable: true,
+    value(this: ArrayBuffer, length: number = this.byteLength): ArrayBuffer {
+      const copy = new ArrayBuffer(length);
+      new Uint8Array(copy).set(new Uint8Array(this, 0, Math.min(length, this.byteLength)));
+      return copy;
+    },
+  });
+}
+
+/** `1-3,7`: page numbers and ranges, counted from 1. */
+const PAGE_LIST = /^\s*\d+\s*(-\s*\d+\s*)?(,\s*\d+\s*(-\s*\d+\s*)?)*$/;
+
+/** The page numbers a `pages` list names, in order, each once; null when it is not valid. */
+export function parsePages(spec: string): number[] | null {
+  if (!PAGE_LIST.test(spec)) return null;
+  const pages = new Set<number>();
+  for (const part of spec.split(',')) {
+    const [from, to = from] = part.split('-').map((n) => Number(n.trim())) as [number, number?];
+    if (from < 1 || to < from || to - from > 100_000) return null;
+    for (let n = from; n <= to; n++) pages.add(n);
+  }
+  return [...pages].sort((a, b) => a - b);
+}
 
 const parameters = z
   .strictObject({
@@ -18,6 +49,14 @@ const parameters = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$/, 'letters, digits, ".", "_", "-" and spaces, at most 100')
       .optional(),
+    /** Only these pages, e.g. `1-3,7`; default all. */
+    pages: z
+      .string()
+      .max(200)
+      .refine((spec) => parsePages(spec) !== null, 'page numbers and ranges from 1, such as 1-3,7')
+      .optional(),
+    /** Write the images the pages embed to `assets/` and link them from the Markdown. */
+    includeImages: z.boolean().optional(),
   })
   .refine((p) => (p.url === undefined) !== (p.uploadId === undefined), { message: 'give exactly one of url or uploadId' });
 
@@ -83,9 +122,11 @@ async function open(bytes: Buffer) {
 }
 
 export interface PdfText {
-  /** `## Page n` sections, one per page. */
+  /** `## Page n` sections, one per page read. */
   pages: string[];
   metadata: { pages: number; title: string | null; author: string | null; created: string | null; producer: string | null };
+  /** With `images`: the pictures of the pages read, as PNG, named `page-<n>-<i>.png`. */
+  images: { page: number; name: string; png: Buffer; width: number; height: number }[];
 }
 
 /**
@@ -94,7 +135,14 @@ export interface PdfText {
  */
 export async function pdfText(
   bytes: Buffer,
-  options: { signal?: AbortSignal; onPage?: (n: number, of: number) => void } = {},
+  options: {
+    signal?: AbortSignal;
+    onPage?: (n: number, of: number) => void;
+    /** Only these page numbers (from 1); default all. A page beyond the last fails with PAGES_OUT_OF_RANGE. */
+    pages?: readonly number[];
+    /** Extract embedded images too, linked from each page's section as `assets/<name>`. */
+    images?: boolean;
+  } = {},
 ): Promise<PdfText> {
   const pdf = await open(bytes);
   try {
@@ -102,8 +150,16 @@ export async function pdfText(
     const title = typeof info.Title === 'string' && info.Title.trim() !== '' ? info.Title.trim() : null;
     const author = typeof info.Author === 'string' && info.Author.trim() !== '' ? info.Author.trim() : null;
     const count = pdf.numPages;
+    const wanted = options.pages ?? Array.from({ length: count }, (_, i) => i + 1);
+    const beyond = wanted.filter((n) => n > count);
+    if (beyond.length > 0) {
+      throw new PermanentJobError('PAGES_OUT_OF_RANGE', `the PDF has ${count} pages; page ${beyond[0]} does not exist`, {
+        details: { pages: count, asked: beyond[0] as number },
+      });
+    }
     const pages: string[] = [];
-    for (let n = 1; n <= count; n++) {
+    const images: PdfText['images'] = [];
+    for (const [done, n] of wanted.entries()) {
       options.signal?.throwIfAborted();
       const page = await pdf.getPage(n);
       const content = await page.getTextContent();
@@ -112,8 +168,23 @@ export async function pdfText(
         .join('')
         .replace(/[ \t]+\n/g, '\n')
         .trim();
-      pages.push(`## Page ${n}\n\n${text === '' ? '_(no text on this page)_' : text}\n`);
-      options.onPage?.(n, count);
+      const links: string[] = [];
+      if (options.images === true) {
+        for (const [i, image] of (await extractImages(pdf, n)).entries()) {
+          const name = `page-${n}-${i + 1}.png`;
+          images.push({
+            page: n,
+            name,
+            png: encodePng(image.data, image.width, image.height, image.channels),
+            width: image.width,
+            height: image.height,
+          });
+          links.push(`![Page ${n}, image ${i + 1}](assets/${name})`);
+        }
+      }
+      const body = text === '' && links.length === 0 ? '_(no text on this page)_' : text;
+      pages.push(`## Page ${n}\n\n${[body, ...links].filter((part) => part !== '').join('\n\n')}\n`);
+      options.onPage?.(done + 1, wanted.length);
     }
     return {
       pages,
@@ -124,6 +195,7 @@ export async function pdfText(
         created: dateOf(info.CreationDate),
         producer: typeof info.Producer === 'string' ? info.Producer : null,
       },
+      images,
     };
   } finally {
     await pdf.destroy();
@@ -139,15 +211,24 @@ export const pdfHandler = defineHandler({
     ctx.progress({ percent: 0, step: 'download' });
     const bytes = await source(p, ctx);
     ctx.log('info', `read ${bytes.length} bytes`);
-    const { pages, metadata } = await pdfText(bytes, {
+    const { pages, metadata, images } = await pdfText(bytes, {
       signal: ctx.signal,
       onPage: (n, of) => ctx.progress({ percent: Math.round((n / of) * 95), step: 'pages', message: `${n} of ${of}` }),
+      ...(p.pages === undefined ? {} : { pages: parsePages(p.pages) as number[] }),
+      images: p.includeImages === true,
     });
     const name = baseName(p);
+    for (const image of images) await ctx.writeResult(`assets/${image.name}`, image.png, 'image/png');
+    if (p.includeImages === true) ctx.log('info', `wrote ${images.length} images to assets/`);
     const markdown = `# ${metadata.title ?? name}\n\n${metadata.author === null ? '' : `_${metadata.author}_\n\n`}${pages.join('\n')}`;
+    const described = {
+      ...metadata,
+      ...(p.pages === undefined ? {} : { selectedPages: parsePages(p.pages) as number[] }),
+      ...(p.includeImages === true ? { images: images.map((i) => `assets/${i.name}`) } : {}),
+    };
     const md = await ctx.writeResult(`${name}.md`, markdown, 'text/markdown; charset=utf-8');
-    const meta = await ctx.writeResult(`${name}.json`, JSON.stringify(metadata, null, 2), 'application/json');
+    const meta = await ctx.writeResult(`${name}.json`, JSON.stringify(described, null, 2), 'application/json');
     ctx.progress({ percent: 100, step: 'done' });
-    return { markdown: md.name, files: [md.name, meta.name], metadata };
+    return { markdown: md.name, files: [md.name, meta.name], metadata: described };
   },
 });
