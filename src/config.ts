@@ -167,7 +167,7 @@ const schema = z.strictObject({
   limits: z.strictObject({
     /** Most jobs in one batch. */
     maxBatchSize: z.number().int().min(1),
-    /** Largest file a handler downloads. */
+    /** Largest file a handler downloads, and largest transformer answer (decompressed). */
     maxDownloadBytes: z.number().int().min(1),
     /** How long one download may take. */
     downloadTimeoutMs: ms(1),
@@ -187,9 +187,9 @@ const schema = z.strictObject({
     cacheByDefault: z.boolean(),
   }),
   uploads: z.strictObject({
-    /** Unused uploads are deleted after this many hours. */
+    /** Uploads are deleted this many hours after they were made (a restarted job reads its upload until then); 0 keeps them. */
     ttlHours: z.number().min(0),
-    /** Delete an upload once the job that used it has ended. */
+    /** Also delete an upload when the job that used it is deleted (deleteJob), if it is that job owner's. */
     deleteAfterUse: z.boolean(),
   }),
   transformer: z.strictObject({
