@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,11 +46,59 @@ describe('http server', () => {
   });
 
   it('reports 503 on /readyz when the store does not answer', async () => {
-    await store.close();
-    const ready = await fetch(`${base}/readyz`);
-    expect(ready.status).toBe(503);
-    expect(((await ready.json()) as { error: { code: string } }).error.code).toBe('STORE_UNAVAILABLE');
-    expect(logs.some((l) => l.includes('readiness check failed'))).toBe(true);
+    // A server and store of its own: the shared store stays open for the other tests.
+    const closedStore = createSqliteStore({ path: join(dir, 'closed.db') });
+    const own: string[] = [];
+    const server = createHttpServer({ store: closedStore, logger: createLogger('debug', {}, (l) => own.push(l)), shutdownGraceMs: 1000 });
+    const address: AddressInfo = await server.listen(0, '127.0.0.1');
+    try {
+      await closedStore.close();
+      const ready = await fetch(`http://127.0.0.1:${address.port}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { error: { code: string } }).error.code).toBe('STORE_UNAVAILABLE');
+      expect(own.some((l) => l.includes('readiness check failed'))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('on close lets a request in flight finish within shutdownGraceMs, and cuts one that takes longer', async () => {
+    const started = new Map<string, () => void>();
+    const release = new Map<string, () => void>();
+    const route = async (req: IncomingMessage, res: ServerResponse) => {
+      const name = req.url?.slice(1) ?? '';
+      await new Promise<void>((resolve) => {
+        release.set(name, resolve);
+        started.get(name)?.();
+      });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`done ${name}`);
+      return true;
+    };
+    const arrived = (name: string) => new Promise<void>((resolve) => started.set(name, resolve));
+    // A long grace for the request that finishes, a short one for the request that never does.
+    const patient = createHttpServer({ store, logger: createLogger('error'), shutdownGraceMs: 30_000, routes: [route] });
+    const hasty = createHttpServer({ store, logger: createLogger('error'), shutdownGraceMs: 300, routes: [route] });
+    const [a, b] = [await patient.listen(0, '127.0.0.1'), await hasty.listen(0, '127.0.0.1')];
+    const inFlight = [arrived('quick'), arrived('stuck')];
+    const quick = fetch(`http://127.0.0.1:${a.port}/quick`).then((r) => r.text());
+    const stuck = fetch(`http://127.0.0.1:${b.port}/stuck`).then(
+      (r) => r.text(),
+      (error: Error) => `failed: ${error.message}`,
+    );
+    await Promise.all(inFlight);
+    let patientClosed = false;
+    const closing = patient.close().then(() => {
+      patientClosed = true;
+    });
+    // The hasty server cuts its request when its 300 ms are up, and close() returns…
+    await hasty.close();
+    expect(await stuck).toMatch(/^failed/);
+    // …while the patient one still waits for its request, which then gets its answer.
+    expect(patientClosed).toBe(false);
+    release.get('quick')?.();
+    expect(await quick).toBe('done quick');
+    await closing;
+    release.get('stuck')?.();
   });
 
   it("gives every request an id (or keeps the caller's) in the x-request-id header and a structured log line", async () => {
