@@ -15,6 +15,7 @@ import type { Principal } from '../domain/types.js';
 import { AppError, coerceError, LimitExceededError } from '../errors.js';
 import { createLoaders, type GraphQLContext, type GraphQLServices } from './context.js';
 import { formatError } from './errors.js';
+import { createSseHandler } from './sse.js';
 import { queryLimitRules } from './limits.js';
 import { createResolvers } from './resolvers/index.js';
 import { buildSchema } from './schema.js';
@@ -22,6 +23,8 @@ import { createDocumentCache, createSharedSubscribe } from './shared-execution.j
 import { serveGraphQLWs } from './ws.js';
 
 export const GRAPHQL_PATH = '/graphql';
+/** Subscriptions over Server-Sent Events (graphql-sse). */
+export const GRAPHQL_STREAM_PATH = '/graphql/stream';
 
 export interface GraphQLServiceOptions {
   services: GraphQLServices;
@@ -31,6 +34,8 @@ export interface GraphQLServiceOptions {
 export interface GraphQLService {
   /** Answers an HTTP request to /graphql; `requestId` is the HTTP layer's id of the request. */
   handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void>;
+  /** Answers a subscription over Server-Sent Events at /graphql/stream. */
+  stream(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void>;
   /** Takes over a websocket upgrade of /graphql (the HTTP layer has checked host and origin). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void;
   /** Closes websockets (1001 Going Away) and stops Apollo. */
@@ -150,6 +155,9 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
   const subscriptionLoaders = createLoaders(store, { cache: false });
 
   const documents = createDocumentCache(schema, [...specifiedRules, ...rules, ...(introspection ? [] : [NoSchemaIntrospectionCustomRule])]);
+  // One executor for both transports: a websocket and an SSE subscriber with the same
+  // query, variables and principal share each change's result.
+  const sharedSubscribe = createSharedSubscribe();
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
   const upgradeIds = new WeakMap<IncomingMessage, string>();
   // The upgrade's answer carries its request id too, like every HTTP answer.
@@ -161,7 +169,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
     wss,
     {
       schema,
-      subscribe: createSharedSubscribe(),
+      subscribe: sharedSubscribe,
       // Parsing and validation are cached per query text: dashboards send the same few queries.
       onSubscribe(ctx, _id, payload) {
         // graphql-ws has reserved this operation's id in ctx.subscriptions already.
@@ -226,7 +234,24 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
     },
   );
 
+  const streamIds = new WeakMap<IncomingMessage, string>();
+  const sse = createSseHandler({
+    schema,
+    documents,
+    subscribe: sharedSubscribe,
+    authenticate: (req) => authenticator.authenticate(req.headers),
+    context: (principal, requestId) => ({ principal, requestId, services, loaders: subscriptionLoaders }),
+    format,
+    requestIdOf: (req) => streamIds.get(req) ?? 'unknown',
+    logger,
+  });
+
   return {
+    async stream(req, res, requestId) {
+      res.setHeader('x-request-id', requestId);
+      streamIds.set(req, requestId);
+      await sse(req, res);
+    },
     async handle(req, res, requestId) {
       res.setHeader('x-request-id', requestId);
       let body: unknown;

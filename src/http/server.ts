@@ -15,7 +15,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULTS, type ResolvedConfig } from '../config.js';
 import { coerceError } from '../errors.js';
-import { GRAPHQL_PATH, type GraphQLService } from '../graphql/service.js';
+import { GRAPHQL_PATH, GRAPHQL_STREAM_PATH, type GraphQLService } from '../graphql/service.js';
 import type { Logger } from '../log.js';
 import type { JobStore } from '../store/port.js';
 import { createHostCheck } from './host-check.js';
@@ -80,6 +80,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === GRAPHQL_PATH && options.graphql !== undefined) {
       await options.graphql.handle(req, res, requestId);
+      return;
+    }
+    if (path === GRAPHQL_STREAM_PATH && options.graphql !== undefined) {
+      await options.graphql.stream(req, res, requestId);
       return;
     }
     for (const route of options.routes ?? []) {
