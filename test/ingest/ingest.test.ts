@@ -88,7 +88,7 @@ async function settled(id: string): Promise<string> {
   try {
     // Cursor first, then read: a change in between is replayed, never missed.
     const after = await api.conveyor.store.headCursor();
-    let status = (await api.conveyor.client.getJob(id))?.status;
+    let status: string | undefined = (await api.conveyor.client.getJob(id))?.status;
     if (finished(status)) return status as string;
     for await (const event of api.conveyor.store.watch({ after, signal: controller.signal })) {
       if (event.entity !== 'job' || event.id !== id) continue;
