@@ -1,5 +1,6 @@
 // Conveyor dashboard: plain ES module, no build step. Reads with GraphQL queries over
-// HTTP and stays current through graphql-ws subscriptions (no polling).
+// HTTP and stays current through graphql-ws subscriptions (no polling), or through
+// Server-Sent Events where a websocket cannot connect.
 const { createClient } = window.graphqlWs;
 const main = document.getElementById('main');
 const account = document.getElementById('account');
@@ -40,27 +41,68 @@ async function connectionParams() {
   return { ticket: (await response.json()).ticket };
 }
 
+/**
+ * Live updates go over graphql-ws; where a websocket cannot connect (a proxy that
+ * refuses upgrades), the page falls back to Server-Sent Events at /graphql/stream
+ * (graphql-sse, sending the same headers as its queries) and moves every live
+ * subscription of the view over. `?transport=sse` asks for SSE from the start.
+ */
+let transport = new URLSearchParams(location.search).get('transport') === 'sse' ? 'sse' : 'ws';
+let sse = null;
+const active = new Set(); // live subscriptions of the current view: { query, variables, sink, stop }
+
 function socket() {
+  let connected = false;
   ws ??= createClient({
     url: `${location.origin.replace(/^http/, 'ws')}/graphql`,
     connectionParams,
     lazy: true,
     retryAttempts: Infinity,
+    on: {
+      connected: () => {
+        connected = true;
+      },
+      closed: () => {
+        if (!connected && transport === 'ws') useSse();
+      },
+    },
   });
   return ws;
 }
 
+function sseClient() {
+  sse ??= window.graphqlSse.createClient({ url: `${location.origin}/graphql/stream`, headers, retryAttempts: Infinity });
+  return sse;
+}
+
+/** A websocket that never opened: every live subscription moves to Server-Sent Events. */
+function useSse() {
+  transport = 'sse';
+  const old = ws;
+  ws = null;
+  document.body.dataset.transport = 'sse';
+  for (const subscription of active) {
+    subscription.stop = sseClient().subscribe({ query: subscription.query, variables: subscription.variables }, subscription.sink);
+  }
+  // Not from inside the client's own close event: its subscriptions end with the disposal.
+  setTimeout(() => old?.dispose());
+}
+
 /** Subscribes for the current view; `onData` gets each `data`. */
 function live(query, variables, onData) {
-  const stop = socket().subscribe(
-    { query, variables },
-    {
-      next: (result) => (result.data ? onData(result.data) : result.errors && say(result.errors[0].message)),
-      error: () => undefined,
-      complete: () => undefined,
-    },
-  );
-  subscriptions.push(stop);
+  const sink = {
+    next: (result) => (result.data ? onData(result.data) : result.errors && say(result.errors[0].message)),
+    error: () => undefined,
+    complete: () => undefined,
+  };
+  const subscription = { query, variables, sink, stop: () => undefined };
+  document.body.dataset.transport = transport;
+  subscription.stop = (transport === 'sse' ? sseClient() : socket()).subscribe({ query, variables }, sink);
+  active.add(subscription);
+  subscriptions.push(() => {
+    active.delete(subscription);
+    subscription.stop();
+  });
 }
 
 function say(message) {
@@ -89,6 +131,8 @@ function renderAccount() {
       auth = null;
       ws?.dispose();
       ws = null;
+      sse?.dispose();
+      sse = null;
       route();
     };
     return;
@@ -104,6 +148,8 @@ function renderAccount() {
     sessionStorage.setItem(KEY, JSON.stringify(auth));
     ws?.dispose();
     ws = null;
+    sse?.dispose();
+    sse = null;
     route();
   };
 }

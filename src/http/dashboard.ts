@@ -1,6 +1,7 @@
 /**
  * The dashboard: static files from `dashboard/` at `/` and `/dashboard/*`, plus the
- * graphql-ws browser client from the installed package (no CDN, works offline).
+ * graphql-ws and graphql-sse browser clients from the installed packages (no CDN,
+ * works offline).
  * Files are read once and kept in memory; they are small.
  */
 import { readFileSync } from 'node:fs';
@@ -15,10 +16,10 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
 };
 
-function graphqlWsBrowserClient(): string {
-  // The package does not export its UMD build; it sits beside dist/.
-  const entry = createRequire(import.meta.url).resolve('graphql-ws');
-  return join(dirname(entry), '..', 'umd', 'graphql-ws.min.js');
+/** A package's browser build (UMD): the packages do not export it; it sits beside their entry's folder. */
+function browserClient(name: 'graphql-ws' | 'graphql-sse'): string {
+  const entry = createRequire(import.meta.url).resolve(name);
+  return join(dirname(entry), '..', 'umd', `${name}.min.js`);
 }
 
 export function createDashboardRoute() {
@@ -29,7 +30,8 @@ export function createDashboardRoute() {
   load('/', join(dir, 'index.html'));
   load('/dashboard/app.js', join(dir, 'app.js'));
   load('/dashboard/style.css', join(dir, 'style.css'));
-  load('/dashboard/vendor/graphql-ws.js', graphqlWsBrowserClient());
+  load('/dashboard/vendor/graphql-ws.js', browserClient('graphql-ws'));
+  load('/dashboard/vendor/graphql-sse.js', browserClient('graphql-sse'));
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = (req.url ?? '/').split('?')[0] as string;

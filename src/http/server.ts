@@ -83,6 +83,16 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       return;
     }
     if (path === GRAPHQL_STREAM_PATH && options.graphql !== undefined) {
+      // Event streams are long-lived reads like websockets: the same origin rule.
+      if (!hosts.originAllowed(req.headers.origin, req.headers.host)) {
+        sendJson(res, 403, {
+          error: {
+            code: 'ORIGIN_NOT_ALLOWED',
+            message: `event streams for the origin ${req.headers.origin} are not allowed: only this server's own pages may open them (add trusted origins to server.allowedOrigins)`,
+          },
+        });
+        return;
+      }
       await options.graphql.stream(req, res, requestId);
       return;
     }

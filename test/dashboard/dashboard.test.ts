@@ -37,9 +37,11 @@ afterEach(async (context) => {
   await api?.stop();
 });
 
-async function open(overrides: Record<string, unknown> = {}): Promise<void> {
+async function open(overrides: Record<string, unknown> = {}, options: { blockWebsockets?: boolean } = {}): Promise<void> {
   api = await startApi({ overrides });
   page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  // As behind a proxy that refuses websocket upgrades: every websocket closes unopened.
+  if (options.blockWebsockets === true) await page.routeWebSocket(/\/graphql$/, (socket) => socket.close());
   consoleErrors = [];
   page.on('console', (message) => {
     if (message.type() === 'error') consoleErrors.push(message.text());
@@ -75,6 +77,22 @@ describe.skipIf(executablePath === null)('dashboard', () => {
     expect(
       await page.getByRole('progressbar', { name: 'Batch progress' }).evaluate((el) => (el as unknown as { value: number }).value),
     ).toBe(100);
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
+
+  it('falls back to Server-Sent Events when a websocket cannot connect, and stays live', async () => {
+    await open({}, { blockWebsockets: true });
+    const { body } = await api.gql<{ submitBatch: { batch: { id: string } } }>(
+      'mutation { submitBatch(input: { name: "Day 3", jobs: [{ type: "gate", parameters: { key: "x" } }, { type: "gate", parameters: { key: "y" } }] }) { batch { id } } }',
+    );
+    const batchId = body.data?.submitBatch.batch.id as string;
+    await expect.poll(() => page.evaluate(() => document.body.dataset.transport)).toBe('sse');
+    const bar = page.getByRole('progressbar', { name: 'Day 3 progress' });
+    await bar.waitFor();
+    api.gates.open('x');
+    await expect.poll(() => bar.evaluate((el) => (el as unknown as { value: number }).value)).toBe(50);
+    api.gates.open('y');
+    await expect.poll(() => page.locator(`[data-batch="${batchId}"] [data-field=status]`).textContent()).toBe('COMPLETED');
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 

@@ -115,6 +115,17 @@ describe('subscriptions over Server-Sent Events', () => {
     expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe('UNAUTHENTICATED');
   });
 
+  it('refuses event streams for pages of other origins (403), like websockets', async () => {
+    api = await startApi();
+    const response = await fetch(`${api.url}/graphql/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-user-id': 'alice', origin: 'https://evil.example' },
+      body: JSON.stringify({ query: 'subscription { jobEvents { cursor } }' }),
+    });
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('ORIGIN_NOT_ALLOWED');
+  });
+
   it('refuses queries and mutations (they go to POST /graphql) and invalid documents, as an event with a code', async () => {
     api = await startApi();
     const client = sseClient({ 'x-user-id': 'alice' });
