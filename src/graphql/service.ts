@@ -15,11 +15,11 @@ import type { Principal } from '../domain/types.js';
 import { AppError, coerceError, LimitExceededError } from '../errors.js';
 import { createLoaders, type GraphQLContext, type GraphQLServices } from './context.js';
 import { formatError } from './errors.js';
-import { createSseHandler } from './sse.js';
 import { queryLimitRules } from './limits.js';
 import { createResolvers } from './resolvers/index.js';
 import { buildSchema } from './schema.js';
 import { createDocumentCache, createSharedSubscribe } from './shared-execution.js';
+import { createSseHandler } from './sse.js';
 import { serveGraphQLWs } from './ws.js';
 
 export const GRAPHQL_PATH = '/graphql';

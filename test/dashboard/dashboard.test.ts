@@ -86,7 +86,7 @@ describe.skipIf(executablePath === null)('dashboard', () => {
       'mutation { submitBatch(input: { name: "Day 3", jobs: [{ type: "gate", parameters: { key: "x" } }, { type: "gate", parameters: { key: "y" } }] }) { batch { id } } }',
     );
     const batchId = body.data?.submitBatch.batch.id as string;
-    await expect.poll(() => page.evaluate(() => document.body.dataset.transport)).toBe('sse');
+    await expect.poll(() => page.locator('body').getAttribute('data-transport')).toBe('sse');
     const bar = page.getByRole('progressbar', { name: 'Day 3 progress' });
     await bar.waitFor();
     api.gates.open('x');
