@@ -251,7 +251,8 @@ function contract(adapter: AdapterUnderTest): void {
       expect(await count('bob')).toBe(1);
       expect(await count('bob', ['red'])).toBe(2);
       expect(await count('carol')).toBe(2);
-      expect(await count(null)).toBe(1);
+      // PUBLIC means every signed-in user: an anonymous caller reads nothing.
+      expect(await count(null)).toBe(0);
       expect(await count('root', [], true)).toBe(4);
     });
 
