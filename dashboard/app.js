@@ -155,6 +155,9 @@ function renderAccount() {
 }
 
 async function overview() {
+  // The cursor first: the live subscription below replays every change after it, so a
+  // job that arrives between this read and the subscription still shows.
+  const { changeCursor } = await gql('{ changeCursor }');
   const data =
     await gql(`{ stats { byStatus { pending processing completed failed cancelled total } queueDepth throughputPerMinute p95DurationMs cachedJobs
     byTrack { key total pending processing completed failed cancelled }
@@ -253,17 +256,21 @@ async function overview() {
   }
   // New batches and job changes refresh the overview (debounced), driven by the subscription.
   let timer = null;
-  live('subscription { jobEvents { op jobId batchId status } }', {}, ({ jobEvents: e }) => {
-    const row = main.querySelector(`tr[data-job="${e.jobId}"] [data-field=status]`);
-    if (row && e.status) row.innerHTML = status(e.status);
-    // A job or batch not on the page yet (a new batch, an ingested job) re-reads the page; other changes the figures.
-    const known =
-      e.batchId !== null
-        ? main.querySelector(`[data-batch="${e.batchId}"]`) !== null
-        : main.querySelector(`tr[data-job="${e.jobId}"]`) !== null;
-    clearTimeout(timer);
-    timer = setTimeout(() => (known ? refreshStats() : route()), known ? 500 : 200);
-  });
+  live(
+    'subscription ($after: String) { jobEvents(after: $after) { op jobId batchId status } }',
+    { after: changeCursor },
+    ({ jobEvents: e }) => {
+      const row = main.querySelector(`tr[data-job="${e.jobId}"] [data-field=status]`);
+      if (row && e.status) row.innerHTML = status(e.status);
+      // A job or batch not on the page yet (a new batch, an ingested job) re-reads the page; other changes the figures.
+      const known =
+        e.batchId !== null
+          ? main.querySelector(`[data-batch="${e.batchId}"]`) !== null
+          : main.querySelector(`tr[data-job="${e.jobId}"]`) !== null;
+      clearTimeout(timer);
+      timer = setTimeout(() => (known ? refreshStats() : route()), known ? 500 : 200);
+    },
+  );
 }
 
 /** The count cells of a track's row in the overview. */

@@ -83,6 +83,31 @@ describe('subscriptions', () => {
     }
   });
 
+  it('changeCursor read before a change lets jobEvents(after:) replay that change', async () => {
+    api = await startApi();
+    const empty = await api.gql<{ changeCursor: string | null }>('{ changeCursor }');
+    expect(empty.body.data?.changeCursor).toBeNull();
+    await api.gql('mutation { submitJob(input: { type: "echo", parameters: {} }) { job { id } } }');
+    const { body } = await api.gql<{ changeCursor: string | null }>('{ changeCursor }');
+    const cursor = body.data?.changeCursor as string;
+    expect(typeof cursor).toBe('string');
+    // A job submitted before anyone subscribes…
+    const submitted = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation { submitJob(input: { type: "gate", parameters: { key: "early" } }) { job { id } } }',
+    );
+    const id = submitted.body.data?.submitJob.job.id as string;
+    // …is replayed to a subscription that starts from the cursor read before it.
+    const events = subscribe<{ op: string; jobId: string }>(
+      api.client(),
+      'subscription ($after: String) { jobEvents(after: $after) { op jobId } }',
+      { after: cursor },
+      (values) => values.some((v) => v.jobId === id),
+    );
+    expect((await events.finished).find((v) => v.jobId === id)).toMatchObject({ op: 'CREATED', jobId: id });
+    const later = await api.gql<{ changeCursor: string | null }>('{ changeCursor }');
+    expect(later.body.data?.changeCursor).not.toBe(cursor);
+  });
+
   it('a subscriber that disconnects mid-batch and resumes with its last cursor misses nothing', async () => {
     api = await startApi();
     const id = await submitGateBatch(20, false);

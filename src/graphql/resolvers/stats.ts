@@ -27,6 +27,7 @@ function grouped(rows: CountRow[]): Group[] {
 
 export const statsResolvers: Resolvers = {
   Query: {
+    changeCursor: (_root, _args, ctx) => ctx.services.store.headCursor(),
     async stats(_root, { filter }, ctx) {
       const where: StatsFilter = { visibleTo: ctx.principal };
       if (filter?.batchId != null) where.batchId = filter.batchId;
