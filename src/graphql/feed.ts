@@ -29,7 +29,8 @@ import type {
   Progress,
 } from '../domain/types.js';
 import { AppError, CursorExpiredError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
-import { type FollowOptions, followChanges, type Listen, PushStream, SKIP } from '../store/change-stream.js';
+import { PushStream, SKIP } from '../lib/push-stream.js';
+import { type FollowOptions, followChanges, type Listen } from '../store/change-stream.js';
 import type { ChangeEvent, JobStore } from '../store/port.js';
 import { JobAccessCache } from './access-cache.js';
 

@@ -18,7 +18,7 @@ import {
   type ValidationRule,
   validate,
 } from 'graphql';
-import { PushStream } from '../store/change-stream.js';
+import { PushStream } from '../lib/push-stream.js';
 import type { GraphQLContext } from './context.js';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;

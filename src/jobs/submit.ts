@@ -8,9 +8,9 @@ import type { ResolvedConfig } from '../config.js';
 import type { AccessControl, Batch, IngestOrigin, Job, JsonObject, Principal } from '../domain/types.js';
 import { AppError, LimitExceededError, UnauthenticatedError, UploadExpiredError, ValidationError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
+import { canonicalJson } from '../lib/canonical-json.js';
 import type { NetGuard } from '../net/guard.js';
 import type { Created, JobPatch, JobStore, NewBatchJob, NewJob } from '../store/port.js';
-import { canonicalJson } from '../store/prepare.js';
 import type { UploadStore } from '../uploads/uploads.js';
 import { validateWebhook } from '../webhooks/validate.js';
 

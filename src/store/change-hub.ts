@@ -13,7 +13,7 @@
  * costs a small record here, not a waiting async generator.
  */
 import { coerceError } from '../errors.js';
-import { type ChangeListener, followChanges, type Listening, PushStream } from './change-stream.js';
+import { type ChangeListener, type Listening, watchChanges } from './change-stream.js';
 import type { ChangeEvent } from './port.js';
 
 export interface ChangeSource {
@@ -39,6 +39,19 @@ export interface ChangeHubOptions {
   maxQueue?: number;
 }
 
+/**
+ * The routing keys of an event: `<entity>:<id>`, plus `batch:<id>` for the changes of a
+ * batch's jobs and deliveries and `job:<id>` for a job's deliveries. A listener that
+ * names keys gets only the events carrying one of them.
+ */
+export function routingKeys(event: ChangeEvent): string[] {
+  const keys = [`${event.entity}:${event.id}`];
+  if (event.batchId !== null && event.entity !== 'batch') keys.push(`batch:${event.batchId}`);
+  const jobId = event.entity === 'delivery' ? event.data?.jobId : undefined;
+  if (typeof jobId === 'string') keys.push(`job:${jobId}`);
+  return keys;
+}
+
 class Subscriber implements Listening {
   /** Live events held while the subscriber replays from the store; null once it is live. */
   held: ChangeEvent[] | null = [];
@@ -51,7 +64,16 @@ class Subscriber implements Listening {
     readonly listener: ChangeListener,
     /** The cursor of the last event given to the listener. */
     public last: string | null,
+    /** Only events with one of these routing keys (null: every event). */
+    readonly keys: readonly string[] | null,
   ) {}
+
+  wants(event: ChangeEvent): boolean {
+    const keys = this.keys;
+    if (keys === null) return true;
+    for (const key of routingKeys(event)) if (keys.includes(key)) return true;
+    return false;
+  }
 
   stop(): void {
     this.hub.remove(this);
@@ -59,7 +81,18 @@ class Subscriber implements Listening {
 }
 
 export class ChangeHub {
+  /** Every subscriber, replaying or live. */
   private readonly subscribers = new Set<Subscriber>();
+  /** Subscribers still replaying from the store (their live events are held). */
+  private readonly replaying = new Set<Subscriber>();
+  /** Live subscribers of every event. */
+  private readonly everything = new Set<Subscriber>();
+  /**
+   * Live subscribers by routing key: a change reaches the few that follow its job or
+   * batch, not every open subscription (with thousands of subscribers, matching each
+   * event against all of them was most of the fan-out's time).
+   */
+  private readonly byKey = new Map<string, Set<Subscriber>>();
   private position: string | null = null;
   private readonly pageSize: number;
   private readonly maxQueue: number;
@@ -91,21 +124,27 @@ export class ChangeHub {
     const last = events.at(-1);
     if (last === undefined) return;
     this.position = last.cursor;
-    for (const sub of this.subscribers) {
+    for (const sub of this.replaying) {
       const held = sub.held;
-      if (held === null) {
-        for (const event of events) {
-          if (sub.stopped) break;
-          this.deliver(sub, event);
-        }
-      } else if (!sub.overflowed) {
-        if (held.length + events.length > this.maxQueue) {
-          // Too far behind: let it catch up from the store instead.
-          sub.overflowed = true;
-          sub.held = [];
-        } else {
-          for (const event of events) held.push(event);
-        }
+      if (held === null || sub.overflowed) continue;
+      const wanted = sub.keys === null ? events : events.filter((event) => sub.wants(event));
+      if (held.length + wanted.length > this.maxQueue) {
+        // Too far behind: let it catch up from the store instead.
+        sub.overflowed = true;
+        sub.held = [];
+      } else {
+        for (const event of wanted) held.push(event);
+      }
+    }
+    for (const event of events) {
+      // Listeners of every event first (the access cache among them), then the keyed ones.
+      for (const sub of this.everything) if (!sub.stopped) this.deliver(sub, event);
+      if (this.byKey.size === 0) continue;
+      for (const key of routingKeys(event)) {
+        const subs = this.byKey.get(key);
+        if (subs === undefined) continue;
+        // A subscriber of two of the event's keys gets it once: deliver() skips what is not after its last cursor.
+        for (const sub of subs) if (!sub.stopped) this.deliver(sub, event);
       }
     }
   }
@@ -118,36 +157,22 @@ export class ChangeHub {
   /**
    * Gives `listener` every change after `after` (undefined: from now; null: from the
    * oldest retained), then live ones, until its `stop()` is called or the
-   * feed fails (`listener.error`, e.g. `CURSOR_EXPIRED`).
+   * feed fails (`listener.error`, e.g. `CURSOR_EXPIRED`). With `keys`, only the changes
+   * carrying one of those routing keys (see `routingKeys`), during replay too.
    */
-  listen(after: string | null | undefined, listener: ChangeListener): Listening {
-    const sub = new Subscriber(this, listener, after ?? null);
+  listen(after: string | null | undefined, listener: ChangeListener, keys?: readonly string[] | null): Listening {
+    const sub = new Subscriber(this, listener, after ?? null, keys ?? null);
     void this.start(sub, after);
     return sub;
   }
 
   /** Every change after `after` (null or undefined: from now), then live ones, until `signal` aborts. */
   subscribe(after: string | null | undefined, signal?: AbortSignal): AsyncIterableIterator<ChangeEvent> {
-    const stream = new PushStream<ChangeEvent>();
-    if (signal?.aborted === true) {
-      stream.end();
-      return stream;
-    }
-    if (signal !== undefined) {
-      const onAbort = () => void stream.return();
-      signal.addEventListener('abort', onAbort, { once: true });
-      stream.onClose(() => signal.removeEventListener('abort', onAbort));
-    }
-    followChanges(
+    return watchChanges(
       (from, listener) => this.listen(from, listener),
-      stream,
-      after ?? undefined,
-      (event) => stream.push(event),
-      {
-        maxQueue: this.maxQueue,
-      },
+      { after: after ?? null, ...(signal ? { signal } : {}) },
+      this.maxQueue,
     );
-    return stream;
   }
 
   private async start(sub: Subscriber, after: string | null | undefined): Promise<void> {
@@ -175,7 +200,7 @@ export class ChangeHub {
             }
             last = event.cursor;
             sub.last = last;
-            sub.listener.event(event);
+            if (sub.wants(event)) sub.listener.event(event);
           }
           if (reachedLive || page.length < this.pageSize) break;
         }
@@ -189,6 +214,7 @@ export class ChangeHub {
       const held = sub.held ?? [];
       sub.held = null;
       sub.last = last;
+      this.goLive(sub);
       for (const event of held) {
         if (sub.stopped) return;
         this.deliver(sub, event);
@@ -219,11 +245,38 @@ export class ChangeHub {
     sub.stopped = true;
     sub.held = null;
     if (!this.subscribers.delete(sub)) return;
+    this.replaying.delete(sub);
+    if (sub.keys === null) this.everything.delete(sub);
+    else {
+      for (const key of sub.keys) {
+        const subs = this.byKey.get(key);
+        subs?.delete(sub);
+        if (subs?.size === 0) this.byKey.delete(key);
+      }
+    }
     if (this.subscribers.size === 0) this.source.stopLive();
   }
 
   private attach(sub: Subscriber): void {
     this.subscribers.add(sub);
+    this.replaying.add(sub);
     if (this.subscribers.size === 1) this.source.startLive();
+  }
+
+  /** From replay to live: events reach it from `publish()` directly. */
+  private goLive(sub: Subscriber): void {
+    this.replaying.delete(sub);
+    if (sub.keys === null) {
+      this.everything.add(sub);
+      return;
+    }
+    for (const key of sub.keys) {
+      let subs = this.byKey.get(key);
+      if (subs === undefined) {
+        subs = new Set();
+        this.byKey.set(key, subs);
+      }
+      subs.add(sub);
+    }
   }
 }

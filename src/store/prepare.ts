@@ -10,6 +10,7 @@ import { batchStatus, emptyCounts } from '../domain/status.js';
 import type { AccessControl, Batch, Delivery, DeliveryAttempt, Job, JobStatus, Json, JsonObject, WebhookEvent } from '../domain/types.js';
 import { VISIBILITIES } from '../domain/types.js';
 import { ValidationError } from '../errors.js';
+import { canonicalJson } from '../lib/canonical-json.js';
 import type { DeliveryOutcome, NewBatch, NewBatchJob, NewJob } from './port.js';
 
 /** Largest page a list call returns. */
@@ -68,20 +69,6 @@ function checkOwner(ownerId: unknown, teamIds: unknown): void {
   if (teamIds !== undefined && (!Array.isArray(teamIds) || teamIds.some((t) => typeof t !== 'string' || t === ''))) {
     fail('must be a list of non-empty strings', 'teamIds');
   }
-}
-
-/** Canonical JSON: object keys sorted, so equal payloads give equal strings. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (isPlainObject(v)) {
-      return Object.fromEntries(
-        Object.keys(v)
-          .sort()
-          .map((k) => [k, v[k]] as const),
-      );
-    }
-    return v;
-  });
 }
 
 /** The idempotency fingerprint of a submit: the payload as given, canonicalised. */

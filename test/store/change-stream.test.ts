@@ -3,8 +3,9 @@
  * pause and resume for consumers that fall behind, the latter on a real SQLite store.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { PushStream, SKIP } from '../../src/lib/push-stream.js';
 import { ChangeHub, type ChangeSource } from '../../src/store/change-hub.js';
-import { followChanges, type Listen, PushStream, SKIP } from '../../src/store/change-stream.js';
+import { followChanges, type Listen } from '../../src/store/change-stream.js';
 import type { ChangeEvent } from '../../src/store/port.js';
 import { sqliteAdapter } from '../helpers/adapters.js';
 
