@@ -295,6 +295,11 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
   }
 
   const listen: Listen = (after, listener) => store.listen(after, listener);
+  /** Only the changes of one job (`job:<id>`) or one batch and its jobs (`batch:<id>`): see routingKeys. */
+  const listenTo =
+    (key: string): Listen =>
+    (after, listener) =>
+      store.listen(after, listener, [key]);
 
   /** A new subscription's stream, counted while open; `start` feeds it and its failure ends it. */
   function open<T>(start: (stream: PushStream<T | StreamError>) => Promise<void>): PushStream<T | StreamError> {
@@ -311,11 +316,12 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
 
   /** See SnapshotFollow. */
   const follow = <S>(
+    key: string,
     stream: PushStream<S | StreamError>,
     after: string | null | undefined,
     read: (head: string) => Promise<S[]>,
     onEvent: (event: ChangeEvent) => void,
-  ): Promise<void> => new SnapshotFollow(store, listen, stream, read, onEvent).start(after);
+  ): Promise<void> => new SnapshotFollow(store, listenTo(key), stream, read, onEvent).start(after);
 
   return {
     activeSubscriptions: () => count.active,
@@ -324,7 +330,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
         // Checked up front so that a resuming subscriber without access gets NOT_FOUND too.
         if (after !== null && after !== undefined) await readableJob(principal, id);
         const snapshot = async (head: string) => [jobSnapshot(await readableJob(principal, id), head)];
-        await follow(stream, after, snapshot, (event) => {
+        await follow(`job:${id}`, stream, after, snapshot, (event) => {
           access.note(event);
           if (event.entity !== 'job' || event.id !== id || event.op === 'logged') return;
           if (event.data?.access === true) {
@@ -344,7 +350,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
         if (after !== null && after !== undefined) await readableBatch(principal, id);
         const snapshot = async (head: string) => [batchSnapshot(await readableBatch(principal, id), head)];
         let lastJobEvent: ChangeEvent | null = null;
-        await follow(stream, after, snapshot, (event) => {
+        await follow(`batch:${id}`, stream, after, snapshot, (event) => {
           access.note(event);
           if (event.entity === 'job' && event.batchId === id && event.op !== 'logged') {
             lastJob = jobModel(event);
@@ -384,7 +390,8 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           return jobModel(event);
         };
         // "" (a snapshot taken before the first change): from the start.
-        followChanges(listen, stream, after === '' ? null : (after ?? undefined), (event) => {
+        const source = filter.batchId != null ? listenTo(`batch:${filter.batchId}`) : listen;
+        followChanges(source, stream, after === '' ? null : (after ?? undefined), (event) => {
           // Before any filter: an access change this subscriber does not see still counts.
           access.note(event);
           if (event.entity !== 'job' || event.op === 'logged') return;
@@ -417,7 +424,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
               snapshot: delivery,
             }),
           );
-        await follow(stream, after, snapshot, (event) => {
+        await follow(jobId !== null ? `job:${jobId}` : `batch:${batchId}`, stream, after, snapshot, (event) => {
           access.note(event);
           if (event.op === 'deleted' && (event.entity === 'job' ? event.id === jobId : event.entity === 'batch' && event.id === batchId)) {
             stream.end();
@@ -469,7 +476,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             stream.onDrain = null;
           }
         }
-        followChanges(listen, stream, head, (event) => {
+        followChanges(listenTo(`job:${id}`), stream, head, (event) => {
           access.note(event);
           if (event.entity !== 'job' || event.id !== id) return;
           if (event.data?.access === true) {

@@ -385,7 +385,7 @@ export interface JobStore {
    * Live events are handed over inside the fan-out, so an idle listener costs no
    * pending promise (the subscription feed uses this).
    */
-  listen(after: string | null | undefined, listener: ChangeListener): Listening;
+  listen(after: string | null | undefined, listener: ChangeListener, keys?: readonly string[] | null): Listening;
   /** The cursor of the newest change (null when there is none). */
   headCursor(): Promise<string | null>;
 

@@ -186,3 +186,73 @@ describe('followChanges on SQLite', () => {
     }
   });
 });
+
+describe('ChangeHub routing by key, on SQLite', () => {
+  const adapter = sqliteAdapter();
+  afterAll(() => adapter.cleanup());
+
+  it('gives a keyed listener only the changes of its job or batch, live and in replay, each once', async () => {
+    const store = await adapter.open();
+    try {
+      const start = await store.headCursor();
+      const job = (ownerId: string) => ({ type: 'noop', parameters: {}, maxAttempts: 1, ownerId });
+      const [lone] = await store.createJobs([job('alice')]);
+      const loneId = lone?.value.id as string;
+      const created = await store.createBatch({ name: 'b', ownerId: 'alice', jobs: [{ type: 'noop', parameters: {}, maxAttempts: 1 }] });
+      const batchId = created.value.batch.id;
+      const batchJobId = created.value.jobs[0]?.id as string;
+      const others = await store.createJobs(Array.from({ length: 20 }, () => job('bob')));
+
+      type Seen = { events: ChangeEvent[]; calls: number; errors: Error[] };
+      const follow = (after: string | null | undefined, keys: readonly string[] | null): Seen & { stop(): void } => {
+        const seen: Seen = { events: [], calls: 0, errors: [] };
+        const listening = store.listen(
+          after,
+          {
+            event: (event) => {
+              seen.calls++;
+              seen.events.push(event);
+            },
+            error: (error) => seen.errors.push(error),
+          },
+          keys,
+        );
+        return Object.assign(seen, { stop: () => listening.stop() });
+      };
+      // Replay from before everything, and live from now.
+      const replayJob = follow(start, [`job:${loneId}`]);
+      const replayBatch = follow(start, [`batch:${batchId}`]);
+      const liveJob = follow(undefined, [`job:${loneId}`]);
+      const liveBatch = follow(undefined, [`batch:${batchId}`]);
+      const both = follow(undefined, [`job:${batchJobId}`, `batch:${batchId}`]);
+      const everything = follow(undefined, null);
+      await expect.poll(() => replayBatch.events.length).toBeGreaterThan(0);
+
+      await store.cancelJob(loneId);
+      await store.cancelJob(batchJobId);
+      for (const other of others) await store.cancelJob(other.value.id);
+      // The lone job, the batch job and its batch, twenty others.
+      await expect.poll(() => everything.events.length).toBe(1 + 2 + 20);
+
+      const ids = (seen: Seen) => seen.events.map((event) => `${event.entity}:${event.id}`);
+      expect(ids(liveJob)).toEqual([`job:${loneId}`]);
+      // A batch's key carries its jobs' changes and the batch's own (its counts).
+      expect(ids(liveBatch)).toEqual([`job:${batchJobId}`, `batch:${batchId}`]);
+      // Two keys of one event: delivered once.
+      expect(ids(both)).toEqual([`job:${batchJobId}`, `batch:${batchId}`]);
+      expect(both.calls).toBe(2);
+      // Replay is filtered the same way: creation, then the cancellation.
+      await expect.poll(() => replayJob.events.length).toBe(2);
+      expect(ids(replayJob)).toEqual([`job:${loneId}`, `job:${loneId}`]);
+      expect(replayJob.events.map((event) => event.op)).toEqual(['created', 'updated']);
+      await expect.poll(() => replayBatch.events.filter((event) => event.entity === 'job').length).toBe(2);
+      expect(replayBatch.events.every((event) => event.id === batchId || event.id === batchJobId)).toBe(true);
+      for (const seen of [replayJob, replayBatch, liveJob, liveBatch, both, everything]) {
+        expect(seen.errors).toEqual([]);
+        seen.stop();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});

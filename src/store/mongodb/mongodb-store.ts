@@ -1175,8 +1175,8 @@ export class MongoStore implements JobStore {
     return this.hub.subscribe(options.after, options.signal);
   }
 
-  listen(after: string | null | undefined, listener: ChangeListener): Listening {
-    return this.hub.listen(after, listener);
+  listen(after: string | null | undefined, listener: ChangeListener, keys?: readonly string[] | null): Listening {
+    return this.hub.listen(after, listener, keys);
   }
 
   async headCursor(): Promise<string | null> {
