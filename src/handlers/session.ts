@@ -16,7 +16,7 @@ import TurndownService from 'turndown';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import type { JsonObject } from '../domain/types.js';
-import { PermanentJobError } from '../errors.js';
+import { JobFailure, PermanentJobError } from '../errors.js';
 import { type Downloaded, download } from '../net/download.js';
 import { pdfText } from './pdf.js';
 import { defineHandler, type HandlerContext, type UsageReport } from './registry.js';
@@ -154,6 +154,20 @@ function turndown(): TurndownService {
   return service;
 }
 
+/**
+ * An attachment's failure, its message and details naming the attachment: a page may link
+ * many, and "refusing to connect to 10.0.0.5" alone does not say which link it was.
+ * Code and retry decision stay those of the failure; anything else (an abort) passes.
+ */
+function attachmentFailure(error: unknown, url: URL): unknown {
+  if (!(error instanceof JobFailure)) return error;
+  return new JobFailure(error.code, `attachment ${url.href}: ${error.message}`, {
+    retriable: error.retriable,
+    cause: error,
+    details: { ...error.details, attachment: url.href },
+  });
+}
+
 async function fetchWith(ctx: HandlerContext, url: string): Promise<Downloaded> {
   return download(url, {
     guard: ctx.services.net,
@@ -240,14 +254,18 @@ export const sessionHandler = defineHandler({
     const attachments: JsonObject[] = [];
     const sections: string[] = [];
     for (const [index, url] of unique.entries()) {
-      const fetched = await fetchWith(ctx, url.href);
+      const fetched = await fetchWith(ctx, url.href).catch((error: unknown) => {
+        throw attachmentFailure(error, url);
+      });
       const pdfType = mediaType(fetched);
       if (pdfType !== null && !PDF_TYPES.has(pdfType)) {
         ctx.log('warn', `attachment ${url.href} skipped: not a PDF (${pdfType})`);
         continue;
       }
       const name = assetName(url, taken, 'pdf');
-      const { pages, metadata } = await pdfText(fetched.body, { signal: ctx.signal });
+      const { pages, metadata } = await pdfText(fetched.body, { signal: ctx.signal }).catch((error: unknown) => {
+        throw attachmentFailure(error, url);
+      });
       await ctx.writeResult(`assets/${name}`, fetched.body, 'application/pdf');
       attachments.push({ name, source: url.href, file: `assets/${name}`, pages: metadata.pages, title: metadata.title });
       sections.push(

@@ -14,6 +14,7 @@ import { parse } from 'yaml';
 import { startApi, type TestApi } from '../helpers/api.js';
 import { startGzipBomb } from '../helpers/gzip-bomb.js';
 import { SLIDES_TEXT } from '../helpers/make-pdf-fixtures.js';
+import { startReceiver } from '../helpers/receiver.js';
 import { unzip } from '../helpers/zip.js';
 
 // A 1×1 PNG.
@@ -22,6 +23,8 @@ const PAPER_TEXT = 'Fencing tokens make stale writes harmless';
 
 let paper: Uint8Array;
 let site: { server: Server; url: string; requests: string[] };
+/** What the local site serves, by path; a test may add its own page. */
+const pages: Record<string, { type: string; body: Buffer | Uint8Array | string }> = {};
 let api: TestApi;
 
 beforeAll(async () => {
@@ -30,7 +33,7 @@ beforeAll(async () => {
   const font = await doc.embedFont(StandardFonts.Helvetica);
   doc.addPage([480, 270]).drawText(PAPER_TEXT, { x: 40, y: 180, size: 14, font });
   paper = await doc.save();
-  const pages: Record<string, { type: string; body: Buffer | Uint8Array | string }> = {
+  Object.assign(pages, {
     '/sessions/queues-at-scale.html': {
       type: 'text/html; charset=utf-8',
       body: readFileSync('test/fixtures/session/queues-at-scale.html'),
@@ -40,7 +43,7 @@ beforeAll(async () => {
     '/files/queues-paper.pdf': { type: 'application/pdf', body: paper },
     '/video/talk.mp4': { type: 'video/mp4', body: Buffer.from('not really a video, but bytes to send') },
     '/data.json': { type: 'application/json', body: '{}' },
-  };
+  });
   const requests: string[] = [];
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -306,6 +309,106 @@ describe('session handler', () => {
       expect(bomb.written).toBeLessThan(bomb.total);
     } finally {
       await bomb.close();
+    }
+  }, 60_000);
+
+  it('fails with TRANSFORMER_FAILED when the transformer answers 500 (retried), garbage (not retried) or hangs past transformer.timeoutMs', async () => {
+    // The target language picks the answer: de → 500, fr → not JSON, es → never answers.
+    const transformer = await startReceiver((request) => {
+      const { messages } = JSON.parse(request.body) as { messages: { content: string }[] };
+      const system = messages[0]?.content ?? '';
+      if (system.includes(' into de.')) return { status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"boom"}' };
+      if (system.includes(' into fr.'))
+        return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"choices": [{"mess' };
+      return 'hang';
+    });
+    const into = (language: string) => transformer.requests.filter((r) => r.body.includes(` into ${language}.`)).length;
+    try {
+      api = await startApi({
+        overrides: {
+          'net.allow': ['127.0.0.1'],
+          'transformer.url': `${transformer.url.replace(/\/hook$/, '')}/v1`,
+          'transformer.timeoutMs': 500,
+        },
+      });
+      const submit = async (targetLanguage: string, maxAttempts: number) => {
+        const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+          'mutation ($p: JSON, $n: Int) { submitJob(input: { type: "session", parameters: $p, maxAttempts: $n }) { job { id } } }',
+          { p: session({ targetLanguage }), n: maxAttempts },
+        );
+        expect(body.errors).toBeUndefined();
+        return waitFor(body.data?.submitJob.job.id as string);
+      };
+      const failures = (job: JobView) => job.logs.map((l) => l.message).filter((m) => m.startsWith('failed: '));
+
+      const refused = await submit('de', 3);
+      expect(refused.status).toBe('FAILED');
+      expect(refused.error).toMatchObject({ code: 'TRANSFORMER_FAILED', message: 'translation: the transformer answered 500' });
+      expect(into('de')).toBe(3);
+      expect(failures(refused)).toEqual([
+        expect.stringMatching(/^failed: TRANSFORMER_FAILED translation: the transformer answered 500 \(attempt 1 of 3; next attempt at /),
+        expect.stringMatching(/^failed: TRANSFORMER_FAILED translation: the transformer answered 500 \(attempt 2 of 3; next attempt at /),
+        'failed: TRANSFORMER_FAILED translation: the transformer answered 500 (attempt 3 of 3; no attempts left (3 of 3))',
+      ]);
+
+      const garbage = await submit('fr', 3);
+      expect(garbage.status).toBe('FAILED');
+      expect(garbage.error).toMatchObject({ code: 'TRANSFORMER_FAILED', message: "translation: the transformer's answer is not JSON" });
+      expect(into('fr')).toBe(1);
+      expect(failures(garbage)).toEqual([expect.stringMatching(/\(attempt 1 of 3; not retriable\)$/)]);
+
+      const hung = await submit('es', 1);
+      expect(hung.status).toBe('FAILED');
+      expect(hung.error).toMatchObject({ code: 'TRANSFORMER_FAILED', message: expect.stringMatching(/^translation: ETIMEDOUT .*500 ?ms/) });
+      expect(into('es')).toBe(1);
+      // No job pretended to have a translation.
+      for (const job of [refused, garbage, hung])
+        expect(job.results?.files.map((f) => f.name) ?? []).not.toContain(expect.stringMatching(/\.(de|fr|es)\.md$/));
+    } finally {
+      await transformer.close();
+    }
+  }, 60_000);
+
+  it('refuses a PDF attachment on a private address not in net.allow: TARGET_FORBIDDEN naming the attachment, nothing fetched from it', async () => {
+    // Another loopback address than the allowed 127.0.0.1: a host inside the network.
+    const inside: string[] = [];
+    const internal = createServer((req, res) => {
+      inside.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/pdf' }).end(paper);
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.2', resolve));
+    const secret = `http://127.0.0.2:${(internal.address() as AddressInfo).port}/internal/board-minutes.pdf`;
+    pages['/sessions/internal-link.html'] = {
+      type: 'text/html; charset=utf-8',
+      body: readFileSync('test/fixtures/session/queues-at-scale.html', 'utf8').replace(
+        '<a href="../files/queues-paper.pdf?download=1">',
+        `<a href="${secret}">`,
+      ),
+    };
+    try {
+      api = await startApi({ overrides: { 'net.allow': ['127.0.0.1'] } });
+      const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+        'mutation ($p: JSON) { submitJob(input: { type: "session", parameters: $p }) { job { id } } }',
+        { p: session({ url: `${site.url}/sessions/internal-link.html` }) },
+      );
+      const job = await waitFor(body.data?.submitJob.job.id as string);
+      expect(job.status).toBe('FAILED');
+      expect(job.error).toMatchObject({
+        code: 'TARGET_FORBIDDEN',
+        message: expect.stringMatching(new RegExp(`^attachment ${secret.replaceAll('.', '\\.')}: refusing to connect to 127\\.0\\.0\\.2`)),
+      });
+      // One attempt (a forbidden target does not change on retry), and the log says why.
+      expect(job.logs.map((l) => l.message).filter((m) => m.startsWith('failed: '))).toEqual([
+        expect.stringMatching(
+          new RegExp(`^failed: TARGET_FORBIDDEN attachment ${secret.replaceAll('.', '\\.')}: .*\\(attempt 1 of 3; not retriable\\)$`),
+        ),
+      ]);
+      expect(inside).toEqual([]);
+      // The allowed attachment before it was fetched: only the private one was refused.
+      expect(site.requests).toContain('/files/queues-slides.pdf');
+    } finally {
+      delete pages['/sessions/internal-link.html'];
+      await new Promise<void>((resolve) => internal.close(() => resolve()));
     }
   }, 60_000);
 
