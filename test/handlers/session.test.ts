@@ -67,7 +67,7 @@ afterEach(async () => {
 interface JobView {
   id: string;
   status: string;
-  error: { code: string; message: string } | null;
+  error: { code: string; message: string; details: Record<string, unknown> | null } | null;
   logs: { message: string }[];
   results: {
     markdown: { file: { name: string }; text: string } | null;
@@ -82,7 +82,7 @@ async function waitFor(id: string): Promise<JobView> {
     .poll(
       async () => {
         const { body } = await api.gql<{ job: JobView }>(
-          'query ($id: ID!) { job(id: $id) { id status error { code message } logs { message } results { markdown { file { name } text } files { name sha256 } metadata } } }',
+          'query ($id: ID!) { job(id: $id) { id status error { code message details } logs { message } results { markdown { file { name } text } files { name sha256 } metadata } } }',
           { id },
         );
         job = body.data?.job ?? null;
@@ -395,6 +395,7 @@ describe('session handler', () => {
       expect(job.status).toBe('FAILED');
       expect(job.error).toMatchObject({
         code: 'TARGET_FORBIDDEN',
+        details: { attachment: secret },
         message: expect.stringMatching(new RegExp(`^attachment ${secret.replaceAll('.', '\\.')}: refusing to connect to 127\\.0\\.0\\.2`)),
       });
       // One attempt (a forbidden target does not change on retry), and the log says why.
