@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import type { Db } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/domain/types.js';
 import { deleteBatchWithResults, deleteJobWithResults, deleteOrphanedResults } from '../../src/jobs/removal.js';
@@ -44,12 +45,14 @@ const fsAdapter: ResultAdapter = {
 
 const mongo = await mongoAdapter();
 const { createGridFsResultStore } = await import('../../src/results/gridfs/gridfs-result-store.js');
+type GridFsResultStoreOptions = NonNullable<Parameters<typeof createGridFsResultStore>[1]>;
 const gridfsAdapter: ResultAdapter = {
   name: 'gridfs',
   async open() {
     if (mongo.adapter === null) throw new Error(`no MongoDB: ${mongo.skipped}`);
     const store = (await mongo.adapter.open()) as unknown as MongoStore;
-    return { results: createGridFsResultStore(store.database()), store: store as unknown as JobStore };
+    // Small chunks: a file of a few hundred kilobytes spans several reads of its chunks.
+    return { results: createGridFsResultStore(store.database(), { chunkSizeBytes: 1024 }), store: store as unknown as JobStore };
   },
   cleanup: async () => mongo.adapter?.cleanup(),
 };
@@ -94,6 +97,22 @@ function contract(adapter: ResultAdapter): void {
     expect(await results.read('job_2', 'missing.txt')).toBeNull();
     expect(await results.open('job_404', 'a.txt')).toBeNull();
     expect(await results.list('job_404')).toEqual([]);
+  });
+
+  it('keeps a version whole for a download that opened it while a new version is written', async () => {
+    const { results } = await adapter.open();
+    const old = 'a'.repeat(400_000);
+    await results.put('job_6', 'big.txt', old, 'text/plain');
+    const stream = (await results.open('job_6', 'big.txt')) as Readable;
+    const download = stream[Symbol.asyncIterator]();
+    // The download has begun before the new version is written.
+    const first = await download.next();
+    await results.put('job_6', 'big.txt', 'b'.repeat(1000), 'text/plain');
+    const chunks: Buffer[] = [first.value as Buffer];
+    for (let step = await download.next(); step.done !== true; step = await download.next()) chunks.push(step.value as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe(old);
+    expect((await results.read('job_6', 'big.txt'))?.toString()).toBe('b'.repeat(1000));
+    expect(await results.list('job_6')).toEqual([{ name: 'big.txt', size: 1000 }]);
   });
 
   it('refuses names that could leave the folder and ids outside the id alphabet', async () => {
@@ -160,6 +179,52 @@ for (const { title, adapter, skipped } of suites) {
     contract(adapter);
   });
 }
+
+/** A GridFS result store with `options` over a fresh database, and that database. */
+async function openGridFs(options: GridFsResultStoreOptions = {}): Promise<{ results: ResultStore; db: Db }> {
+  if (mongo.adapter === null) throw new Error(`no MongoDB: ${mongo.skipped}`);
+  const db = ((await mongo.adapter.open()) as unknown as MongoStore).database();
+  return { results: createGridFsResultStore(db, options), db };
+}
+
+describe.skipIf(mongo.adapter === null)(
+  `gridfs result store versions${mongo.adapter === null ? ` (skipped: ${mongo.skipped})` : ''}`,
+  () => {
+    afterAll(() => mongo.adapter?.cleanup());
+
+    it('serves the version whose put began last: an earlier put that ends later does not displace it', async () => {
+      const { results } = await openGridFs();
+      // The slow writer's body: its put reads it only once it has taken its place in the order.
+      const slowBody = new PassThrough();
+      const begun = new Promise<void>((resolve) => slowBody.once('resume', () => resolve()));
+      const slow = results.put('job_7', 'out.md', slowBody, 'text/markdown');
+      slowBody.write('stale ');
+      await begun;
+      await results.put('job_7', 'out.md', 'fresh', 'text/markdown');
+      slowBody.end('result');
+      await slow;
+      expect((await results.read('job_7', 'out.md'))?.toString()).toBe('fresh');
+      expect(await results.list('job_7')).toEqual([{ name: 'out.md', size: 5 }]);
+    });
+
+    it('deletes a displaced version only once its grace period has passed', async () => {
+      const kept = await openGridFs();
+      await kept.results.put('job_8', 'a.txt', 'one', 'text/plain');
+      await kept.results.put('job_8', 'a.txt', 'two', 'text/plain');
+      const versions = await kept.db.collection('results.files').find({ filename: 'job_8/a.txt' }).toArray();
+      expect(versions).toHaveLength(2);
+      expect(versions.filter((v) => v.metadata?.supersededAt instanceof Date).map((v) => v.length)).toEqual([3]);
+      expect((await kept.results.read('job_8', 'a.txt'))?.toString()).toBe('two');
+
+      const reaped = await openGridFs({ supersededGraceMs: 0 });
+      await reaped.results.put('job_8', 'a.txt', 'one', 'text/plain');
+      await reaped.results.put('job_8', 'a.txt', 'two', 'text/plain');
+      expect(await reaped.db.collection('results.files').countDocuments({ filename: 'job_8/a.txt' })).toBe(1);
+      expect(await reaped.db.collection('results.chunks').countDocuments({})).toBe(1);
+      expect((await reaped.results.read('job_8', 'a.txt'))?.toString()).toBe('two');
+    });
+  },
+);
 
 describe('fs result store', () => {
   it('does not follow a symlink out of the job folder', async () => {
