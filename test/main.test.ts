@@ -4,13 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Client, createClient } from 'graphql-ws';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startBanner } from '../src/main.js';
+import { subscribe, withHeaders } from './helpers/api.js';
 import { SLIDES_TEXT } from './helpers/make-pdf-fixtures.js';
-import { watchLines } from './helpers/processes.js';
-import { startReceiver } from './helpers/receiver.js';
+import { watchLines, whileRunning } from './helpers/processes.js';
+import { type Received, startReceiver } from './helpers/receiver.js';
 import { unzip } from './helpers/zip.js';
 
 const dirs: string[] = [];
@@ -35,19 +37,28 @@ describe('conveyor main', () => {
         if (match?.[1]) resolve(match[1]);
       });
     });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const url = await listening;
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal, stderr })),
+    );
+    const url = await whileRunning(listening, exited);
     const ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(200);
     child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect((await exited).code).toBe(0);
     expect(stderr).toContain('"msg":"shutting down"');
   });
 
   it('runs a job submitted over GraphQL and sends it a signed webhook callback', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'conveyor-main-'));
     dirs.push(dataDir);
-    const receiver = await startReceiver(() => 204);
+    let called: (request: Received) => void = () => undefined;
+    const firstCallback = new Promise<Received>((resolve) => {
+      called = resolve;
+    });
+    const receiver = await startReceiver((request) => {
+      called(request);
+      return 204;
+    });
     const child = startMain({
       CONVEYOR_PORT: '0',
       CONVEYOR_DATA_DIR: dataDir,
@@ -55,15 +66,23 @@ describe('conveyor main', () => {
       CONVEYOR_NET_ALLOW: '127.0.0.1',
       CONVEYOR_HANDLERS__MODULES: 'test/fixtures/handlers/test-handlers.ts',
     });
+    let stderr = '';
+    // 'close', not 'exit': the child's stderr has been read to the end by then.
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal, stderr })),
+    );
+    let client: Client | null = null;
     try {
-      let stderr = '';
-      const url = await new Promise<string>((resolve) => {
-        child.stderr.on('data', (chunk: Buffer) => {
-          stderr += chunk.toString();
-          const match = /"url":"(http:[^"]+)"/.exec(stderr);
-          if (match?.[1]) resolve(match[1]);
-        });
-      });
+      const url = await whileRunning(
+        new Promise<string>((resolve) => {
+          child.stderr.on('data', (chunk: Buffer) => {
+            stderr += chunk.toString();
+            const match = /"url":"(http:[^"]+)"/.exec(stderr);
+            if (match?.[1]) resolve(match[1]);
+          });
+        }),
+        exited,
+      );
       const secret = `whsec_${randomBytes(32).toString('base64')}`;
       const response = await fetch(`${url}/graphql`, {
         method: 'POST',
@@ -75,10 +94,8 @@ describe('conveyor main', () => {
         }),
       });
       const { data } = (await response.json()) as { data: { submitJob: { job: { id: string } } } };
-      const deadline = Date.now() + 15_000;
-      while (receiver.requests.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-      const [callback] = receiver.requests;
-      const payload = new Webhook(secret).verify(callback?.body as string, callback?.headers as Record<string, string>);
+      const callback = await whileRunning(firstCallback, exited);
+      const payload = new Webhook(secret).verify(callback.body, callback.headers as Record<string, string>);
       expect(payload).toMatchObject({ type: 'job.completed', jobId: data.submitJob.job.id, status: 'COMPLETED' });
 
       // A real pdf job from an upload: its Markdown and its ZIP by signed URL, without credentials.
@@ -107,20 +124,33 @@ describe('conveyor main', () => {
         { id: uploadId },
       );
       const jobId = submitted.data.submitJob?.job.id as string;
-      let job = { status: 'PENDING', archiveUrl: '', results: { markdown: { file: { url: '' } } } };
-      while (job.status !== 'COMPLETED' && Date.now() < deadline + 15_000) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        job = (await gql('query ($id: ID!) { job(id: $id) { status archiveUrl results { markdown { file { url } } } } }', { id: jobId }))
-          .data.job as typeof job;
-      }
+      // Followed over graphql-ws: the current state first, then every change up to the end.
+      client = createClient({
+        url: `${url.replace('http', 'ws')}/graphql`,
+        webSocketImpl: withHeaders({ 'x-user-id': 'alice' }),
+        retryAttempts: 0,
+        lazy: true,
+      });
+      const updates = subscribe<{ status: string }>(
+        client,
+        'subscription ($id: ID!) { jobUpdated(id: $id) { status } }',
+        { id: jobId },
+        (values) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(values.at(-1)?.status ?? ''),
+        30_000,
+      );
+      expect((await whileRunning(updates.finished, exited)).at(-1)?.status).toBe('COMPLETED');
+      const job = (
+        await gql('query ($id: ID!) { job(id: $id) { status archiveUrl results { markdown { file { url } } } } }', { id: jobId })
+      ).data.job as { status: string; archiveUrl: string; results: { markdown: { file: { url: string } } } };
       expect(job.status).toBe('COMPLETED');
       const markdown = await (await fetch(job.results.markdown.file.url)).text();
       expect(markdown).toContain(SLIDES_TEXT[0]);
       const zip = await unzip(Buffer.from(await (await fetch(job.archiveUrl)).arrayBuffer()));
       expect([...zip.keys()].sort()).toEqual(['document.json', 'document.md', 'manifest.json']);
     } finally {
+      await client?.dispose();
       child.kill('SIGTERM');
-      await new Promise((resolve) => child.on('exit', resolve));
+      await exited;
       await receiver.close();
     }
   });
