@@ -48,25 +48,36 @@ async function startMemoryReplSet(): Promise<MongoTarget> {
 /** The URI without credentials, for messages. */
 const redact = (uri: string) => uri.replace(/\/\/[^@/]*@/, '//***@');
 
+/** Reachable and a replica set (change streams and transactions need one), or the reason why not. */
+async function probe(uri: string): Promise<string | null> {
+  const { MongoClient } = await import('mongodb');
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
+  try {
+    const hello = await client.db('admin').command({ hello: 1 });
+    if (typeof hello.setName !== 'string' && hello.msg !== 'isdbgrid') return 'the server is standalone, not a replica set';
+    return null;
+  } catch (error) {
+    return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'unreachable';
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
 async function mongoTarget(): Promise<MongoTarget | string> {
   const uri = process.env.MONGODB_URI;
   if (uri !== undefined && uri !== '') {
-    // Reachable and a replica set (createMongoStore checks `hello`), or the reason why not.
-    const { createMongoStore } = await import('../../src/store/mongodb/mongodb-store.js');
-    try {
-      const probe = await createMongoStore({ uri, database: `conveyor_probe_${process.pid}`, serverSelectionTimeoutMS: 5000 });
-      await probe.close();
-      return { uri, stop: async () => {} };
-    } catch (error) {
-      return `MONGODB_URI=${redact(uri)} is not a reachable replica set: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`;
-    }
+    const reason = await probe(uri);
+    if (reason !== null) return `MONGODB_URI=${redact(uri)} is not a reachable replica set: ${reason}`;
+    return { uri, stop: async () => {} };
   }
   // The library prints its own stack traces when the download fails; the one line below says it all.
   const { warn, error: logError } = console;
   console.warn = () => {};
   console.error = () => {};
   try {
-    return await startMemoryReplSet();
+    const target = await startMemoryReplSet();
+    process.once('beforeExit', () => void target.stop());
+    return target;
   } catch (error) {
     const reason = (error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error))
       .replace(/"?https?:\/\/[^\s"]+"?/g, '(mongod download)')
@@ -81,8 +92,15 @@ async function mongoTarget(): Promise<MongoTarget | string> {
 let mongoPromise: Promise<MongoTarget | string> | null = null;
 let printed = false;
 
+export interface MongoAdapterUnderTest extends AdapterUnderTest {
+  /** The replica set's connection string. */
+  uri: string;
+  /** A fresh database name, dropped by `cleanup()` (for stores a test opens itself, in this process or others). */
+  database(): string;
+}
+
 /** The MongoDB adapter, or the reason there is none (printed once per test file). */
-export async function mongoAdapter(): Promise<{ adapter: AdapterUnderTest; skipped: null } | { adapter: null; skipped: string }> {
+export async function mongoAdapter(): Promise<{ adapter: MongoAdapterUnderTest; skipped: null } | { adapter: null; skipped: string }> {
   mongoPromise ??= mongoTarget();
   const target = await mongoPromise;
   if (typeof target === 'string') {
@@ -94,25 +112,37 @@ export async function mongoAdapter(): Promise<{ adapter: AdapterUnderTest; skipp
   }
   const { createMongoStore } = await import('../../src/store/mongodb/mongodb-store.js');
   const stores: JobStore[] = [];
+  const databases: string[] = [];
   let n = 0;
+  const database = () => {
+    const name = `conveyor_test_${process.pid}_${Date.now()}_${n++}`;
+    databases.push(name);
+    return name;
+  };
   return {
     skipped: null,
     adapter: {
       name: 'mongodb',
+      uri: target.uri,
+      database,
       async open() {
-        const store = await createMongoStore({
-          uri: target.uri,
-          database: `conveyor_test_${process.pid}_${Date.now()}_${n++}`,
-        });
+        const store = await createMongoStore({ uri: target.uri, database: database() });
         stores.push(store);
         return store;
       },
       async cleanup() {
-        for (const store of stores.splice(0)) {
-          await (store as { dropDatabase?: () => Promise<void> }).dropDatabase?.();
-          await store.close();
+        // Tests close their stores (closing twice is allowed); the databases go through a client of
+        // our own, since a closed store's client refuses to run anything.
+        for (const store of stores.splice(0)) await store.close();
+        const names = databases.splice(0);
+        if (names.length === 0) return;
+        const { MongoClient } = await import('mongodb');
+        const client = new MongoClient(target.uri, { serverSelectionTimeoutMS: 10_000 });
+        try {
+          for (const name of names) await client.db(name).dropDatabase();
+        } finally {
+          await client.close();
         }
-        await target.stop();
       },
     },
   };

@@ -761,6 +761,36 @@ function contract(adapter: AdapterUnderTest): void {
       expect([fromStart, fromNow, after].flatMap((r) => r.errors)).toEqual([]);
     });
 
+    it('replays a long history after a cursor to its end with no later write to wait for', async () => {
+      await store.createJobs([job()]);
+      const cursor = await store.headCursor();
+      const created = await store.createJobs(Array.from({ length: 1200 }, (_, n) => job({ parameters: { n } })));
+      // Nothing is written during the replay: its last page must find the end by itself (within collect's 5 s).
+      const events = await collect(store, cursor, (seen) => seen.length >= 1200);
+      expect(events.map((e) => e.id)).toEqual(created.map((c) => c.value.id));
+      expect(new Set(events.map((e) => e.cursor)).size).toBe(1200);
+    });
+
+    it('takes a cursor in either letter case, and refuses malformed ones with BAD_USER_INPUT', async () => {
+      await store.createJobs([job()]);
+      const cursor = await store.headCursor();
+      await store.createJobs([job(), job(), job()]);
+      const events = await collect(store, cursor, (seen) => seen.length >= 3);
+      const second = events[0]?.cursor as string;
+      for (const variant of [second[0] + second.slice(1).toUpperCase(), second[0] + second.slice(1).toLowerCase()]) {
+        const resumed = await collect(store, variant, (seen) => seen.length >= 2);
+        expect(resumed.map((e) => e.cursor)).toEqual(events.slice(1).map((e) => e.cursor));
+      }
+      for (const bad of ['garbage', '-1', '1.5', 'm', 'mzz', 'm82zz', `${second}g`]) {
+        const iterator = store.watch({ after: bad })[Symbol.asyncIterator]();
+        expect(await codeOf(iterator.next()), bad).toBe('BAD_USER_INPUT');
+        const listened = recorder();
+        store.listen(bad, { event: listened.push, error: listened.fail });
+        await listened.recorder.until(() => listened.recorder.errors.length > 0);
+        expect((listened.recorder.errors[0] as AppError).code, bad).toBe('BAD_USER_INPUT');
+      }
+    });
+
     it('expires cursors older than the retained history', async () => {
       await store.createJobs([job()]);
       const old = (await store.headCursor()) as string;
