@@ -42,7 +42,7 @@ import { packageVersion } from './package-root.js';
 import { openResultStore } from './results/index.js';
 import type { ResultStore } from './results/port.js';
 import { createUrlSigner, publicBaseUrl, urlSecret } from './results/urls.js';
-import { openStore } from './store/index.js';
+import { openStoreWithFiles } from './store/index.js';
 import type { Created, JobStore } from './store/port.js';
 import { createUploadStore, type UploadStore } from './uploads/uploads.js';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.js';
@@ -59,6 +59,8 @@ export interface ConveyorOptions {
   logger?: Logger;
   /** Open this store instead of the one the config names (embedding, tests). */
   store?: JobStore;
+  /** The result store to use with `store` (default: files under `results.dir`). */
+  results?: ResultStore;
 }
 
 /** The store-backed client: submit and control jobs without going through HTTP. */
@@ -116,10 +118,11 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
   checkIngestSources(config.ingest, registry);
   let feed: SubscriptionFeed | null = null;
   const metrics = createMetrics({ store: () => store, activeSubscriptions: () => feed?.activeSubscriptions() ?? 0 });
-  const rawStore = options.store ?? (await openStore(config));
+  const opened = options.store === undefined ? await openStoreWithFiles(config) : { store: options.store, gridfs: null };
+  const rawStore = opened.store;
   // Every store call's latency goes to conveyor_store_operation_duration_seconds.
   const store = metrics.instrument(rawStore);
-  const results = await openResultStore(config, rawStore);
+  const results = options.results ?? (await openResultStore(config, opened.gridfs));
   const uploads = createUploadStore(results);
   const guard = createNetGuard(config.net.allow);
   const services: HandlerServices = {

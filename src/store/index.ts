@@ -1,5 +1,6 @@
 /** Opens the store the configuration names. The only place that picks an adapter. */
 import { existsSync, rmSync } from 'node:fs';
+import type { Db } from 'mongodb';
 import { type ResolvedConfig, sqlitePath } from '../config.js';
 import { ConfigError, coerceError, StoreUnavailableError } from '../errors.js';
 import type { JobStore } from './port.js';
@@ -18,6 +19,13 @@ function openFailure(thrown: unknown): string {
     return 'the file cannot be created or opened (check that dataDir exists and is writable)';
   }
   return error.message.split('\n')[0] ?? error.message;
+}
+
+/** The store the configuration names, and the database its result files go to (MongoDB's, for GridFS; null for SQLite). */
+export async function openStoreWithFiles(config: ResolvedConfig): Promise<{ store: JobStore; gridfs: Db | null }> {
+  if (config.store.driver === 'sqlite') return { store: await openStore(config), gridfs: null };
+  const store = (await openStore(config)) as import('./mongodb/mongodb-store.js').MongoStore;
+  return { store, gridfs: store.database() };
 }
 
 export async function openStore(config: ResolvedConfig): Promise<JobStore> {
@@ -46,5 +54,6 @@ export async function openStore(config: ResolvedConfig): Promise<JobStore> {
     maxPoolSize: mongo.maxPoolSize,
     serverSelectionTimeoutMS: mongo.serverSelectionTimeoutMs,
     socketTimeoutMS: mongo.socketTimeoutMs,
+    changesRetentionHours: config.retention.changesHours,
   });
 }

@@ -1,11 +1,13 @@
 /**
- * The job store port: the one interface every persistence engine implements
- * (SQLite in `sqlite/`, MongoDB in `mongodb/`). The contract suite in
- * `test/store/contract.ts` is the executable definition of these semantics; both
- * adapters must pass it.
+ * The job store's ports: small interfaces, one per kind of caller (the worker's queue,
+ * jobs and batches, the webhook outbox, the change feed, ingest counters), and
+ * `JobStore`, all of them together. `store.ts` implements them once over a storage
+ * engine (`engine.ts`: SQLite in `sqlite/`, MongoDB in `mongodb/`). The contract suite
+ * in `test/store/store.contract.test.ts` is the executable definition of these
+ * semantics; every engine must pass it.
  *
  * Conventions:
- * - Every write is atomic and yields one or more change events (see `watch`).
+ * - Every write is atomic and yields one or more change events (see `listen`).
  * - Writes by a worker on a claimed job carry a `ClaimToken`; they are refused with
  *   `LEASE_LOST` unless the token is the job's current one and its lease has not expired.
  * - Bad input is refused with `BAD_USER_INPUT` before anything is written.
@@ -277,22 +279,8 @@ export const INGEST_OUTCOMES = ['received', 'verified', 'rejected', 'accepted', 
 export type IngestOutcome = (typeof INGEST_OUTCOMES)[number];
 export type IngestCounts = Record<IngestOutcome, number>;
 
-export interface JobStore {
-  /** `sqlite` or `mongodb`. */
-  readonly driver: string;
-
-  // Jobs
-  /** Creates jobs atomically: all of them or none (the error names the failing index). */
-  createJobs(jobs: NewJob[]): Promise<Created<Job>[]>;
-  /** Creates a batch and all its jobs atomically. */
-  createBatch(batch: NewBatch): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
-  /** Jobs by id, in the order asked, null where missing (DataLoader-shaped). */
-  getJobs(ids: readonly string[]): Promise<(Job | null)[]>;
-  listJobs(filter: JobFilter, page: PageRequest): Promise<Page<Job>>;
-  countJobs(filter: JobFilter): Promise<number>;
-  stats(filter: StatsFilter, now?: Date): Promise<Stats>;
-
-  // Worker side (fenced by ClaimToken)
+/** The worker's side of the queue: claims and fenced writes (see `ClaimToken`). */
+export interface QueuePort {
   /** Claims the next runnable job: priority desc, runAt, then creation; skips paused batches. */
   claimNext(request: ClaimRequest): Promise<Job | null>;
   renewLease(token: ClaimToken, leaseMs: number): Promise<Lease>;
@@ -317,8 +305,20 @@ export interface JobStore {
   release(token: ClaimToken): Promise<Job>;
   /** PROCESSING jobs whose lease ran out go back to PENDING (or FAILED when out of attempts). */
   recoverExpiredLeases(now?: Date): Promise<number>;
+}
 
-  // Control
+/** Jobs and batches: creation, reads and control. */
+export interface JobsPort {
+  /** Creates jobs atomically: all of them or none (the error names the failing index). */
+  createJobs(jobs: NewJob[]): Promise<Created<Job>[]>;
+  /** Creates a batch and all its jobs atomically. */
+  createBatch(batch: NewBatch): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
+  /** Jobs by id, in the order asked, null where missing (DataLoader-shaped). */
+  getJobs(ids: readonly string[]): Promise<(Job | null)[]>;
+  listJobs(filter: JobFilter, page: PageRequest): Promise<Page<Job>>;
+  countJobs(filter: JobFilter): Promise<number>;
+  stats(filter: StatsFilter, now?: Date): Promise<Stats>;
+
   /** PENDING → CANCELLED at once; PROCESSING → `cancelRequested` for the worker. */
   cancelJob(id: string): Promise<Job>;
   /** A terminal job → PENDING with a fresh attempt budget. */
@@ -331,7 +331,6 @@ export interface JobStore {
   setJobAccess(id: string, accessControl: AccessControl): Promise<Job>;
   listLogs(jobId: string, after: number | null, limit: number): Promise<LogEntry[]>;
 
-  // Batches
   getBatches(ids: readonly string[]): Promise<(Batch | null)[]>;
   listBatches(filter: BatchFilter, page: PageRequest): Promise<Page<Batch>>;
   countBatches(filter: BatchFilter): Promise<number>;
@@ -343,8 +342,10 @@ export interface JobStore {
   restartBatch(id: string, onlyFailed: boolean): Promise<Batch>;
   /** Deletes a batch and its jobs; refused while any of them runs. */
   deleteBatch(id: string): Promise<void>;
+}
 
-  // Webhook outbox
+/** The webhook outbox. */
+export interface OutboxPort {
   /** Deliveries of a job or a batch, oldest first. */
   listDeliveries(filter: DeliveryFilter): Promise<Delivery[]>;
   getDelivery(id: string): Promise<Delivery | null>;
@@ -374,28 +375,40 @@ export interface JobStore {
   releaseDeliveries(workerId: string, ids: readonly string[]): Promise<number>;
   /** Puts a delivery back in the queue (replay of a dead letter). */
   redeliver(id: string): Promise<Delivery>;
+}
 
-  // Change feed
-  /** Ordered change events: replays after `after`, then live until the signal aborts. */
-  watch(options?: WatchOptions): AsyncIterable<ChangeEvent>;
+/**
+ * The change feed: one consumer API, `listen`. `watchChanges` (change-stream.ts) turns
+ * it into an async iterable.
+ */
+export interface ChangeFeed {
   /**
-   * The same feed as calls: `listener` gets every change after `after` (undefined:
-   * from now; null: from the oldest retained), then live ones, until the returned
-   * `stop()` is called or `listener.error` reports the end (e.g. `CURSOR_EXPIRED`).
-   * Live events are handed over inside the fan-out, so an idle listener costs no
-   * pending promise (the subscription feed uses this).
+   * `listener` gets every change after `after` (undefined: from now; null: from the
+   * oldest retained), then live ones, until the returned `stop()` is called or
+   * `listener.error` reports the end (e.g. `CURSOR_EXPIRED`). With `keys`, only the
+   * changes that carry one of these routing keys (see `routingKeys`). Live events are
+   * handed over inside the fan-out, so an idle listener costs no pending promise.
    */
   listen(after: string | null | undefined, listener: ChangeListener, keys?: readonly string[] | null): Listening;
   /** The cursor of the newest change (null when there is none). */
   headCursor(): Promise<string | null>;
+}
 
-  // Inbound webhooks
+/** Inbound webhook counters per source. */
+export interface IngestCounters {
   /** Adds to the per-source counters (each process sums locally and adds now and then). */
   addIngestCounts(counts: ReadonlyMap<string, Partial<IngestCounts>>): Promise<void>;
   /** The counters of every source seen so far. */
   ingestCounts(): Promise<Map<string, IngestCounts>>;
+}
 
-  // Operations
+/** Every port of the store together, for callers that use several (the composition root, tests). */
+export interface JobStore extends QueuePort, JobsPort, OutboxPort, ChangeFeed, IngestCounters {
+  /** `sqlite` or `mongodb`. */
+  readonly driver: string;
+  /** `watchChanges` over `listen`: ordered change events, replays after `after`, then live until the signal aborts. */
+  watch(options?: WatchOptions): AsyncIterable<ChangeEvent>;
+
   purge(request: PurgeRequest): Promise<PurgeResult>;
   /** Throws when the store is unreachable (used by /readyz). */
   ping(): Promise<void>;

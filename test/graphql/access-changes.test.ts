@@ -20,7 +20,8 @@ afterEach(async () => {
  * Listeners on a process's change feed: one per open subscription that follows changes,
  * plus the feed's access cache while any subscription is open (src/graphql/access-cache.ts).
  */
-const listeners = (of: TestApi) => (of.conveyor.store as unknown as { hub: { subscriberCount: number } }).hub.subscriberCount;
+const listeners = (of: TestApi) =>
+  (of.conveyor.store as unknown as { engine: { hub: { subscriberCount: number } } }).engine.hub.subscriberCount;
 
 const submitPublic = async (extra = '') => {
   const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(

@@ -175,4 +175,9 @@ export const MIGRATIONS: readonly string[] = [
     ELSE 'PARTIAL' END;
   CREATE INDEX batches_status ON batches (status, id);
   `,
+  `
+  -- 6: batch control holds a batch (claims skip its jobs) while it changes the jobs in chunks.
+  ALTER TABLE batches ADD COLUMN held_until INTEGER;
+  CREATE INDEX batches_held ON batches (held_until) WHERE held_until IS NOT NULL;
+  `,
 ];

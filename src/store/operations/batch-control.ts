@@ -1,0 +1,146 @@
+/**
+ * Batch control: pause and resume, archive, cancel, restart, delete.
+ *
+ * A batch may hold thousands of jobs, and changing them all in one transaction does not
+ * scale: on MongoDB it meets workers' write conflicts, retries, and runs past the
+ * server's transaction time limit. So control that touches jobs first **holds** the
+ * batch (claims skip its jobs until the hold ends; it lasts `HOLD_MS`, renewed with
+ * every chunk, so a crash mid-way cannot hold a batch for ever), then changes the jobs
+ * in chunks of `CHUNK`, each one unit of work that moves the batch's counts for exactly
+ * the jobs it changed, and last lets the hold go.
+ */
+import type { Batch, Job, JobStatus } from '../../domain/types.js';
+import { ConflictError } from '../../errors.js';
+import type { Engine, Op, Tx } from '../engine.js';
+import * as T from '../transitions.js';
+import { batchChange, commitJob, loadBatch, moveInBatch, removeJob } from './commit.js';
+
+/** Jobs changed per unit of work. */
+export const CHUNK = 500;
+/** How long a hold lasts without a new chunk. */
+export const HOLD_MS = 60_000;
+
+const holdUntil = (tx: Tx) => new Date(tx.now.getTime() + HOLD_MS);
+
+function* patchBatch(tx: Tx, id: string, patch: Partial<Pick<Batch, 'active' | 'archived'>>, hold: boolean): Op<Batch> {
+  const batch = T.batchPatched(yield* loadBatch(tx, id), patch, tx.now);
+  yield* tx.saveBatch(batch);
+  yield* tx.insertChanges([batchChange(batch, 'updated', tx.now)]);
+  if (hold) yield* tx.holdBatch(id, holdUntil(tx));
+  return batch;
+}
+
+export function* archiveBatch(tx: Tx, id: string, archived: boolean): Op<Batch> {
+  return yield* patchBatch(tx, id, { archived }, false);
+}
+
+/**
+ * Runs `chunk` until it reports fewer than CHUNK jobs, renewing the hold with each
+ * chunk; on failure the hold is let go before the error goes on.
+ */
+async function inChunks(engine: Engine, id: string, chunk: (tx: Tx, afterId: string | null) => Op<Job[]>): Promise<void> {
+  let afterId: string | null = null;
+  try {
+    for (;;) {
+      const from: string | null = afterId;
+      const jobs: Job[] = await engine.unit(function* (tx): Op<Job[]> {
+        const done = yield* chunk(tx, from);
+        if (done.length === CHUNK) yield* tx.holdBatch(id, holdUntil(tx));
+        return done;
+      });
+      if (jobs.length < CHUNK) return;
+      afterId = (jobs.at(-1) as Job).id;
+    }
+  } catch (error) {
+    await engine.unit((tx) => tx.holdBatch(id, null));
+    throw error;
+  }
+}
+
+/** Pauses (claims skip its jobs) or resumes a batch. */
+export async function setBatchActive(engine: Engine, id: string, active: boolean): Promise<Batch> {
+  const batch = await engine.unit((tx) => patchBatch(tx, id, { active }, true));
+  let afterId: string | null = null;
+  try {
+    for (;;) {
+      const from: string | null = afterId;
+      const last: string | null = await engine.unit(function* (tx): Op<string | null> {
+        const end = yield* tx.pauseJobs(id, !active, from, CHUNK);
+        if (end !== null) yield* tx.holdBatch(id, holdUntil(tx));
+        return end;
+      });
+      if (last === null) break;
+      afterId = last;
+    }
+  } finally {
+    await engine.unit((tx) => tx.holdBatch(id, null));
+  }
+  return batch;
+}
+
+/** Applies `step` to the batch's jobs in `statuses`, chunk by chunk, and returns the batch after. */
+async function stepJobs(engine: Engine, id: string, statuses: readonly JobStatus[], step: (job: Job, now: Date) => Job): Promise<Batch> {
+  await engine.unit(function* (tx) {
+    yield* loadBatch(tx, id);
+    yield* tx.holdBatch(id, holdUntil(tx));
+  });
+  await inChunks(engine, id, function* (tx, afterId) {
+    const jobs = yield* tx.jobsOfBatch(id, { statuses, afterId, limit: CHUNK });
+    const moves: T.BatchMove[] = [];
+    for (const before of jobs) {
+      const effects = yield* commitJob(tx, before, step(before, tx.now), false);
+      if (effects.batchMove !== null) moves.push(effects.batchMove);
+    }
+    yield* moveInBatch(tx, id, moves);
+    return jobs;
+  });
+  return engine.unit(function* (tx) {
+    yield* tx.holdBatch(id, null);
+    return yield* loadBatch(tx, id);
+  });
+}
+
+/** Cancels every pending job and asks running ones to stop. */
+export function cancelBatch(engine: Engine, id: string): Promise<Batch> {
+  return stepJobs(engine, id, ['PENDING', 'PROCESSING'], T.cancelRequestedFor);
+}
+
+/** Restarts the batch's failed jobs (and cancelled and completed ones unless `onlyFailed`). */
+export function restartBatch(engine: Engine, id: string, onlyFailed: boolean): Promise<Batch> {
+  return stepJobs(engine, id, onlyFailed ? ['FAILED'] : ['FAILED', 'CANCELLED', 'COMPLETED'], T.restarted);
+}
+
+function running(batchId: string, processing: number): ConflictError {
+  return new ConflictError(`batch ${batchId} has ${processing} running jobs: cancel it before deleting it`, { batchId });
+}
+
+/**
+ * Deletes a batch and its jobs; refused while any of them runs. A job claimed by a
+ * claim that began before the hold (possible on MongoDB) stops the deletion with the
+ * same `CONFLICT`; what was deleted by then stays deleted, with exact counts.
+ */
+export async function deleteBatch(engine: Engine, id: string): Promise<void> {
+  await engine.unit(function* (tx) {
+    const batch = yield* loadBatch(tx, id);
+    if (batch.counts.processing > 0) throw running(id, batch.counts.processing);
+    yield* tx.holdBatch(id, holdUntil(tx));
+  });
+  await inChunks(engine, id, function* (tx, afterId) {
+    const jobs = yield* tx.jobsOfBatch(id, { afterId, limit: CHUNK });
+    const busy = jobs.filter((job) => job.status === 'PROCESSING').length;
+    if (busy > 0) throw running(id, busy);
+    for (const job of jobs) yield* removeJob(tx, job);
+    yield* moveInBatch(
+      tx,
+      id,
+      jobs.map((job) => ({ from: job.status, to: null })),
+      false,
+    );
+    return jobs;
+  });
+  await engine.unit(function* (tx) {
+    const batch = yield* loadBatch(tx, id);
+    yield* tx.deleteBatch(id);
+    yield* tx.insertChanges([{ ...batchChange(batch, 'deleted', tx.now), version: batch.version + 1, data: null }]);
+  });
+}

@@ -1,0 +1,159 @@
+/**
+ * Committing a job change: the job's new state, its change event, its outbox record
+ * and its batch's counts, all in the caller's unit of work. Every operation that
+ * changes a job goes through `commitJob` (or `jobWritten`, after an engine's one-statement
+ * write), so the effects of a change are written in one place for both engines.
+ */
+import { newId } from '../../domain/ids.js';
+import type { Batch, Delivery, Job, JsonObject, WebhookEvent } from '../../domain/types.js';
+import { NotFoundError } from '../../errors.js';
+import type { NewChange, Op, Tx } from '../engine.js';
+import type { ChangeOp, NewLogEntry } from '../port.js';
+import { batchChangeData, batchDeliveryPayload, jobChangeData, jobDeliveryPayload, wantsEvent } from '../prepare.js';
+import * as T from '../transitions.js';
+
+export function jobChange(job: Job, op: ChangeOp, at: Date, data: JsonObject | null): NewChange {
+  return { entity: 'job', op, id: job.id, batchId: job.batchId, ownerId: job.ownerId, status: job.status, version: job.version, at, data };
+}
+
+export function batchChange(batch: Batch, op: ChangeOp, at: Date): NewChange {
+  return {
+    entity: 'batch',
+    op,
+    id: batch.id,
+    batchId: batch.id,
+    ownerId: batch.ownerId,
+    status: batch.status,
+    version: batch.version,
+    at,
+    data: batchChangeData(batch),
+  };
+}
+
+export function deliveryChange(delivery: Delivery, op: ChangeOp, at: Date): NewChange {
+  return {
+    entity: 'delivery',
+    op,
+    id: delivery.id,
+    batchId: delivery.batchId,
+    ownerId: null,
+    status: delivery.status,
+    version: delivery.attempts.length + 1,
+    at,
+    data: { event: delivery.event, status: delivery.status, jobId: delivery.jobId },
+  };
+}
+
+export function* loadJob(tx: Tx, id: string): Op<Job> {
+  const job = yield* tx.getJob(id);
+  if (job === null) throw new NotFoundError('job', id);
+  return job;
+}
+
+export function* loadBatch(tx: Tx, id: string): Op<Batch> {
+  const batch = yield* tx.getBatch(id);
+  if (batch === null) throw new NotFoundError('batch', id);
+  return batch;
+}
+
+/** Writes an outbox record (PENDING, due now) and its change event. */
+export function* enqueueDelivery(
+  tx: Tx,
+  event: WebhookEvent,
+  webhook: JsonObject,
+  target: { jobId: string | null; batchId: string | null },
+  payload: (id: string) => JsonObject,
+): Op<Delivery> {
+  const now = tx.now;
+  const id = newId('dlv', now.getTime());
+  const delivery: Delivery = {
+    id,
+    event,
+    jobId: target.jobId,
+    batchId: target.batchId,
+    webhook,
+    payload: payload(id),
+    status: 'PENDING',
+    attempts: [],
+    nextAttemptAt: now,
+    leaseOwner: null,
+    leaseUntil: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  yield* tx.insertDelivery(delivery);
+  yield* tx.insertChanges([deliveryChange(delivery, 'created', now)]);
+  return delivery;
+}
+
+/**
+ * Moves jobs between a batch's counts and writes its change event; writes
+ * `batch.completed` when this move finished the batch, unless `announce` is false (a
+ * batch being deleted).
+ */
+export function* moveInBatch(tx: Tx, batchId: string, moves: readonly T.BatchMove[], announce = true): Op<Batch | null> {
+  if (moves.length === 0) return null;
+  const { batch, finished } = T.batchMoved(yield* loadBatch(tx, batchId), moves, tx.now);
+  yield* tx.saveBatch(batch);
+  yield* tx.insertChanges([batchChange(batch, 'updated', tx.now)]);
+  if (announce && finished && wantsEvent(batch.webhook, 'batch.completed')) {
+    yield* enqueueDelivery(tx, 'batch.completed', batch.webhook as JsonObject, { jobId: null, batchId: batch.id }, (id) =>
+      batchDeliveryPayload(id, batch, tx.now),
+    );
+  }
+  return batch;
+}
+
+const NO_EFFECTS: T.Effects = { batchMove: null, jobEvent: null };
+
+/**
+ * Persists `before → after` with its change event, outbox delivery and (unless
+ * `moveBatch` is false: the caller moves a whole chunk at once) its batch counts.
+ */
+export function* commitJob(tx: Tx, before: Job, after: Job, moveBatch = true): Op<T.Effects> {
+  if (after === before) return NO_EFFECTS;
+  yield* tx.saveJob(before, after);
+  return yield* jobWritten(tx, before, after, moveBatch);
+}
+
+/** What follows a job write in the same unit of work: its change event, outbox record and batch counts. */
+export function* jobWritten(tx: Tx, before: Job, after: Job, moveBatch = true, data: JsonObject = jobChangeData(after)): Op<T.Effects> {
+  yield* tx.insertChanges([jobChange(after, 'updated', tx.now, data)]);
+  const effects = T.effectsOf(before, after);
+  const event = effects.jobEvent;
+  if (event !== null) {
+    yield* enqueueDelivery(tx, event, after.webhook as JsonObject, { jobId: after.id, batchId: after.batchId }, (id) =>
+      jobDeliveryPayload(id, event, after, tx.now),
+    );
+  }
+  if (moveBatch && effects.batchMove !== null) yield* moveInBatch(tx, effects.batchMove.batchId, [effects.batchMove]);
+  return effects;
+}
+
+/** Log lines of the job's current attempt, each with its `logged` change. */
+export function* writeLogs(tx: Tx, job: Job, entries: readonly NewLogEntry[] | undefined): Op<void> {
+  if (entries === undefined || entries.length === 0) return;
+  const seqs = yield* tx.insertLogs(job, entries);
+  yield* tx.insertChanges(
+    entries.map((entry, i) =>
+      jobChange(job, 'logged', tx.now, { seq: seqs[i] ?? null, level: entry.level, message: entry.message, attempt: job.attempts }),
+    ),
+  );
+}
+
+/** Deletes a job with its logs and deliveries, and writes its `deleted` change (no count move). */
+export function* removeJob(tx: Tx, job: Job): Op<void> {
+  yield* tx.deleteJob(job);
+  yield* tx.insertChanges([jobChange({ ...job, version: job.version + 1 }, 'deleted', tx.now, null)]);
+}
+
+/** Groups count moves by batch, in first-seen order. */
+export function byBatch(moves: readonly ({ batchId: string } & T.BatchMove)[]): Map<string, T.BatchMove[]> {
+  const grouped = new Map<string, T.BatchMove[]>();
+  for (const { batchId, ...move } of moves) {
+    const list = grouped.get(batchId);
+    if (list === undefined) grouped.set(batchId, [move]);
+    else list.push(move);
+  }
+  return grouped;
+}
