@@ -79,9 +79,9 @@ const HISTORY_LOST = new Set([286 /* ChangeStreamHistoryLost */, 136 /* CappedPo
 /**
  * Server codes for a resume token it cannot use: not hex (9), not a KeyString or not a
  * resume token (40647, 40649, 50796, 50811, 50854, 2), or not a token of this
- * collection (280, "the resume token was not found").
+ * collection (280, "the resume token was not found"; 40585 and 40615 on older servers).
  */
-const BAD_TOKEN = new Set([2, 9, 280, 40647, 40649, 50796, 50811, 50854]);
+const BAD_TOKEN = new Set([2, 9, 280, 40585, 40615, 40647, 40649, 50796, 50811, 50854]);
 const NAMESPACE_NOT_FOUND = 26;
 const INDEX_NOT_FOUND = 27;
 const CANONICAL = /^m82(?:[0-9a-f]{2}){8,2047}$/;
