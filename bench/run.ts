@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: runs every benchmark, prints the results, writes them into
  * docs/PERFORMANCE.md (between the bench markers) and exits 1 when a target is missed.
- * `BENCH_QUICK=1` runs smaller sizes (a smoke run; figures are not written).
+ * `BENCH_QUICK=1` runs smaller sizes (a smoke run; figures are not written);
+ * `BENCH_ONLY=<words>` runs the benchmarks whose label contains them.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { arch, cpus, totalmem } from 'node:os';
@@ -9,15 +10,19 @@ import { benchFiles } from './files-bench.js';
 import { benchFanout, benchJobQuery } from './graphql-bench.js';
 import { benchIngest } from './ingest-bench.js';
 import { isolated } from './isolated.js';
+import { benchLive } from './live-bench.js';
 import { type BenchResult, benchBulkEnqueue, benchClaimComplete, benchMillion } from './store-bench.js';
 import { benchWebhooks } from './webhook-bench.js';
 import { benchLatency, benchWorkerThroughput } from './worker-bench.js';
 
 const quick = process.env.BENCH_QUICK === '1';
+/** `BENCH_ONLY=<words>`: only the benchmarks whose label contains them (figures are not written). */
+const only = process.env.BENCH_ONLY ?? '';
 
 async function main(): Promise<void> {
   const results: BenchResult[] = [];
   const run = async (label: string, fn: () => Promise<BenchResult | BenchResult[]>) => {
+    if (!label.includes(only)) return;
     process.stdout.write(`running ${label}…\n`);
     const out = await fn();
     for (const result of Array.isArray(out) ? out : [out]) {
@@ -40,8 +45,11 @@ async function main(): Promise<void> {
   await run('batch archive memory', () => isolated('./archive-bench.js', 'benchArchiveMemory', quick ? 200 : 1000));
   await run('inbound webhooks', () => benchIngest(quick ? 1 : 5, quick ? 500 : 3000));
   await run('subscription fan-out', () => benchFanout(quick ? [200] : [1000, 5000], quick ? 20 : 100, quick ? 1 : 3));
+  // BENCH_LIVE_SIZES=10000 (comma-separated socket counts) to run chosen sizes only.
+  const liveSizes = process.env.BENCH_LIVE_SIZES?.split(',').map(Number) ?? (quick ? [200] : [1000, 5000, 10_000]);
+  await run('live progress', () => benchLive(liveSizes, quick ? 20 : 1000, quick ? 3 : 20));
 
-  if (!quick) {
+  if (!quick && only === '') {
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (${arch()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const table = [
       `Last run: ${new Date().toISOString().slice(0, 10)} on ${machine}.`,

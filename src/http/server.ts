@@ -71,6 +71,15 @@ export interface HttpServer {
   readonly server: Server;
 }
 
+/**
+ * An upgraded socket's error listener. A function of its own, not a closure in the upgrade
+ * handler: that closure would share the handler's scope and keep the upgrade request
+ * alive for as long as the websocket lives (a few hundred bytes per idle subscriber).
+ */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
 export function createHttpServer(options: HttpServerOptions): HttpServer {
   const { store, logger } = options;
   const settings: HttpServerSettings = { ...DEFAULTS.server, ...options.settings };
@@ -228,7 +237,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     const requestId = requestIdFor(req);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const refuse = (status: number, reason: string, code: string, message: string) => {
