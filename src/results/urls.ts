@@ -21,10 +21,13 @@ export type UrlSignerIdentity = Principal | 'owner';
 export type SignatureCheck = { status: 'none' | 'expired' | 'invalid' } | { status: 'valid'; signer: UrlSignerIdentity };
 
 export interface UrlSigner {
-  /** Absolute, signed URL of one result file, carrying `by`'s read access. */
-  fileUrl(jobId: string, name: string, by: UrlSignerIdentity): string;
-  /** Absolute, signed URL of a job's or a batch's ZIP archive, carrying `by`'s read access. */
-  archiveUrl(kind: 'jobs' | 'batches', id: string, by: UrlSignerIdentity): string;
+  /**
+   * Absolute, signed URL of one result file, carrying `by`'s read access. It expires
+   * `results.urlTtl` after `at` (default: now); equal inputs give equal URLs.
+   */
+  fileUrl(jobId: string, name: string, by: UrlSignerIdentity, at?: Date): string;
+  /** Absolute, signed URL of a job's or a batch's ZIP archive, carrying `by`'s read access (expiry as `fileUrl`). */
+  archiveUrl(kind: 'jobs' | 'batches', id: string, by: UrlSignerIdentity, at?: Date): string;
   /** Checks the signature of a request: its raw (still encoded) path and its query. */
   check(rawPath: string, query: URLSearchParams, now?: Date): SignatureCheck;
 }
@@ -69,15 +72,15 @@ export function createUrlSigner(options: UrlSignerOptions): UrlSigner {
   const key = Buffer.from(options.secret, 'utf8');
   const base = () => (typeof options.baseUrl === 'string' ? options.baseUrl : options.baseUrl()).replace(/\/+$/, '');
   const mac = (path: string, exp: string, by: string) => createHmac('sha256', key).update(`${path}\n${exp}\n${by}`).digest('base64url');
-  const sign = (path: string, signer: UrlSignerIdentity) => {
-    const exp = String(Math.floor(Date.now() / 1000) + options.ttl);
+  const sign = (path: string, signer: UrlSignerIdentity, at: Date | undefined) => {
+    const exp = String(Math.floor((at?.getTime() ?? Date.now()) / 1000) + options.ttl);
     const by = encodeSigner(signer);
     return `${base()}${path}?exp=${exp}&by=${by}&sig=${mac(path, exp, by)}`;
   };
   const invalid: SignatureCheck = { status: 'invalid' };
   return {
-    fileUrl: (jobId, name, by) => sign(filePath(jobId, name), by),
-    archiveUrl: (kind, id, by) => sign(archivePath(kind, id), by),
+    fileUrl: (jobId, name, by, at) => sign(filePath(jobId, name), by, at),
+    archiveUrl: (kind, id, by, at) => sign(archivePath(kind, id), by, at),
     check(rawPath, query, now = new Date()) {
       const keys = [...query.keys()];
       if (keys.length === 0) return { status: 'none' };

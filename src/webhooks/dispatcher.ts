@@ -57,7 +57,9 @@ const HOLD_MS = 5;
 
 /**
  * What a receiver sees: the stored event, with the parts its settings ask for. Its URLs
- * carry the read access of the job's (or batch's) owner, who set the webhook.
+ * carry the read access of the job's (or batch's) owner, who set the webhook, and are
+ * signed as of the moment the delivery was enqueued, so every attempt of one delivery
+ * sends the same bytes (and the same signature).
  */
 export async function deliveryBody(delivery: Delivery, results: ResultStore, signer: UrlSigner): Promise<string> {
   const payload = delivery.payload;
@@ -65,7 +67,10 @@ export async function deliveryBody(delivery: Delivery, results: ResultStore, sig
   const data = (payload.data ?? {}) as JsonObject;
   if (delivery.jobId === null) {
     if (delivery.batchId === null) return JSON.stringify(payload);
-    return JSON.stringify({ ...payload, data: { ...data, archiveUrl: signer.archiveUrl('batches', delivery.batchId, 'owner') } });
+    return JSON.stringify({
+      ...payload,
+      data: { ...data, archiveUrl: signer.archiveUrl('batches', delivery.batchId, 'owner', delivery.createdAt) },
+    });
   }
   if (typeof data.results !== 'object' || data.results === null) return JSON.stringify(payload);
   const { files, metadata, markdown, ...rest } = data.results as JsonObject;
@@ -77,10 +82,10 @@ export async function deliveryBody(delivery: Delivery, results: ResultStore, sig
     files: Array.isArray(files)
       ? files.map((file) => {
           const f = file as JsonObject;
-          return { ...f, url: signer.fileUrl(jobId, String(f.name), 'owner') };
+          return { ...f, url: signer.fileUrl(jobId, String(f.name), 'owner', delivery.createdAt) };
         })
       : [],
-    archiveUrl: signer.archiveUrl('jobs', jobId, 'owner'),
+    archiveUrl: signer.archiveUrl('jobs', jobId, 'owner', delivery.createdAt),
   };
   if (settings.includeMetadata) shaped.metadata = metadata ?? null;
   // Usage and duration are in the stored event only when the webhook asked for metadata.
