@@ -14,7 +14,7 @@ import { AppError, ConfigError, ConflictError, ValidationError } from '../errors
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { Submitter } from '../jobs/submit.js';
 import type { Logger } from '../log.js';
-import type { Created, IngestCounts, IngestOutcome, JobStore, NewJob } from '../store/port.js';
+import type { Created, IngestCounters, IngestCounts, IngestOutcome, JobsPort, NewJob } from '../store/port.js';
 import { findRoute, parametersFor } from './routes.js';
 import { secretProblem, verify } from './verify.js';
 
@@ -44,7 +44,7 @@ export interface Ingest {
 
 export interface IngestOptions {
   config: ResolvedConfig['ingest'];
-  store: JobStore;
+  store: Pick<JobsPort, 'createJobs'> & IngestCounters;
   submitter: Submitter;
   registry: HandlerRegistry;
   logger: Logger;
@@ -113,7 +113,7 @@ function parsePayload(headers: IncomingHttpHeaders, body: Buffer): { payload: Js
  * group is refused (a conflicting payload, say), each job is tried on its own so one
  * bad delivery cannot fail the others.
  */
-function createJobWriter(store: JobStore) {
+function createJobWriter(store: Pick<JobsPort, 'createJobs'>) {
   let queue: { job: NewJob; resolve: (created: Created<Job>) => void; reject: (error: unknown) => void }[] = [];
   let scheduled = false;
   async function write(): Promise<void> {

@@ -21,13 +21,14 @@ import type { NetGuard } from '../net/guard.js';
 import { type BoundedBody, readBounded } from '../net/read.js';
 import type { ResultStore } from '../results/port.js';
 import type { UrlSigner } from '../results/urls.js';
-import type { DeliveryOutcome, JobStore } from '../store/port.js';
+import { watchChanges } from '../store/change-stream.js';
+import type { ChangeFeed, DeliveryOutcome, OutboxPort } from '../store/port.js';
 import { nextDelay, retryAfterMs } from './schedule.js';
 import { sign } from './signing.js';
 import type { WebhookSettings } from './validate.js';
 
 export interface DispatcherOptions {
-  store: JobStore;
+  store: OutboxPort & ChangeFeed;
   results: ResultStore;
   /** Signs the file and archive URLs in payloads. */
   signer: UrlSigner;
@@ -405,7 +406,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   async function listen(signal: AbortSignal): Promise<void> {
     try {
-      for await (const change of store.watch({ signal })) {
+      for await (const change of watchChanges((after, listener) => store.listen(after, listener), { signal })) {
         if (change.entity === 'delivery' && change.status === 'PENDING') nudge();
       }
     } catch (error) {

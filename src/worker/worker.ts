@@ -19,13 +19,15 @@ import type { HandlerContext, HandlerRegistry, HandlerServices, ProgressUpdate, 
 import type { Logger } from '../log.js';
 import { resultFiles } from '../results/archive.js';
 import type { ResultFile, ResultStore } from '../results/port.js';
-import type { AttemptReport, ClaimToken, JobStore, NewLogEntry } from '../store/port.js';
+import { watchChanges as follow } from '../store/change-stream.js';
+import type { AttemptReport, ChangeFeed, ClaimToken, JobsPort, NewLogEntry, QueuePort } from '../store/port.js';
 import { retryDelay } from './backoff.js';
 
 export type WorkerConfig = ResolvedConfig['worker'];
 
 export interface WorkerOptions {
-  store: JobStore;
+  /** The queue, the change feed (wake-ups, cancellations) and job reads. */
+  store: QueuePort & ChangeFeed & Pick<JobsPort, 'getJobs'>;
   registry: HandlerRegistry;
   results: ResultStore;
   services: HandlerServices;
@@ -465,7 +467,7 @@ export function createWorker(options: WorkerOptions): Worker {
   async function watchChanges(): Promise<void> {
     while (!watchController.signal.aborted) {
       try {
-        for await (const event of store.watch({ signal: watchController.signal })) {
+        for await (const event of follow((after, listener) => store.listen(after, listener), { signal: watchController.signal })) {
           if (event.entity === 'job') {
             if (event.status === 'PENDING' && (event.op === 'created' || event.op === 'updated')) void fill();
             const run = runs.get(event.id);
