@@ -43,8 +43,19 @@ class Transport implements GraphQLWsSocket {
     this.protocol = socket.protocol;
   }
 
+  /** Messages held while the socket is congested (see `Backlog`); null while it keeps up. */
+  private backlog: Backlog | null = null;
+
   send(data: string): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(data);
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.backlog === null && this.socket.bufferedAmount < SLOW_CONSUMER.highWaterBytes) {
+      this.socket.send(data);
+      return;
+    }
+    this.backlog ??= new Backlog(this.socket, () => {
+      this.backlog = null;
+    });
+    this.backlog.hold(data);
   }
 
   close(code: number, reason: string): void {
@@ -65,6 +76,111 @@ class Transport implements GraphQLWsSocket {
       // and the parsed message is kept anyway, so this lets the raw text go.
       handle(message as string).catch((error: unknown) => this.internal(this.socket, error));
     });
+  }
+}
+
+/**
+ * Slow consumers. A socket that does not read fast enough (a phone on a bad network, a
+ * stalled tab) must neither grow the server's memory without bound nor lose a job's
+ * final state. Once more than `highWaterBytes` wait in its send buffer, its messages are
+ * held instead of sent, and a state message replaces the held one it supersedes: the
+ * same subscription's previous `next` for `jobUpdated` and `batchUpdated`, and for
+ * `jobEvents`/`deliveryUpdated` the previous `next` about the same job or delivery.
+ * Log lines (`jobLogs`), errors and `complete` are never replaced, so the last state
+ * before `complete` always arrives. When the buffer has drained below `lowWaterBytes`
+ * the held messages go out in order. A socket holding more than `maxHeld` messages has
+ * fallen too far behind: it is closed with 1013 (try again later), and its client
+ * resumes with its last cursor, missing nothing.
+ */
+export const SLOW_CONSUMER = { highWaterBytes: 1024 * 1024, lowWaterBytes: 256 * 1024, maxHeld: 10_000, checkMs: 25 };
+
+/** Subscription fields whose messages carry state (a newer one supersedes an older one), by what keys them. */
+const STATE_FIELDS: Record<string, string | null> = {
+  jobUpdated: null,
+  batchUpdated: null,
+  jobEvents: 'jobId',
+  deliveryUpdated: 'deliveryId',
+};
+
+/** What a held message may be replaced by: its subscription and, where the field has one, its job or delivery; null: never. */
+function supersedeKey(data: string): string | null {
+  let message: { id?: unknown; type?: unknown; payload?: { data?: Record<string, unknown> | null } };
+  try {
+    message = JSON.parse(data) as typeof message;
+  } catch {
+    return null;
+  }
+  if (message.type !== 'next' || typeof message.id !== 'string') return null;
+  const data$ = message.payload?.data;
+  if (data$ === null || data$ === undefined) return null;
+  const [field, value] = Object.entries(data$)[0] ?? [];
+  if (field === undefined || !(field in STATE_FIELDS)) return null;
+  const by = STATE_FIELDS[field];
+  if (by === null || by === undefined) return message.id;
+  const key = (value as Record<string, unknown> | null)?.[by];
+  // Without the job's or delivery's id in the selection, one event cannot be told from another.
+  return typeof key === 'string' ? `${message.id}\u0000${key}` : null;
+}
+
+/** The held messages of a congested socket (see SLOW_CONSUMER). */
+class Backlog {
+  /** In order of arrival; a superseded message's slot is emptied (null). */
+  private held: (string | null)[] = [];
+  /** Messages held and not superseded. */
+  private count = 0;
+  /** Slot of the latest held message per supersede key. */
+  private readonly slots = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly done: () => void,
+  ) {
+    this.timer = setInterval(() => this.flush(), SLOW_CONSUMER.checkMs);
+  }
+
+  hold(data: string): void {
+    const key = supersedeKey(data);
+    if (key !== null) {
+      const slot = this.slots.get(key);
+      if (slot !== undefined) {
+        this.held[slot] = null;
+        this.count--;
+      }
+      this.slots.set(key, this.held.length);
+    }
+    this.held.push(data);
+    this.count++;
+    if (this.count > SLOW_CONSUMER.maxHeld) {
+      this.stop();
+      this.socket.close(1013, 'Too far behind: reconnect and resume after your last cursor');
+    }
+  }
+
+  private flush(): void {
+    if (this.socket.readyState !== this.socket.OPEN) return this.stop();
+    let sent = 0;
+    while (sent < this.held.length && this.socket.bufferedAmount < SLOW_CONSUMER.lowWaterBytes) {
+      const message = this.held[sent];
+      if (message !== null && message !== undefined) {
+        this.socket.send(message);
+        this.count--;
+      }
+      sent++;
+    }
+    if (sent === 0) return;
+    if (sent === this.held.length) return this.stop();
+    this.held = this.held.slice(sent);
+    // Slots moved with the messages still held.
+    for (const [key, slot] of this.slots) {
+      if (slot < sent) this.slots.delete(key);
+      else this.slots.set(key, slot - sent);
+    }
+  }
+
+  private stop(): void {
+    clearInterval(this.timer);
+    this.done();
   }
 }
 
