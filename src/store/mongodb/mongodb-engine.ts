@@ -8,7 +8,16 @@
  *
  * Change streams and transactions need a replica set: `createMongoStore` checks.
  */
-import { type ClientSession, type Collection, type Db, type Document, type Filter, MongoClient, type TransactionOptions } from 'mongodb';
+import {
+  type ClientSession,
+  type Collection,
+  type Db,
+  type Document,
+  type Filter,
+  type IndexDescription,
+  MongoClient,
+  type TransactionOptions,
+} from 'mongodb';
 import { batchStatus } from '../../domain/status.js';
 import type { Batch, Delivery, Job, LogEntry, Principal } from '../../domain/types.js';
 import { ConflictError, ValidationError } from '../../errors.js';
@@ -194,8 +203,8 @@ function batchQuery(filter: BatchFilter): Document {
   return and.length === 0 ? {} : { $and: and };
 }
 
-/** The indexes of every collection but `changes` (see `ensureChangeIndexes`). */
-export const INDEXES = {
+/** The indexes of every collection but `changes` (see `ensureChangeIndexes`). An index's key never changes under its name. */
+export const INDEXES: Record<'jobs' | 'batches' | 'job_logs' | 'deliveries', IndexDescription[]> = {
   jobs: [
     { key: { paused: 1, priority: -1, runAt: 1, _id: 1 }, name: 'claim', partialFilterExpression: { status: 'PENDING' } },
     { key: { leaseUntil: 1 }, name: 'lease', partialFilterExpression: { status: 'PROCESSING' } },
@@ -231,14 +240,14 @@ export const INDEXES = {
   ],
   job_logs: [{ key: { jobId: 1, seq: 1 }, name: 'job_seq' }],
   deliveries: [
-    { key: { nextAttemptAt: 1, _id: 1 }, name: 'due', partialFilterExpression: { status: 'PENDING' } },
+    { key: { nextAttemptAt: 1 }, name: 'due', partialFilterExpression: { status: 'PENDING' } },
     { key: { leaseUntil: 1 }, name: 'lease', partialFilterExpression: { status: 'SENDING' } },
     { key: { jobId: 1 }, name: 'job' },
     { key: { batchId: 1 }, name: 'batch' },
     // The 410 check of every delivery claim (disabledFilter).
     { key: { batchId: 1, 'webhook.url': 1, jobId: 1 }, name: 'disabled', partialFilterExpression: { status: 'DISABLED' } },
   ],
-} as const;
+};
 
 class MongoTx implements Tx {
   private readonly o: { session: ClientSession };
@@ -488,10 +497,10 @@ export class MongoEngine implements Engine {
   async init(): Promise<void> {
     const { jobs, batches, logs, deliveries } = this.collections;
     await Promise.all([
-      jobs.createIndexes([...INDEXES.jobs] as never),
-      batches.createIndexes([...INDEXES.batches] as never),
-      logs.createIndexes([...INDEXES.job_logs] as never),
-      deliveries.createIndexes([...INDEXES.deliveries] as never),
+      jobs.createIndexes(INDEXES.jobs),
+      batches.createIndexes(INDEXES.batches),
+      logs.createIndexes(INDEXES.job_logs),
+      deliveries.createIndexes(INDEXES.deliveries),
       ensureChangeIndexes(this.db, { retentionHours: this.options.changesRetentionHours ?? 0 }),
     ]);
     await this.measureClock();
