@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import type { Db } from 'mongodb';
+import { type Db, MongoClient } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/domain/types.js';
 import { deleteBatchWithResults, deleteJobWithResults, deleteOrphanedResults } from '../../src/jobs/removal.js';
@@ -180,20 +180,25 @@ for (const { title, adapter, skipped } of suites) {
   });
 }
 
-/** A GridFS result store with `options` over a fresh database, and that database. */
-async function openGridFs(options: GridFsResultStoreOptions = {}): Promise<{ results: ResultStore; db: Db }> {
+let gridClient: MongoClient | null = null;
+/** A GridFS result store with `options` over a fresh database (dropped by the adapter's cleanup), and that database. */
+function openGridFs(options: GridFsResultStoreOptions = {}): { results: ResultStore; db: Db } {
   if (mongo.adapter === null) throw new Error(`no MongoDB: ${mongo.skipped}`);
-  const db = ((await mongo.adapter.open()) as unknown as MongoStore).database();
+  gridClient ??= new MongoClient(mongo.adapter.uri);
+  const db = gridClient.db(mongo.adapter.database());
   return { results: createGridFsResultStore(db, options), db };
 }
 
 describe.skipIf(mongo.adapter === null)(
   `gridfs result store versions${mongo.adapter === null ? ` (skipped: ${mongo.skipped})` : ''}`,
   () => {
-    afterAll(() => mongo.adapter?.cleanup());
+    afterAll(async () => {
+      await gridClient?.close();
+      await mongo.adapter?.cleanup();
+    });
 
     it('serves the version whose put began last: an earlier put that ends later does not displace it', async () => {
-      const { results } = await openGridFs();
+      const { results } = openGridFs();
       // The slow writer's body: its put reads it only once it has taken its place in the order.
       const slowBody = new PassThrough();
       const begun = new Promise<void>((resolve) => slowBody.once('resume', () => resolve()));
@@ -208,7 +213,7 @@ describe.skipIf(mongo.adapter === null)(
     });
 
     it('deletes a displaced version only once its grace period has passed', async () => {
-      const kept = await openGridFs();
+      const kept = openGridFs();
       await kept.results.put('job_8', 'a.txt', 'one', 'text/plain');
       await kept.results.put('job_8', 'a.txt', 'two', 'text/plain');
       const versions = await kept.db.collection('results.files').find({ filename: 'job_8/a.txt' }).toArray();
@@ -216,7 +221,7 @@ describe.skipIf(mongo.adapter === null)(
       expect(versions.filter((v) => v.metadata?.supersededAt instanceof Date).map((v) => v.length)).toEqual([3]);
       expect((await kept.results.read('job_8', 'a.txt'))?.toString()).toBe('two');
 
-      const reaped = await openGridFs({ supersededGraceMs: 0 });
+      const reaped = openGridFs({ supersededGraceMs: 0 });
       await reaped.results.put('job_8', 'a.txt', 'one', 'text/plain');
       await reaped.results.put('job_8', 'a.txt', 'two', 'text/plain');
       expect(await reaped.db.collection('results.files').countDocuments({ filename: 'job_8/a.txt' })).toBe(1);
