@@ -18,6 +18,8 @@
  *   after it is no longer in `changes` (deleted by the retention sweep or the TTL
  *   index, see `ensureChangeIndexes`), as on SQLite. `readAfter(null)` starts at the
  *   oldest change still in `changes`.
+ * - **Topology**: this is written for replica sets. Through mongos (a sharded cluster) an
+ *   empty batch can come before every shard has answered, so a replay there may end early.
  * - **Live**: one stream per process, from the fan-out's live position. An `invalidate`
  *   (the collection or database dropped or renamed), or the stream ending, fails every
  *   subscriber instead of leaving them waiting.
@@ -204,16 +206,19 @@ export class MongoChangeSource implements ChangeSource {
     if (cursor !== null) return this.replay(cursor, { startAfter: decodeCursor(cursor) }, limit, null);
     // From the oldest change still retained: its `at` comes from its writer's clock, so the
     // oplog is read from a margin before it, skipping what precedes it. A margin reaching
-    // before the oplog's start is retried without it.
+    // before the oplog's start is retried with smaller ones.
     const oldest = await this.changes.findOne({}, { sort: { at: 1 }, projection: { at: 1 } });
     if (oldest === null) return [];
     const from = oldest.at.getTime();
-    try {
-      return await this.replay(null, { startAtOperationTime: timestampAt(from - this.clockMarginMs) }, limit, oldest.at);
-    } catch (error) {
-      if (!(error instanceof CursorExpiredError)) throw error;
-      return this.replay(null, { startAtOperationTime: timestampAt(from) }, limit, oldest.at);
+    const margins = [this.clockMarginMs, 2000, 0];
+    for (const [i, margin] of margins.entries()) {
+      try {
+        return await this.replay(null, { startAtOperationTime: timestampAt(from - margin) }, limit, oldest.at);
+      } catch (error) {
+        if (!(error instanceof CursorExpiredError) || i === margins.length - 1) throw error;
+      }
     }
+    return [];
   }
 
   /**
