@@ -13,6 +13,7 @@
  * listener, and its check must already see the change.
  */
 import DataLoader from 'dataloader';
+import { LRUCache } from 'lru-cache';
 import type { Owned } from '../domain/access.js';
 import type { ChangeListener, Listening } from '../store/change-stream.js';
 import type { ChangeEvent, JobStore } from '../store/port.js';
@@ -20,7 +21,7 @@ import type { ChangeEvent, JobStore } from '../store/port.js';
 export type JobAccessInfo = Owned & { type: string | null; source: string | null };
 
 export class JobAccessCache implements ChangeListener {
-  private readonly entries = new Map<string, JobAccessInfo>();
+  private readonly entries: LRUCache<string, JobAccessInfo>;
   private readonly loader: DataLoader<string, JobAccessInfo | null>;
   /** Open subscriptions. */
   private users = 0;
@@ -38,8 +39,9 @@ export class JobAccessCache implements ChangeListener {
 
   constructor(
     private readonly store: JobStore,
-    private readonly maxEntries = 50_000,
+    maxEntries = 50_000,
   ) {
+    this.entries = new LRUCache({ max: maxEntries });
     this.loader = new DataLoader<string, JobAccessInfo | null>(
       async (ids) =>
         (await store.getJobs(ids)).map((job) =>
@@ -78,7 +80,6 @@ export class JobAccessCache implements ChangeListener {
     const epoch = this.epoch;
     const info = await this.loader.load(id);
     if (info !== null && this.live && epoch === this.epoch) {
-      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
       this.entries.set(id, info);
     }
     return info;

@@ -18,6 +18,7 @@ import {
   type ValidationRule,
   validate,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { PushStream } from '../lib/push-stream.js';
 import type { GraphQLContext } from './context.js';
 
@@ -32,13 +33,12 @@ export interface ParsedQuery {
 
 /** Parses and validates a query once per distinct text (bounded cache). */
 export function createDocumentCache(schema: GraphQLSchema, rules: readonly ValidationRule[], size = 1000) {
-  const documents = new Map<string, ParsedQuery>();
+  const documents = new LRUCache<string, ParsedQuery>({ max: size });
   return (query: string): ParsedQuery => {
     let entry = documents.get(query);
     if (entry === undefined) {
       const document = parse(query);
       entry = { document, errors: validate(schema, document, rules), query };
-      if (documents.size >= size) documents.delete(documents.keys().next().value as string);
       documents.set(query, entry);
     }
     return entry;
@@ -76,13 +76,12 @@ export function createSharedSubscribe() {
   // Subscribers keep a number, not their own copy of the key text. Bounded: a key
   // dropped here only means later subscribers with it share executions among
   // themselves, not with the earlier ones.
-  const keyIds = new Map<string, number>();
+  const keyIds = new LRUCache<string, number>({ max: 10_000 });
   let nextKeyId = 0;
   const keyId = (key: string): number => {
     let id = keyIds.get(key);
     if (id === undefined) {
       id = nextKeyId++;
-      if (keyIds.size >= 10_000) keyIds.delete(keyIds.keys().next().value as string);
       keyIds.set(key, id);
     }
     return id;

@@ -4,15 +4,15 @@
  * the base64-decoded part of the `whsec_` secret.
  */
 import { createHmac } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { secretKey } from './validate.js';
 
-const keys = new Map<string, Buffer>();
+const keys = new LRUCache<string, Buffer>({ max: 1000 });
 
 /** The decoded key of a secret; a batch's deliveries share one, so it is decoded once. */
 function keyOf(secret: string): Buffer {
   let key = keys.get(secret);
   if (key === undefined) {
-    if (keys.size >= 1000) keys.delete(keys.keys().next().value as string);
     key = secretKey(secret);
     keys.set(secret, key);
   }

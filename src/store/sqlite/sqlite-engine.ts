@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
 import type { Batch, Delivery, Job, JsonObject, LogEntry } from '../../domain/types.js';
 import { CursorExpiredError, ValidationError } from '../../errors.js';
 import { ChangeHub } from '../change-hub.js';
@@ -348,7 +349,8 @@ export class SqliteEngine implements Engine {
   private readonly hub: ChangeHub;
   private readonly changePollMs: number;
   private readonly claimStatements = new Map<string, Database.Statement>();
-  private readonly listStatements = new Map<string, Database.Statement>();
+  /** Prepared list queries, one per filter shape (bounded: shapes come from callers' filters). */
+  private readonly listStatements = new LRUCache<string, Database.Statement>({ max: 500 });
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private pollTimer: NodeJS.Timeout | null = null;
   private nudgeScheduled = false;
@@ -433,7 +435,7 @@ export class SqliteEngine implements Engine {
     let statement = this.listStatements.get(sql);
     if (statement === undefined) {
       statement = this.db.prepare(sql);
-      if (this.listStatements.size < 200) this.listStatements.set(sql, statement);
+      this.listStatements.set(sql, statement);
     }
     return statement;
   }
