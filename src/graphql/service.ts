@@ -250,7 +250,21 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
     async stream(req, res, requestId) {
       res.setHeader('x-request-id', requestId);
       streamIds.set(req, requestId);
-      await sse(req, res);
+      let body: string | null = null;
+      if (req.method === 'POST') {
+        try {
+          body = await readBody(req, config.maxRequestBytes);
+        } catch (error) {
+          if (error instanceof BodyTooLargeError) {
+            res.setHeader('connection', 'close');
+            sendErrors(res, 413, [{ message: error.message, extensions: { code: error.code, limit: config.maxRequestBytes } }]);
+          } else {
+            sendErrors(res, 400, [{ message: 'the request body could not be read', extensions: { code: 'BAD_REQUEST' } }]);
+          }
+          return;
+        }
+      }
+      await sse(req, res, body);
     },
     async handle(req, res, requestId) {
       res.setHeader('x-request-id', requestId);

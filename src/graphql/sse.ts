@@ -5,7 +5,7 @@
  * (request headers), access checks, resume cursors and shared execution as graphql-ws;
  * queries and mutations stay on `POST /graphql`.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type DocumentNode,
   type ExecutionArgs,
@@ -14,8 +14,7 @@ import {
   type GraphQLSchema,
   getOperationAST,
 } from 'graphql';
-import type { ExecutionResult } from 'graphql-sse';
-import { createHandler } from 'graphql-sse/lib/use/http';
+import { createHandler, type ExecutionResult } from 'graphql-sse';
 import type { Principal } from '../domain/types.js';
 import { AppError, coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -37,11 +36,16 @@ export interface SseOptions {
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 
-/** Answers a request to `/graphql/stream`. */
-export function createSseHandler(options: SseOptions): (req: IncomingMessage, res: import('node:http').ServerResponse) => Promise<void> {
+/**
+ * Answers a request to `/graphql/stream`. `body` is a POST request's body, already read
+ * by the caller within `graphql.maxRequestBytes`: graphql-sse's own Node adapter would
+ * read a body of any size into one string (a few hundred megabytes exceed the longest
+ * string V8 holds, and the throw takes the process down).
+ */
+export function createSseHandler(options: SseOptions): (req: IncomingMessage, res: ServerResponse, body: string | null) => Promise<void> {
   const principals = new WeakMap<IncomingMessage, Principal>();
   const withCode = (message: string, code: string) => new GraphQLError(message, { extensions: { code } });
-  return createHandler({
+  const handler = createHandler<IncomingMessage, { res: ServerResponse }>({
     schema: options.schema,
     // `documents` has validated already, with the query limits besides the standard rules.
     validate: () => [],
@@ -97,4 +101,37 @@ export function createSseHandler(options: SseOptions): (req: IncomingMessage, re
       };
     },
   });
+
+  // After graphql-sse's own adapter (use/http), with the body handed in.
+  return async function handle(req, res, body) {
+    const [result, init] = await handler({
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: {
+        get(key) {
+          const value = req.headers[key];
+          return Array.isArray(value) ? value.join('\n') : value;
+        },
+      },
+      body,
+      raw: req,
+      context: { res },
+    });
+    res.writeHead(init.status, init.statusText, init.headers);
+    if (result === null || typeof result === 'string') {
+      await new Promise<void>((resolve) => res.end(result ?? undefined, () => resolve()));
+      return;
+    }
+    const stop = () => void result.return(undefined);
+    res.once('close', stop);
+    for await (const event of result) {
+      const closed = await new Promise<boolean>((resolve, reject) => {
+        if (!res.writable) resolve(true);
+        else res.write(event, (error) => (error ? reject(error) : resolve(false)));
+      });
+      if (closed) break;
+    }
+    res.off('close', stop);
+    await new Promise<void>((resolve) => res.end(() => resolve()));
+  };
 }

@@ -126,6 +126,37 @@ describe('subscriptions over Server-Sent Events', () => {
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('ORIGIN_NOT_ALLOWED');
   });
 
+  it('refuses a body larger than graphql.maxRequestBytes with 413, declared or streamed, from an anonymous caller', async () => {
+    api = await startApi({ overrides: { 'graphql.maxRequestBytes': 2048 } });
+    const body = JSON.stringify({ query: 'subscription { jobEvents { cursor } }', variables: { pad: 'x'.repeat(5000) } });
+    const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
+    const declared = await fetch(`${api.url}/graphql/stream`, { method: 'POST', headers, body });
+    // Streamed in pieces without a content-length: the server must count what arrives.
+    const pieces = [body.slice(0, 1500), body.slice(1500, 3000), body.slice(3000)];
+    const streamed = await fetch(`${api.url}/graphql/stream`, {
+      method: 'POST',
+      headers,
+      body: new ReadableStream({
+        pull(controller) {
+          const next = pieces.shift();
+          if (next === undefined) controller.close();
+          else controller.enqueue(new TextEncoder().encode(next));
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    for (const response of [declared, streamed]) {
+      expect(response.status).toBe(413);
+      expect(((await response.json()) as { errors: { extensions: { code: string; limit: number } }[] }).errors[0]?.extensions).toEqual({
+        code: 'LIMIT_EXCEEDED',
+        limit: 2048,
+      });
+    }
+    // A body within the limit still opens its stream.
+    const ok = follow(sseClient({ 'x-user-id': 'alice' }), JOB_UPDATED, { id: await submitGate('small') }, (values) => values.length > 0);
+    expect((await ok.finished)[0]).toMatchObject({ op: 'SNAPSHOT' });
+  });
+
   it('refuses queries and mutations (they go to POST /graphql) and invalid documents, as an event with a code', async () => {
     api = await startApi();
     const client = sseClient({ 'x-user-id': 'alice' });
