@@ -100,6 +100,13 @@ export function queryLimitRules(limits: QueryLimits) {
         return isListType(getNullableType(field.type)) ? sizeOf(`${parent.name}.${field.name}`) : 1;
       }
 
+      /**
+       * A fragment's measure on a parent type, computed once per document: a fragment
+       * spread many times (each level spreading the one below twice, say) would otherwise
+       * be walked again at every spread, exponentially in the document's size.
+       */
+      const fragments = new Map<string, Measure>();
+
       function measure(selectionSet: SelectionSetNode | undefined, parent: GraphQLNamedType | undefined, seen: Set<string>): Measure {
         if (selectionSet === undefined) return { depth: 0, cost: 0 };
         let depth = 0;
@@ -125,9 +132,15 @@ export function queryLimitRules(limits: QueryLimits) {
                   : fragment?.selectionSet;
             const condition = selection.kind === Kind.INLINE_FRAGMENT ? selection.typeCondition : fragment?.typeCondition;
             const type = condition === undefined || condition === null ? parent : (schema.getType(condition.name.value) ?? undefined);
-            if (name !== null) seen.add(name);
-            const inner = measure(set, type, seen);
-            if (name !== null) seen.delete(name);
+            const key = name === null ? null : `${name} on ${type?.name ?? ''}`;
+            let inner = key === null ? undefined : fragments.get(key);
+            if (inner === undefined) {
+              if (name !== null) seen.add(name);
+              inner = measure(set, type, seen);
+              if (name !== null) seen.delete(name);
+              // Inside a cycle the measure is partial; NoFragmentCycles refuses such a document anyway.
+              if (key !== null) fragments.set(key, inner);
+            }
             depth = Math.max(depth, inner.depth);
             cost += inner.cost;
           }

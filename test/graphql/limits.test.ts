@@ -3,7 +3,19 @@
  * the answer has a size limit, introspection and suggestions follow NODE_ENV, and
  * malformed input (deep JSON, a subscription over HTTP) is a 4xx, never a 500.
  */
-import { getNullableType, isInterfaceType, isListType, isObjectType, parse, validate } from 'graphql';
+import {
+  type ASTVisitor,
+  getNullableType,
+  isInterfaceType,
+  isListType,
+  isObjectType,
+  parse,
+  TypeInfo,
+  ValidationContext,
+  validate,
+  visit,
+  visitWithTypeInfo,
+} from 'graphql';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JSON_COST, LIST_SIZES, queryLimitRules } from '../../src/graphql/limits.js';
 import { createResolvers } from '../../src/graphql/resolvers/index.js';
@@ -49,6 +61,33 @@ describe('query cost', () => {
     expect(cost('{ jobs(first: 10) { edges { node { ...f } } } } fragment f on Job { id parameters }')).toBe(
       1 + 10 * (1 + 1 + 1 + JSON_COST),
     );
+  });
+
+  it('measures each fragment once however often it is spread (a document of 1 KB cost 2^n steps)', async () => {
+    const levels = 20;
+    const fragments = ['fragment F0 on Query { __typename }'];
+    for (let i = 1; i <= levels; i++) fragments.push(`fragment F${i} on Query { ...F${i - 1} ...F${i - 1} }`);
+    const query = `query { ...F${levels} } ${fragments.join(' ')}`;
+    // Run the rule alone and count how often it looks a fragment up: once per spread in
+    // the document (41), not once per spread reached by walking them all (2^21).
+    const document = parse(query);
+    const typeInfo = new TypeInfo(schema);
+    const context = new ValidationContext(schema, document, typeInfo, () => {});
+    let lookups = 0;
+    const getFragment = context.getFragment.bind(context);
+    context.getFragment = (name) => {
+      lookups++;
+      return getFragment(name);
+    };
+    const [rule] = queryLimitRules({ maxDepth: 100, maxCost: 0 });
+    visit(document, visitWithTypeInfo(typeInfo, (rule as (context: ValidationContext) => ASTVisitor)(context)));
+    expect(lookups).toBe(2 * levels + 1);
+    // The cost is exact, and the server refuses the document before running it.
+    expect(cost(query)).toBe(2 ** levels);
+    api = await startApi({ user: null });
+    const { status, body } = await api.gql(query);
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', cost: 2 ** levels });
   });
 
   it('knows a size for every list field of the schema', () => {
