@@ -109,10 +109,12 @@ const schema = z.strictObject({
     maxConnections: z.number().int().min(0),
     /** Open connections from one client address; beyond, 503. 0: no cap. Behind a proxy every client has the proxy's address. */
     maxConnectionsPerIp: z.number().int().min(0),
-    /** How long a client may take to send a request's headers; then 408. */
+    /** How long a client may take, from connecting, to send a request's complete headers; then 408 and the connection closes. */
     headersTimeoutMs: ms(1),
     /** How long a client may take to send a whole request (headers and body); then 408. 0: no limit. */
     requestTimeoutMs: ms(0),
+    /** How long a connection may stay idle between requests (HTTP keep-alive) before it is closed. */
+    keepAliveTimeoutMs: ms(1),
   }),
   store: z.strictObject({
     driver: z.enum(['sqlite', 'mongodb']),
@@ -322,6 +324,7 @@ export const DEFAULTS: ResolvedConfig = {
     maxConnectionsPerIp: 1000,
     headersTimeoutMs: 10_000,
     requestTimeoutMs: 120_000,
+    keepAliveTimeoutMs: 5000,
   },
   store: {
     driver: 'sqlite',

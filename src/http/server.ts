@@ -6,8 +6,13 @@
  *
  * Before any route: a request id (the caller's `X-Request-ID` when it is sane), the
  * `Host` check and, for websocket upgrades, the `Origin` check (`host-check.ts`), and
- * the connection caps. Slow clients are cut off by Node's `headersTimeout` and
- * `requestTimeout` with a 408.
+ * the connection caps. A connection beyond a cap is answered 503 as soon as it connects
+ * and closed, without counting. Slow clients are cut off by Node's `headersTimeout`
+ * (counted from the connection's start, so one that sends nothing is cut off too) and
+ * `requestTimeout` with a 408; idle keep-alive connections by `keepAliveTimeout`.
+ * Whenever the server answers and closes its side, the socket is destroyed once the
+ * peer closes its own or after `CLOSE_LINGER_MS`: a peer that never closes would
+ * otherwise keep a half-open socket, and its place under the caps, for ever.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -24,7 +29,14 @@ import { sendJson } from './respond.js';
 /** What the HTTP layer takes from `server.*`. */
 export type HttpServerSettings = Pick<
   ResolvedConfig['server'],
-  'publicUrl' | 'allowedHosts' | 'allowedOrigins' | 'maxConnections' | 'maxConnectionsPerIp' | 'headersTimeoutMs' | 'requestTimeoutMs'
+  | 'publicUrl'
+  | 'allowedHosts'
+  | 'allowedOrigins'
+  | 'maxConnections'
+  | 'maxConnectionsPerIp'
+  | 'headersTimeoutMs'
+  | 'requestTimeoutMs'
+  | 'keepAliveTimeoutMs'
 >;
 
 export interface HttpServerOptions {
@@ -52,6 +64,21 @@ export function requestIdFor(req: IncomingMessage): string {
 /** Routes a probe or load balancer calls by whatever name it likes; they reveal nothing. */
 const PROBES = new Set(['/healthz', '/readyz']);
 
+/**
+ * How long a socket the server answered and closed its side of waits for the peer to
+ * close its own before it is destroyed. Destroying at once could reset the connection
+ * before the peer has read the answer (its request still unread on our side).
+ */
+const CLOSE_LINGER_MS = 1000;
+
+/** Ends the socket with `text` and destroys it when the peer has closed too, or after the linger. */
+function endAndClose(socket: Duplex, text: string): void {
+  socket.end(text);
+  const timer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
 function rawAnswer(socket: Duplex, status: number, reason: string, headers: Record<string, string>, body: unknown): void {
   const text = JSON.stringify(body);
   const lines = [
@@ -61,7 +88,7 @@ function rawAnswer(socket: Duplex, status: number, reason: string, headers: Reco
   ];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   lines.push('connection: close');
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
+  endAndClose(socket, `${lines.join('\r\n')}\r\n\r\n${text}`);
 }
 
 export interface HttpServer {
@@ -135,15 +162,15 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   }
 
   // Connection caps: every TCP connection (HTTP keep-alive or websocket) counts while it
-  // is open. One over a cap is answered 503 on its first request and closed.
+  // is open. One over a cap is answered 503 as soon as it connects and closed; it never
+  // counts, so a flood of refused connections cannot hold the caps.
   const perAddress = new Map<string, number>();
   let open = 0;
-  const overCap = new WeakMap<Duplex, string>();
+  /** Sockets answered 503 at connect: whatever request they send later is not served. */
+  const refusedSockets = new WeakSet<Duplex>();
 
   /** Why this request is refused before routing, or null. */
   function refusal(req: IncomingMessage): { status: number; reason: string; code: string; message: string } | null {
-    const cap = overCap.get(req.socket);
-    if (cap !== undefined) return { status: 503, reason: 'Service Unavailable', code: 'TOO_MANY_CONNECTIONS', message: cap };
     const path = (req.url ?? '/').split('?')[0] as string;
     if (!PROBES.has(path) && !hosts.hostAllowed(req.headers.host)) {
       return {
@@ -164,6 +191,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(settings.headersTimeoutMs / 4))),
     },
     (req, res) => {
+      if (refusedSockets.has(req.socket)) {
+        // Already answered 503 and closing: read and drop what the client sent meanwhile.
+        req.resume();
+        return;
+      }
       // A caller's own id (a proxy's) is kept, so one id follows the request through every log.
       const requestId = requestIdFor(req);
       res.setHeader('x-request-id', requestId);
@@ -179,7 +211,6 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       });
       const refused = refusal(req);
       if (refused !== null) {
-        if (refused.status === 503) res.setHeader('retry-after', '1');
         res.setHeader('connection', 'close');
         sendJson(res, refused.status, { error: { code: refused.code, message: refused.message } });
         return;
@@ -192,9 +223,25 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     },
   );
 
+  // Idle keep-alive connections: Node destroys them after this (its default is 5 s).
+  server.keepAliveTimeout = settings.keepAliveTimeoutMs;
+
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? 'unknown';
     const fromAddress = (perAddress.get(address) ?? 0) + 1;
+    const cap =
+      settings.maxConnections > 0 && open + 1 > settings.maxConnections
+        ? `the server holds its maximum of ${settings.maxConnections} open connections (server.maxConnections); try again later`
+        : settings.maxConnectionsPerIp > 0 && fromAddress > settings.maxConnectionsPerIp
+          ? `${address} holds the maximum of ${settings.maxConnectionsPerIp} open connections per client address (server.maxConnectionsPerIp); close some first`
+          : null;
+    if (cap !== null) {
+      // Answered before the client says anything: a silent client is not waited for.
+      refusedSockets.add(socket);
+      logger.debug('connection refused', { address, open, fromAddress: fromAddress - 1 });
+      rawAnswer(socket, 503, 'Service Unavailable', { 'retry-after': '1' }, { error: { code: 'TOO_MANY_CONNECTIONS', message: cap } });
+      return;
+    }
     perAddress.set(address, fromAddress);
     open++;
     socket.once('close', () => {
@@ -203,17 +250,6 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       if (left === 0) perAddress.delete(address);
       else perAddress.set(address, left);
     });
-    if (settings.maxConnections > 0 && open > settings.maxConnections) {
-      overCap.set(
-        socket,
-        `the server holds its maximum of ${settings.maxConnections} open connections (server.maxConnections); try again later`,
-      );
-    } else if (settings.maxConnectionsPerIp > 0 && fromAddress > settings.maxConnectionsPerIp) {
-      overCap.set(
-        socket,
-        `${address} holds the maximum of ${settings.maxConnectionsPerIp} open connections per client address (server.maxConnectionsPerIp); close some first`,
-      );
-    }
   });
 
   // Requests that never finish arriving, oversized headers and garbage: a clear status, then close.
@@ -238,6 +274,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', destroySocket);
+    // Already answered 503 at connect and closing.
+    if (refusedSockets.has(socket)) return;
     const requestId = requestIdFor(req);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const refuse = (status: number, reason: string, code: string, message: string) => {

@@ -84,19 +84,32 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ status:
   });
 }
 
-/** A TCP connection to the server, kept open; `send` writes, `answer` resolves with everything read until the server closes. */
-async function tcp(url: string): Promise<{ socket: Socket; answer: Promise<string> }> {
+/**
+ * A TCP connection to the server, kept open; `answer` resolves with everything read until
+ * the server closes. With `halfOpen` the client never closes its own side, as an attacker
+ * holding connections would not: `answer` then resolves when the server's side ends.
+ */
+async function tcp(url: string, options: { halfOpen?: boolean } = {}): Promise<{ socket: Socket; answer: Promise<string> }> {
   const { hostname, port } = new URL(url);
-  const socket = connect(Number(port), hostname);
+  const socket = connect({ port: Number(port), host: hostname, allowHalfOpen: options.halfOpen === true });
   sockets.push(socket);
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   let text = '';
   socket.on('data', (chunk: Buffer) => {
     text += chunk.toString();
   });
-  const answer = new Promise<string>((resolve) => socket.once('close', () => resolve(text)));
+  const answer = new Promise<string>((resolve) => socket.once(options.halfOpen === true ? 'end' : 'close', () => resolve(text)));
   socket.on('error', () => undefined);
   return { socket, answer };
+}
+
+/** GET /healthz's status, or 0 when the connection is refused before an answer arrives. */
+async function healthStatus(url: string): Promise<number> {
+  try {
+    return (await fetch(`${url}/healthz`)).status;
+  } catch {
+    return 0;
+  }
 }
 
 describe('websocket origin and identity', () => {
@@ -260,6 +273,48 @@ describe('caps', () => {
     const refused = await upgrade(api.wsUrl, {});
     expect(refused.status).toBe(503);
     expect(refused.body).toContain('server.maxConnections');
+  });
+
+  it('answers a connection beyond a cap with 503 at once, before it sends anything, and does not count it', async () => {
+    // A long header timeout: only the cap can answer these silent connections in time.
+    api = await startApi({ overrides: { 'server.maxConnectionsPerIp': 2, 'server.headersTimeoutMs': 60_000 } });
+    const held = [await tcp(api.url, { halfOpen: true }), await tcp(api.url, { halfOpen: true })];
+    // A flood of silent connections that never close their side.
+    const flood = await Promise.all(Array.from({ length: 20 }, () => tcp(api?.url as string, { halfOpen: true })));
+    for (const connection of flood) {
+      const answer = await connection.answer;
+      expect(answer).toMatch(/^HTTP\/1\.1 503/);
+      expect(answer).toContain('TOO_MANY_CONNECTIONS');
+      expect(answer).toContain('server.maxConnectionsPerIp');
+    }
+    // The refused connections hold no place: once one held connection closes, the server answers again.
+    held[0]?.socket.destroy();
+    await expect.poll(() => healthStatus(api?.url as string)).toBe(200);
+  });
+
+  it('closes connections that send no complete headers in time, also when the client never closes its side', async () => {
+    api = await startApi({
+      overrides: { 'server.maxConnectionsPerIp': 2, 'server.headersTimeoutMs': 200, 'server.requestTimeoutMs': 400 },
+    });
+    const silent = await tcp(api.url, { halfOpen: true });
+    const partial = await tcp(api.url, { halfOpen: true });
+    partial.socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n');
+    for (const answer of [await silent.answer, await partial.answer]) {
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+      expect(answer).toContain('REQUEST_TIMEOUT');
+    }
+    // Both half-open sockets are gone on the server's side: they no longer hold the cap.
+    await expect.poll(() => healthStatus(api?.url as string), { timeout: 10_000 }).toBe(200);
+  });
+
+  it('closes an idle keep-alive connection after server.keepAliveTimeoutMs', async () => {
+    api = await startApi({ overrides: { 'server.keepAliveTimeoutMs': 1000, 'server.headersTimeoutMs': 60_000 } });
+    const idle = await tcp(api.url, { halfOpen: true });
+    idle.socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+    // The answer tells the client how long it may stay idle; the server then closes its side.
+    const answer = await idle.answer;
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(answer).toMatch(/\r\nkeep-alive: timeout=1\r\n/i);
   });
 
   it('refuses operations beyond graphql.maxSubscriptionsPerSocket on one websocket with LIMIT_EXCEEDED', async () => {
