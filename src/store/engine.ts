@@ -33,6 +33,7 @@ import type {
   Stats,
   StatsFilter,
 } from './port.js';
+import type { BatchMove } from './transitions.js';
 
 /** A step of work: yields what it waits for (MongoDB only), returns its result. */
 export type Op<T> = Generator<Promise<unknown>, T, unknown>;
@@ -50,6 +51,14 @@ export type NewChange = Omit<ChangeEvent, 'cursor'>;
 export interface Tx {
   /** The engine's clock, read inside this transaction (MongoDB: the server's). */
   readonly now: Date;
+  /**
+   * True when job changes record their batch count moves (`insertBatchMoves`) instead of
+   * rewriting the batch, which `operations/batch-counts.ts` applies after the commit
+   * (MongoDB: workers finishing jobs of one batch do not conflict on its document).
+   */
+  readonly deferBatchCounts: boolean;
+  /** Batches this unit recorded moves for (filled by `operations/commit.ts`). */
+  readonly movedBatches: Set<string>;
 
   getJob(id: string): Op<Job | null>;
   jobByKey(ownerId: string, key: string): Op<Keyed<Job> | null>;
@@ -85,8 +94,13 @@ export interface Tx {
   saveBatch(batch: Batch): Op<void>;
   /** Claims skip the batch's jobs until `until` (null: no longer held). */
   holdBatch(id: string, until: Date | null): Op<void>;
-  /** Deletes a batch record and its batch-level deliveries (its jobs go first, one by one). */
+  /** Deletes a batch record, its batch-level deliveries and its recorded moves (its jobs go first, one by one). */
   deleteBatch(id: string): Op<void>;
+  /** Records count moves of a batch's jobs, to apply later (deferred engines). */
+  insertBatchMoves(batchId: string, moves: readonly BatchMove[]): Op<void>;
+  /** The oldest recorded moves of a batch, with their ids. */
+  batchMoves(batchId: string, limit: number): Op<{ ids: string[]; moves: BatchMove[] }>;
+  deleteBatchMoves(ids: readonly string[]): Op<void>;
 
   insertChanges(changes: readonly NewChange[]): Op<void>;
 
@@ -117,14 +131,22 @@ export interface EngineReads {
   listDeliveries(filter: DeliveryFilter): Promise<Delivery[]>;
   getDelivery(id: string): Promise<Delivery | null>;
   ingestCounts(): Promise<Map<string, IngestCounts>>;
+  /** Batches with moves recorded before `before` (left by a process that stopped between commit and apply). */
+  batchesWithMoves(before: Date, limit: number): Promise<string[]>;
   /** Ids of jobs retention may delete (it checks each again inside its unit of work). */
   retentionCandidates(cutoffs: { completedBefore?: Date; failedBefore?: Date }, limit: number): Promise<string[]>;
 }
 
-export interface Engine extends EngineReads {
-  readonly driver: 'sqlite' | 'mongodb';
+/** Runs units of work (an engine, or the store, which also applies deferred batch moves after each). */
+export interface Units {
   /** Runs `work` as one transaction (see the glossary); `work` may run more than once. */
   unit<T>(work: (tx: Tx) => Op<T>): Promise<T>;
+}
+
+export interface Engine extends EngineReads, Units {
+  readonly driver: 'sqlite' | 'mongodb';
+  /** See `Tx.deferBatchCounts`. */
+  readonly deferBatchCounts: boolean;
   /** The engine's clock outside a unit of work (throttles, defaults). */
   now(): Date;
   /** The change source, fanned out in memory (`keys`: only events with one of these routing keys). */

@@ -6,8 +6,9 @@
 import type { AccessControl, Batch, Delivery, Job, JsonObject, LogEntry, Progress } from '../domain/types.js';
 import type { LeaseLostError } from '../errors.js';
 import { type ChangeListener, type Listening, watchChanges } from './change-stream.js';
-import type { Engine } from './engine.js';
+import type { Engine, Op, Tx, Units } from './engine.js';
 import * as batches from './operations/batch-control.js';
+import { applyBatchMoves } from './operations/commit.js';
 import * as create from './operations/create.js';
 import * as deliveries from './operations/deliveries.js';
 import * as control from './operations/job-control.js';
@@ -54,13 +55,18 @@ export interface StoreOptions {
 
 /** Expired leases taken back per unit of work. */
 const RECOVER_PAGE = 500;
+/** Recorded batch moves older than this are applied by the lease check (their writer stopped before applying them). */
+const STALE_MOVES_MS = 5000;
 
-export class Store implements JobStore {
+export class Store implements JobStore, Units {
   readonly driver: string;
   private readonly leaseCheckMs: number;
   private readonly fast: boolean;
   private lastLeaseCheck = 0;
   private lastDeliveryLeaseCheck = 0;
+  /** Batches whose recorded moves this process is applying; `again`: more were recorded meanwhile. */
+  private readonly applying = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
 
   constructor(
     /** The engine underneath (tests and benchmarks only). */
@@ -72,14 +78,47 @@ export class Store implements JobStore {
     this.fast = options.fastPaths ?? true;
   }
 
+  /**
+   * Runs `work` in one unit of work; on an engine that defers batch counts, then applies
+   * the batch moves the unit recorded (a later lease check applies what a failure here
+   * leaves: the unit itself has committed, so its caller gets its result).
+   */
+  async unit<T>(work: (tx: Tx) => Op<T>): Promise<T> {
+    let last: Tx | null = null;
+    const result = await this.engine.unit((tx) => {
+      last = tx;
+      return work(tx);
+    });
+    const moved = (last as Tx | null)?.movedBatches;
+    if (moved !== undefined && moved.size > 0) await Promise.all([...moved].map((id) => this.applyMoves(id).catch(() => undefined)));
+    return result;
+  }
+
+  /** Applies a batch's recorded moves; one run per batch at a time in this process, repeated when more arrive meanwhile. */
+  private applyMoves(batchId: string): Promise<void> {
+    const running = this.applying.get(batchId);
+    if (running !== undefined) {
+      this.again.add(batchId);
+      return running;
+    }
+    const run = (async () => {
+      do {
+        this.again.delete(batchId);
+        await this.engine.unit((tx) => applyBatchMoves(tx, batchId));
+      } while (this.again.has(batchId));
+    })().finally(() => this.applying.delete(batchId));
+    this.applying.set(batchId, run);
+    return run;
+  }
+
   async createJobs(inputs: NewJob[]): Promise<Created<Job>[]> {
     const prepared = prepareJobs(inputs, this.engine.now());
-    return this.engine.unit((tx) => create.createJobs(tx, prepared));
+    return this.unit((tx) => create.createJobs(tx, prepared));
   }
 
   async createBatch(input: NewBatch): Promise<Created<{ batch: Batch; jobs: Job[] }>> {
     const prepared = prepareBatch(input, this.engine.now());
-    return this.engine.unit((tx) => create.createBatch(tx, prepared));
+    return this.unit((tx) => create.createBatch(tx, prepared));
   }
 
   getJobs(ids: readonly string[]): Promise<(Job | null)[]> {
@@ -106,25 +145,25 @@ export class Store implements JobStore {
 
   async claimNext(request: ClaimRequest): Promise<Job | null> {
     await this.leaseCheck(request.now);
-    const [job] = await this.engine.unit((tx) => queue.claim(tx, request, 1));
+    const [job] = await this.unit((tx) => queue.claim(tx, request, 1));
     return job ?? null;
   }
 
   renewLease(token: ClaimToken, leaseMs: number): Promise<Lease> {
-    return this.engine.unit((tx) => queue.renewLease(tx, token, leaseMs));
+    return this.unit((tx) => queue.renewLease(tx, token, leaseMs));
   }
 
   updateProgress(token: ClaimToken, progress: Omit<Progress, 'updatedAt'>): Promise<void> {
-    return this.engine.unit((tx) => queue.updateProgress(tx, token, progress));
+    return this.unit((tx) => queue.updateProgress(tx, token, progress));
   }
 
   async appendLogs(token: ClaimToken, entries: NewLogEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.engine.unit((tx) => queue.appendLogs(tx, token, entries));
+    await this.unit((tx) => queue.appendLogs(tx, token, entries));
   }
 
   complete(token: ClaimToken, results: JsonObject | null, report?: AttemptReport): Promise<Job> {
-    return this.engine.unit((tx) => queue.complete(tx, token, results, report, this.fast));
+    return this.unit((tx) => queue.complete(tx, token, results, report, this.fast));
   }
 
   async completeAndClaim(
@@ -134,50 +173,55 @@ export class Store implements JobStore {
     report?: AttemptReport,
   ): Promise<{ completed: Job; next: Job | null }> {
     await this.leaseCheck(claim.now);
-    return this.engine.unit((tx) => queue.completeAndClaim(tx, token, results, claim, report, this.fast));
+    return this.unit((tx) => queue.completeAndClaim(tx, token, results, claim, report, this.fast));
   }
 
   fail(token: ClaimToken, failure: FailRequest): Promise<Job> {
-    return this.engine.unit((tx) => queue.fail(tx, token, failure));
+    return this.unit((tx) => queue.fail(tx, token, failure));
   }
 
   markCancelled(token: ClaimToken, report?: AttemptReport): Promise<Job> {
-    return this.engine.unit((tx) => queue.markCancelled(tx, token, report));
+    return this.unit((tx) => queue.markCancelled(tx, token, report));
   }
 
   release(token: ClaimToken): Promise<Job> {
-    return this.engine.unit((tx) => queue.release(tx, token));
+    return this.unit((tx) => queue.release(tx, token));
   }
 
   /** Takes back every job whose lease ended before `now` (default: the engine's clock), a page per unit of work. */
   async recoverExpiredLeases(now?: Date): Promise<number> {
-    this.lastLeaseCheck = (now ?? this.engine.now()).getTime();
+    const at = now ?? this.engine.now();
+    this.lastLeaseCheck = at.getTime();
+    if (this.engine.deferBatchCounts) {
+      for (const batchId of await this.engine.batchesWithMoves(new Date(at.getTime() - STALE_MOVES_MS), 100))
+        await this.applyMoves(batchId);
+    }
     let total = 0;
     for (;;) {
-      const count = await this.engine.unit((tx) => queue.recoverExpiredLeases(tx, now ?? tx.now, RECOVER_PAGE));
+      const count = await this.unit((tx) => queue.recoverExpiredLeases(tx, now ?? tx.now, RECOVER_PAGE));
       total += count;
       if (count < RECOVER_PAGE) return total;
     }
   }
 
   cancelJob(id: string): Promise<Job> {
-    return this.engine.unit((tx) => control.cancelJob(tx, id));
+    return this.unit((tx) => control.cancelJob(tx, id));
   }
 
   restartJob(id: string): Promise<Job> {
-    return this.engine.unit((tx) => control.restartJob(tx, id));
+    return this.unit((tx) => control.restartJob(tx, id));
   }
 
   updateJob(id: string, patch: JobPatch): Promise<Job> {
-    return this.engine.unit((tx) => control.updateJob(tx, id, patch));
+    return this.unit((tx) => control.updateJob(tx, id, patch));
   }
 
   deleteJob(id: string): Promise<void> {
-    return this.engine.unit((tx) => control.deleteJob(tx, id));
+    return this.unit((tx) => control.deleteJob(tx, id));
   }
 
   setJobAccess(id: string, accessControl: AccessControl): Promise<Job> {
-    return this.engine.unit((tx) => control.setJobAccess(tx, id, accessControl));
+    return this.unit((tx) => control.setJobAccess(tx, id, accessControl));
   }
 
   listLogs(jobId: string, after: number | null, limit: number): Promise<LogEntry[]> {
@@ -197,23 +241,23 @@ export class Store implements JobStore {
   }
 
   setBatchActive(id: string, active: boolean): Promise<Batch> {
-    return batches.setBatchActive(this.engine, id, active);
+    return batches.setBatchActive(this, id, active);
   }
 
   archiveBatch(id: string, archived: boolean): Promise<Batch> {
-    return this.engine.unit((tx) => batches.archiveBatch(tx, id, archived));
+    return this.unit((tx) => batches.archiveBatch(tx, id, archived));
   }
 
   cancelBatch(id: string): Promise<Batch> {
-    return batches.cancelBatch(this.engine, id);
+    return batches.cancelBatch(this, id);
   }
 
   restartBatch(id: string, onlyFailed: boolean): Promise<Batch> {
-    return batches.restartBatch(this.engine, id, onlyFailed);
+    return batches.restartBatch(this, id, onlyFailed);
   }
 
   deleteBatch(id: string): Promise<void> {
-    return batches.deleteBatch(this.engine, id);
+    return batches.deleteBatch(this, id);
   }
 
   listDeliveries(filter: DeliveryFilter): Promise<Delivery[]> {
@@ -233,11 +277,11 @@ export class Store implements JobStore {
 
   claimDeliveries(workerId: string, limit: number, leaseMs: number, now?: Date): Promise<Delivery[]> {
     const reset = this.deliveryLeaseCheck(now ?? this.engine.now());
-    return this.engine.unit((tx) => deliveries.claimDeliveries(tx, workerId, limit, leaseMs, reset, now ?? tx.now));
+    return this.unit((tx) => deliveries.claimDeliveries(tx, workerId, limit, leaseMs, reset, now ?? tx.now));
   }
 
   recordDeliveryAttempt(id: string, workerId: string, outcome: DeliveryOutcome): Promise<Delivery> {
-    return this.engine.unit((tx) => deliveries.recordAttempt(tx, id, workerId, outcome));
+    return this.unit((tx) => deliveries.recordAttempt(tx, id, workerId, outcome));
   }
 
   recordDeliveryAttempts(
@@ -246,16 +290,16 @@ export class Store implements JobStore {
     claim: { limit: number; leaseMs: number } | null,
   ): Promise<{ recorded: (Delivery | LeaseLostError)[]; claimed: Delivery[] }> {
     const reset = claim !== null && this.deliveryLeaseCheck(this.engine.now());
-    return this.engine.unit((tx) => deliveries.recordAttempts(tx, workerId, outcomes, claim, reset));
+    return this.unit((tx) => deliveries.recordAttempts(tx, workerId, outcomes, claim, reset));
   }
 
   async releaseDeliveries(workerId: string, ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return this.engine.unit((tx) => tx.releaseDeliveries(workerId, ids));
+    return this.unit((tx) => tx.releaseDeliveries(workerId, ids));
   }
 
   redeliver(id: string): Promise<Delivery> {
-    return this.engine.unit((tx) => deliveries.redeliver(tx, id));
+    return this.unit((tx) => deliveries.redeliver(tx, id));
   }
 
   listen(after: string | null | undefined, listener: ChangeListener, keys?: readonly string[] | null): Listening {
@@ -279,7 +323,7 @@ export class Store implements JobStore {
   }
 
   purge(request: PurgeRequest): Promise<PurgeResult> {
-    return purge(this.engine, request);
+    return purge(this.engine, this, request);
   }
 
   ping(): Promise<void> {

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/domain/types.js';
 import type { AppError } from '../../src/errors.js';
 import { CHUNK } from '../../src/store/operations/batch-control.js';
+import { moveInBatch } from '../../src/store/operations/commit.js';
 import { deleteExpired } from '../../src/store/operations/retention.js';
 import type { ClaimToken, NewBatchJob } from '../../src/store/port.js';
 import type { Store } from '../../src/store/store.js';
@@ -87,6 +88,27 @@ function operations(adapter: AdapterUnderTest): void {
     await store.deleteBatch(id);
     expect(await store.countJobs({ batchId: id })).toBe(0);
     expect(await store.getBatches([id])).toEqual([null]);
+  });
+
+  it('finishes a batch whose jobs complete at once exactly once, with exact counts', async () => {
+    const webhook = { url: 'https://example.test/hook', events: ['batch.completed'] };
+    const { value } = await store.createBatch({ name: 'race', ownerId: 'alice', webhook, jobs: jobs(20) });
+    const claimed: Job[] = [];
+    for (let i = 0; i < 20; i++) claimed.push((await store.claimNext({ workerId: `w${i % 4}`, leaseMs: 30_000 })) as Job);
+    await Promise.all(claimed.map((job) => store.complete(tokenOf(job), { ok: true })));
+    const [batch] = await store.getBatches([value.batch.id]);
+    expect(batch).toMatchObject({ status: 'COMPLETED', counts: { total: 20, pending: 0, processing: 0, completed: 20 } });
+    const finished = (await store.listDeliveries({ batchId: value.batch.id })).filter((d) => d.event === 'batch.completed');
+    expect(finished).toHaveLength(1);
+  });
+
+  it('applies batch count moves that a stopped process recorded but never applied, at the next lease check', async () => {
+    const { value } = await store.createBatch({ name: 'moves', ownerId: 'alice', jobs: jobs(2) });
+    // A job change's unit of work without the store's apply step after it (as if the process stopped there).
+    await store.engine.unit((tx) => moveInBatch(tx, value.batch.id, [{ from: 'PENDING', to: 'CANCELLED' }], { hot: true }));
+    await store.recoverExpiredLeases(new Date(Date.now() + 60_000));
+    const [batch] = await store.getBatches([value.batch.id]);
+    expect(batch?.counts).toMatchObject({ total: 2, pending: 1, cancelled: 1 });
   });
 
   it('retention deletes only candidates that still qualify inside the delete, and reports those', async () => {

@@ -16,6 +16,7 @@ import {
   type Filter,
   type IndexDescription,
   MongoClient,
+  ObjectId,
   type TransactionOptions,
 } from 'mongodb';
 import { batchStatus } from '../../domain/status.js';
@@ -39,6 +40,7 @@ import {
 } from '../port.js';
 import { emptySummary, pageSize, readerEntries } from '../prepare.js';
 import { decodePageCursor, statsJobFilter, summarizeStats, toPage } from '../query.js';
+import type { BatchMove } from '../transitions.js';
 import { ensureChangeIndexes, type MongoChangeDoc, MongoChangeSource } from './change-source.js';
 
 export interface MongoEngineOptions {
@@ -65,6 +67,8 @@ type BatchDoc = Omit<Batch, 'id'> & {
 type DeliveryDoc = Omit<Delivery, 'id'> & { _id: string };
 type LogDoc = { _id: string; jobId: string; seq: number; attempt: number; at: Date; level: LogEntry['level']; message: string };
 type IngestCountsDoc = { _id: string } & Partial<IngestCounts>;
+/** A batch count move a job change recorded, applied after its commit (`operations/commit.ts`). */
+type MoveDoc = { _id?: ObjectId; batchId: string; at: Date; move: BatchMove };
 
 /** Snapshot reads and majority writes: an acknowledged write survives a failover, and a unit reads one point in time. */
 const TRANSACTION: TransactionOptions = { readConcern: { level: 'snapshot' }, writeConcern: { w: 'majority' }, readPreference: 'primary' };
@@ -204,7 +208,11 @@ function batchQuery(filter: BatchFilter): Document {
 }
 
 /** The indexes of every collection but `changes` (see `ensureChangeIndexes`). An index's key never changes under its name. */
-export const INDEXES: Record<'jobs' | 'batches' | 'job_logs' | 'deliveries', IndexDescription[]> = {
+export const INDEXES: Record<'jobs' | 'batches' | 'job_logs' | 'deliveries' | 'batch_moves', IndexDescription[]> = {
+  batch_moves: [
+    { key: { batchId: 1, _id: 1 }, name: 'batch' },
+    { key: { at: 1 }, name: 'at' },
+  ],
   jobs: [
     { key: { paused: 1, priority: -1, runAt: 1, _id: 1 }, name: 'claim', partialFilterExpression: { status: 'PENDING' } },
     { key: { leaseUntil: 1 }, name: 'lease', partialFilterExpression: { status: 'PROCESSING' } },
@@ -250,6 +258,8 @@ export const INDEXES: Record<'jobs' | 'batches' | 'job_logs' | 'deliveries', Ind
 };
 
 class MongoTx implements Tx {
+  readonly deferBatchCounts = true;
+  readonly movedBatches = new Set<string>();
   private readonly o: { session: ClientSession };
   constructor(
     private readonly c: MongoEngine['collections'],
@@ -408,6 +418,22 @@ class MongoTx implements Tx {
   *deleteBatch(id: string): Op<void> {
     yield* wait(this.c.batches.deleteOne({ _id: id }, this.o));
     yield* wait(this.c.deliveries.deleteMany({ batchId: id }, this.o));
+    yield* wait(this.c.moves.deleteMany({ batchId: id }, this.o));
+  }
+  *insertBatchMoves(batchId: string, moves: readonly BatchMove[]): Op<void> {
+    yield* wait(
+      this.c.moves.insertMany(
+        moves.map((move) => ({ batchId, at: this.now, move })),
+        this.o,
+      ),
+    );
+  }
+  *batchMoves(batchId: string, limit: number): Op<{ ids: string[]; moves: BatchMove[] }> {
+    const docs = yield* wait(this.c.moves.find({ batchId }, this.o).sort({ _id: 1 }).limit(limit).toArray());
+    return { ids: docs.map((d) => String(d._id)), moves: docs.map((d) => d.move) };
+  }
+  *deleteBatchMoves(ids: readonly string[]): Op<void> {
+    yield* wait(this.c.moves.deleteMany({ _id: { $in: ids.map((id) => new ObjectId(id)) } }, this.o));
   }
   *insertChanges(changes: readonly NewChange[]): Op<void> {
     const docs: MongoChangeDoc[] = changes.map(({ id, ...c }) => ({ ...c, entityId: id }));
@@ -461,6 +487,8 @@ class MongoTx implements Tx {
 
 export class MongoEngine implements Engine {
   readonly driver = 'mongodb';
+  /** Job changes record their batch count moves: workers on one batch never conflict on its document. */
+  readonly deferBatchCounts = true;
   readonly collections: {
     jobs: Collection<JobDoc>;
     batches: Collection<BatchDoc>;
@@ -468,6 +496,7 @@ export class MongoEngine implements Engine {
     deliveries: Collection<DeliveryDoc>;
     changes: Collection<MongoChangeDoc>;
     ingest: Collection<IngestCountsDoc>;
+    moves: Collection<MoveDoc>;
   };
   private readonly source: MongoChangeSource;
   private readonly hub: ChangeHub;
@@ -488,6 +517,7 @@ export class MongoEngine implements Engine {
       deliveries: db.collection('deliveries'),
       changes: db.collection('changes'),
       ingest: db.collection('ingest_counts'),
+      moves: db.collection('batch_moves'),
     };
     this.source = new MongoChangeSource(db, () => this.hub);
     this.hub = new ChangeHub(this.source);
@@ -495,12 +525,13 @@ export class MongoEngine implements Engine {
 
   /** Creates the indexes (idempotent) and starts following the server's clock. */
   async init(): Promise<void> {
-    const { jobs, batches, logs, deliveries } = this.collections;
+    const { jobs, batches, logs, deliveries, moves } = this.collections;
     await Promise.all([
       jobs.createIndexes(INDEXES.jobs),
       batches.createIndexes(INDEXES.batches),
       logs.createIndexes(INDEXES.job_logs),
       deliveries.createIndexes(INDEXES.deliveries),
+      moves.createIndexes(INDEXES.batch_moves),
       ensureChangeIndexes(this.db, { retentionHours: this.options.changesRetentionHours ?? 0 }),
     ]);
     await this.measureClock();
@@ -652,6 +683,13 @@ export class MongoEngine implements Engine {
   async ingestCounts(): Promise<Map<string, IngestCounts>> {
     const docs = await this.collections.ingest.find({}).sort({ _id: 1 }).toArray();
     return new Map(docs.map((doc) => [doc._id, Object.fromEntries(INGEST_OUTCOMES.map((o) => [o, doc[o] ?? 0])) as IngestCounts]));
+  }
+
+  async batchesWithMoves(before: Date, limit: number): Promise<string[]> {
+    const rows = await this.collections.moves
+      .aggregate<{ _id: string }>([{ $match: { at: { $lt: before } } }, { $group: { _id: '$batchId' } }, { $limit: limit }])
+      .toArray();
+    return rows.map((row) => row._id);
   }
 
   /** The conditions of retention candidates (finished before their cutoff, not in an archived batch). */

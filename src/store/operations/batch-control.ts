@@ -11,7 +11,7 @@
  */
 import type { Batch, Job, JobStatus } from '../../domain/types.js';
 import { ConflictError } from '../../errors.js';
-import type { Engine, Op, Tx } from '../engine.js';
+import type { Op, Tx, Units } from '../engine.js';
 import * as T from '../transitions.js';
 import { batchChange, commitJob, loadBatch, moveInBatch, removeJob } from './commit.js';
 
@@ -38,12 +38,12 @@ export function* archiveBatch(tx: Tx, id: string, archived: boolean): Op<Batch> 
  * Runs `chunk` until it reports fewer than CHUNK jobs, renewing the hold with each
  * chunk; on failure the hold is let go before the error goes on.
  */
-async function inChunks(engine: Engine, id: string, chunk: (tx: Tx, afterId: string | null) => Op<Job[]>): Promise<void> {
+async function inChunks(units: Units, id: string, chunk: (tx: Tx, afterId: string | null) => Op<Job[]>): Promise<void> {
   let afterId: string | null = null;
   try {
     for (;;) {
       const from: string | null = afterId;
-      const jobs: Job[] = await engine.unit(function* (tx): Op<Job[]> {
+      const jobs: Job[] = await units.unit(function* (tx): Op<Job[]> {
         const done = yield* chunk(tx, from);
         if (done.length === CHUNK) yield* tx.holdBatch(id, holdUntil(tx));
         return done;
@@ -52,19 +52,19 @@ async function inChunks(engine: Engine, id: string, chunk: (tx: Tx, afterId: str
       afterId = (jobs.at(-1) as Job).id;
     }
   } catch (error) {
-    await engine.unit((tx) => tx.holdBatch(id, null));
+    await units.unit((tx) => tx.holdBatch(id, null));
     throw error;
   }
 }
 
 /** Pauses (claims skip its jobs) or resumes a batch. */
-export async function setBatchActive(engine: Engine, id: string, active: boolean): Promise<Batch> {
-  const batch = await engine.unit((tx) => patchBatch(tx, id, { active }, true));
+export async function setBatchActive(units: Units, id: string, active: boolean): Promise<Batch> {
+  const batch = await units.unit((tx) => patchBatch(tx, id, { active }, true));
   let afterId: string | null = null;
   try {
     for (;;) {
       const from: string | null = afterId;
-      const last: string | null = await engine.unit(function* (tx): Op<string | null> {
+      const last: string | null = await units.unit(function* (tx): Op<string | null> {
         const end = yield* tx.pauseJobs(id, !active, from, CHUNK);
         if (end !== null) yield* tx.holdBatch(id, holdUntil(tx));
         return end;
@@ -73,18 +73,18 @@ export async function setBatchActive(engine: Engine, id: string, active: boolean
       afterId = last;
     }
   } finally {
-    await engine.unit((tx) => tx.holdBatch(id, null));
+    await units.unit((tx) => tx.holdBatch(id, null));
   }
   return batch;
 }
 
 /** Applies `step` to the batch's jobs in `statuses`, chunk by chunk, and returns the batch after. */
-async function stepJobs(engine: Engine, id: string, statuses: readonly JobStatus[], step: (job: Job, now: Date) => Job): Promise<Batch> {
-  await engine.unit(function* (tx) {
+async function stepJobs(units: Units, id: string, statuses: readonly JobStatus[], step: (job: Job, now: Date) => Job): Promise<Batch> {
+  await units.unit(function* (tx) {
     yield* loadBatch(tx, id);
     yield* tx.holdBatch(id, holdUntil(tx));
   });
-  await inChunks(engine, id, function* (tx, afterId) {
+  await inChunks(units, id, function* (tx, afterId) {
     const jobs = yield* tx.jobsOfBatch(id, { statuses, afterId, limit: CHUNK });
     const moves: T.BatchMove[] = [];
     for (const before of jobs) {
@@ -94,20 +94,20 @@ async function stepJobs(engine: Engine, id: string, statuses: readonly JobStatus
     yield* moveInBatch(tx, id, moves);
     return jobs;
   });
-  return engine.unit(function* (tx) {
+  return units.unit(function* (tx) {
     yield* tx.holdBatch(id, null);
     return yield* loadBatch(tx, id);
   });
 }
 
 /** Cancels every pending job and asks running ones to stop. */
-export function cancelBatch(engine: Engine, id: string): Promise<Batch> {
-  return stepJobs(engine, id, ['PENDING', 'PROCESSING'], T.cancelRequestedFor);
+export function cancelBatch(units: Units, id: string): Promise<Batch> {
+  return stepJobs(units, id, ['PENDING', 'PROCESSING'], T.cancelRequestedFor);
 }
 
 /** Restarts the batch's failed jobs (and cancelled and completed ones unless `onlyFailed`). */
-export function restartBatch(engine: Engine, id: string, onlyFailed: boolean): Promise<Batch> {
-  return stepJobs(engine, id, onlyFailed ? ['FAILED'] : ['FAILED', 'CANCELLED', 'COMPLETED'], T.restarted);
+export function restartBatch(units: Units, id: string, onlyFailed: boolean): Promise<Batch> {
+  return stepJobs(units, id, onlyFailed ? ['FAILED'] : ['FAILED', 'CANCELLED', 'COMPLETED'], T.restarted);
 }
 
 function running(batchId: string, processing: number): ConflictError {
@@ -119,13 +119,13 @@ function running(batchId: string, processing: number): ConflictError {
  * claim that began before the hold (possible on MongoDB) stops the deletion with the
  * same `CONFLICT`; what was deleted by then stays deleted, with exact counts.
  */
-export async function deleteBatch(engine: Engine, id: string): Promise<void> {
-  await engine.unit(function* (tx) {
+export async function deleteBatch(units: Units, id: string): Promise<void> {
+  await units.unit(function* (tx) {
     const batch = yield* loadBatch(tx, id);
     if (batch.counts.processing > 0) throw running(id, batch.counts.processing);
     yield* tx.holdBatch(id, holdUntil(tx));
   });
-  await inChunks(engine, id, function* (tx, afterId) {
+  await inChunks(units, id, function* (tx, afterId) {
     const jobs = yield* tx.jobsOfBatch(id, { afterId, limit: CHUNK });
     const busy = jobs.filter((job) => job.status === 'PROCESSING').length;
     if (busy > 0) throw running(id, busy);
@@ -134,11 +134,11 @@ export async function deleteBatch(engine: Engine, id: string): Promise<void> {
       tx,
       id,
       jobs.map((job) => ({ from: job.status, to: null })),
-      false,
+      { announce: false },
     );
     return jobs;
   });
-  await engine.unit(function* (tx) {
+  await units.unit(function* (tx) {
     const batch = yield* loadBatch(tx, id);
     yield* tx.deleteBatch(id);
     yield* tx.insertChanges([{ ...batchChange(batch, 'deleted', tx.now), version: batch.version + 1, data: null }]);

@@ -86,22 +86,50 @@ export function* enqueueDelivery(
   return delivery;
 }
 
+/** Recorded moves applied per unit of work. */
+const MOVES_PAGE = 5000;
+
 /**
  * Moves jobs between a batch's counts and writes its change event; writes
  * `batch.completed` when this move finished the batch, unless `announce` is false (a
- * batch being deleted).
+ * batch being deleted). On an engine that defers batch counts, a `hot` move (a job's own
+ * change) is recorded instead, and applied after the commit (`applyBatchMoves`); any
+ * other move first applies what is recorded, so counts and the end of a batch stay
+ * exact.
  */
-export function* moveInBatch(tx: Tx, batchId: string, moves: readonly T.BatchMove[], announce = true): Op<Batch | null> {
-  if (moves.length === 0) return null;
-  const { batch, finished } = T.batchMoved(yield* loadBatch(tx, batchId), moves, tx.now);
+export function* moveInBatch(
+  tx: Tx,
+  batchId: string,
+  moves: readonly T.BatchMove[],
+  options: { announce?: boolean; hot?: boolean } = {},
+): Op<Batch | null> {
+  if (tx.deferBatchCounts && options.hot === true) {
+    if (moves.length === 0) return null;
+    yield* tx.insertBatchMoves(batchId, moves);
+    tx.movedBatches.add(batchId);
+    return null;
+  }
+  const recorded = tx.deferBatchCounts ? yield* tx.batchMoves(batchId, MOVES_PAGE) : null;
+  const all = recorded === null || recorded.moves.length === 0 ? moves : [...recorded.moves, ...moves];
+  if (all.length === 0) return null;
+  if (recorded !== null && recorded.ids.length > 0) yield* tx.deleteBatchMoves(recorded.ids);
+  const current = yield* tx.getBatch(batchId);
+  // Moves recorded for a batch deleted since have nothing left to count.
+  if (current === null && moves.length === 0) return null;
+  const { batch, finished } = T.batchMoved(current ?? (yield* loadBatch(tx, batchId)), all, tx.now);
   yield* tx.saveBatch(batch);
   yield* tx.insertChanges([batchChange(batch, 'updated', tx.now)]);
-  if (announce && finished && wantsEvent(batch.webhook, 'batch.completed')) {
+  if (options.announce !== false && finished && wantsEvent(batch.webhook, 'batch.completed')) {
     yield* enqueueDelivery(tx, 'batch.completed', batch.webhook as JsonObject, { jobId: null, batchId: batch.id }, (id) =>
       batchDeliveryPayload(id, batch, tx.now),
     );
   }
   return batch;
+}
+
+/** Applies the moves recorded for a batch (deferred engines); returns whether there were any. */
+export function* applyBatchMoves(tx: Tx, batchId: string): Op<boolean> {
+  return (yield* moveInBatch(tx, batchId, [])) !== null;
 }
 
 const NO_EFFECTS: T.Effects = { batchMove: null, jobEvent: null };
@@ -126,7 +154,7 @@ export function* jobWritten(tx: Tx, before: Job, after: Job, moveBatch = true, d
       jobDeliveryPayload(id, event, after, tx.now),
     );
   }
-  if (moveBatch && effects.batchMove !== null) yield* moveInBatch(tx, effects.batchMove.batchId, [effects.batchMove]);
+  if (moveBatch && effects.batchMove !== null) yield* moveInBatch(tx, effects.batchMove.batchId, [effects.batchMove], { hot: true });
   return effects;
 }
 

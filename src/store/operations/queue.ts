@@ -21,7 +21,7 @@ export function* claim(tx: Tx, request: ClaimRequest, limit: number): Op<Job[]> 
     const effects = yield* jobWritten(tx, { ...after, status: 'PENDING' }, after, false);
     if (effects.batchMove !== null) moves.push(effects.batchMove);
   }
-  for (const [batchId, batchMoves] of byBatch(moves)) yield* moveInBatch(tx, batchId, batchMoves);
+  for (const [batchId, batchMoves] of byBatch(moves)) yield* moveInBatch(tx, batchId, batchMoves, { hot: true });
   return jobs;
 }
 

@@ -6,7 +6,7 @@
  * caller deletes the result files of those jobs and no others.
  */
 import type { Job } from '../../domain/types.js';
-import type { Engine, Op, Tx } from '../engine.js';
+import type { Engine, Op, Tx, Units } from '../engine.js';
 import type { PurgeRequest, PurgeResult } from '../port.js';
 import type * as T from '../transitions.js';
 import { byBatch, moveInBatch, removeJob } from './commit.js';
@@ -54,7 +54,11 @@ export function* deleteExpired(tx: Tx, ids: readonly string[], cutoffs: Cutoffs)
 }
 
 /** Deletes old finished jobs (with their logs and deliveries) and old change events. */
-export async function purge(engine: Engine, request: PurgeRequest): Promise<PurgeResult> {
+export async function purge(
+  engine: Pick<Engine, 'retentionCandidates' | 'purgeChanges'>,
+  units: Units,
+  request: PurgeRequest,
+): Promise<PurgeResult> {
   const jobIds: string[] = [];
   const cutoffs: Cutoffs = {
     ...(request.completedBefore === undefined ? {} : { completedBefore: request.completedBefore }),
@@ -64,7 +68,7 @@ export async function purge(engine: Engine, request: PurgeRequest): Promise<Purg
     for (;;) {
       const ids = await engine.retentionCandidates(cutoffs, PAGE);
       if (ids.length === 0) break;
-      const deleted = await engine.unit((tx) => deleteExpired(tx, ids, cutoffs));
+      const deleted = await units.unit((tx) => deleteExpired(tx, ids, cutoffs));
       jobIds.push(...deleted);
       // A page of candidates none of which could go: they changed meanwhile; the next sweep sees them again.
       if (ids.length < PAGE || deleted.length === 0) break;

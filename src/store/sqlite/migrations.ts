@@ -180,4 +180,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE batches ADD COLUMN held_until INTEGER;
   CREATE INDEX batches_held ON batches (held_until) WHERE held_until IS NOT NULL;
   `,
+  `
+  -- 7: batch count moves recorded by job changes, applied after the commit (engines that defer batch counts).
+  CREATE TABLE batch_moves (seq INTEGER PRIMARY KEY, batch_id TEXT NOT NULL, at INTEGER NOT NULL, move TEXT NOT NULL);
+  CREATE INDEX batch_moves_batch ON batch_moves (batch_id, seq);
+  `,
 ];

@@ -31,6 +31,7 @@ import {
 } from '../port.js';
 import { pageSize } from '../prepare.js';
 import { decodePageCursor, decodeSeqCursor, encodeSeqCursor, statsJobFilter, summarizeStats, toPage } from '../query.js';
+import type { BatchMove } from '../transitions.js';
 import { MIGRATIONS } from './migrations.js';
 import {
   accessColumns,
@@ -58,7 +59,16 @@ export interface SqliteEngineOptions {
   busyTimeoutMs?: number;
   /** How often the change feed looks for other processes' writes. Default 50. */
   changePollMs?: number;
+  /**
+   * Record batch count moves and apply them after the commit, as MongoDB does (see
+   * `Tx.deferBatchCounts`). Default false: SQLite serialises writers anyway, so counts
+   * are moved in the job's own transaction. True only to run the deferred path in tests.
+   */
+  deferBatchCounts?: boolean;
 }
+
+/** The moved-batches set of engines that never defer: never written to. */
+const NONE: Set<string> = new Set();
 
 const BATCH_COLUMNS = `id, name, owner_id, team_ids, access, visibility, readers, active, archived, webhook, metadata, total, pending,
   processing, completed, failed, cancelled, idempotency_key, idempotency_hash, version, created_at, updated_at, finished_at, status,
@@ -105,6 +115,11 @@ function statements(db: Database.Database) {
     batchByKey: db.prepare('SELECT * FROM batches WHERE owner_id = ? AND idempotency_key = ?'),
     deleteBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
     deleteBatchDeliveries: db.prepare('DELETE FROM deliveries WHERE batch_id = ?'),
+    insertMove: db.prepare('INSERT INTO batch_moves (batch_id, at, move) VALUES (?, ?, ?)'),
+    batchMoves: db.prepare('SELECT seq, move FROM batch_moves WHERE batch_id = ? ORDER BY seq LIMIT ?'),
+    deleteMoves: db.prepare('DELETE FROM batch_moves WHERE seq IN (SELECT value FROM json_each(?))'),
+    deleteBatchMoves: db.prepare('DELETE FROM batch_moves WHERE batch_id = ?'),
+    batchesWithMoves: db.prepare('SELECT DISTINCT batch_id FROM batch_moves WHERE at < ? LIMIT ?'),
     insertDelivery: db.prepare(`INSERT INTO deliveries (id, event, job_id, batch_id, webhook, payload, status, attempts,
         next_attempt_at, lease_owner, lease_until, created_at, updated_at)
       VALUES (@id, @event, @job_id, @batch_id, @webhook, @payload, @status, @attempts, @next_attempt_at, @lease_owner,
@@ -143,11 +158,15 @@ function statements(db: Database.Database) {
 
 /** SQLite's primitives: each one runs its statements when the operation drives it. */
 class SqliteTx implements Tx {
+  readonly movedBatches: Set<string>;
   constructor(
     private readonly engine: SqliteEngine,
     private readonly s: Statements,
     readonly now: Date,
-  ) {}
+    readonly deferBatchCounts: boolean,
+  ) {
+    this.movedBatches = deferBatchCounts ? new Set() : NONE;
+  }
 
   getJob(id: string): Op<Job | null> {
     return sync(() => this.engine.jobById(id));
@@ -261,7 +280,22 @@ class SqliteTx implements Tx {
     return sync(() => {
       this.s.deleteBatch.run(id);
       this.s.deleteBatchDeliveries.run(id);
+      this.s.deleteBatchMoves.run(id);
     });
+  }
+  insertBatchMoves(batchId: string, moves: readonly BatchMove[]): Op<void> {
+    return sync(() => {
+      for (const move of moves) this.s.insertMove.run(batchId, this.now.getTime(), JSON.stringify(move));
+    });
+  }
+  batchMoves(batchId: string, limit: number): Op<{ ids: string[]; moves: BatchMove[] }> {
+    return sync(() => {
+      const rows = this.s.batchMoves.all(batchId, limit) as { seq: number; move: string }[];
+      return { ids: rows.map((r) => String(r.seq)), moves: rows.map((r) => JSON.parse(r.move) as BatchMove) };
+    });
+  }
+  deleteBatchMoves(ids: readonly string[]): Op<void> {
+    return sync(() => void this.s.deleteMoves.run(JSON.stringify(ids.map(Number))));
   }
   insertChanges(changes: readonly NewChange[]): Op<void> {
     return sync(() => {
@@ -344,6 +378,7 @@ function claimFilterParams(request: Pick<ClaimRequest, 'types' | 'excludeTypes'>
 
 export class SqliteEngine implements Engine {
   readonly driver = 'sqlite';
+  readonly deferBatchCounts: boolean;
   readonly db: Database.Database;
   private readonly stmt: Statements;
   private readonly hub: ChangeHub;
@@ -363,6 +398,7 @@ export class SqliteEngine implements Engine {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     this.changePollMs = options.changePollMs ?? 50;
+    this.deferBatchCounts = options.deferBatchCounts ?? false;
     this.db
       .transaction(() => {
         const version = this.db.pragma('user_version', { simple: true }) as number;
@@ -389,7 +425,7 @@ export class SqliteEngine implements Engine {
   }
 
   async unit<T>(work: (tx: Tx) => Op<T>): Promise<T> {
-    const result = this.transaction.immediate(() => runNow(work(new SqliteTx(this, this.stmt, new Date())))) as T;
+    const result = this.transaction.immediate(() => runNow(work(new SqliteTx(this, this.stmt, new Date(), this.deferBatchCounts)))) as T;
     this.nudge();
     return result;
   }
@@ -533,6 +569,10 @@ export class SqliteEngine implements Engine {
     this.transaction.immediate(() => {
       for (const [source, delta] of counts) this.stmt.addIngestCounts.run(source, ...INGEST_OUTCOMES.map((o) => delta[o] ?? 0));
     });
+  }
+
+  async batchesWithMoves(before: Date, limit: number): Promise<string[]> {
+    return this.stmt.batchesWithMoves.pluck().all(before.getTime(), limit) as string[];
   }
 
   async retentionCandidates(cutoffs: { completedBefore?: Date; failedBefore?: Date }, limit: number): Promise<string[]> {
