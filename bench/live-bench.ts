@@ -87,8 +87,8 @@ async function rawRun(sockets: number, jobs: number, seconds: number): Promise<O
   const byJob = new Map<string, WebSocket[]>();
   wss.on('connection', (socket, request) => {
     const id = new URL(request.url ?? '/', 'http://x').searchParams.get('id') as string;
-    let list = byJob.get(id);
-    if (list === undefined) byJob.set(id, (list = []));
+    const list = byJob.get(id) ?? [];
+    byJob.set(id, list);
     list.push(socket);
     socket.send(message(new Date(), 'PENDING', null));
   });

@@ -158,7 +158,10 @@ class Backlog {
   }
 
   private flush(): void {
-    if (this.socket.readyState !== this.socket.OPEN) return this.stop();
+    if (this.socket.readyState !== this.socket.OPEN) {
+      this.stop();
+      return;
+    }
     let sent = 0;
     while (sent < this.held.length && this.socket.bufferedAmount < SLOW_CONSUMER.lowWaterBytes) {
       const message = this.held[sent];
@@ -169,7 +172,10 @@ class Backlog {
       sent++;
     }
     if (sent === 0) return;
-    if (sent === this.held.length) return this.stop();
+    if (sent === this.held.length) {
+      this.stop();
+      return;
+    }
     this.held = this.held.slice(sent);
     // Slots moved with the messages still held.
     for (const [key, slot] of this.slots) {
