@@ -300,7 +300,7 @@ const schema = z.strictObject({
     maxRequestBytes: z.number().int().min(1),
     /** How often idle websockets are pinged; dead peers are dropped after one missed pong. */
     keepAliveMs: ms(0),
-    /** Largest GraphQL answer over HTTP, in bytes; a larger one is replaced by a LIMIT_EXCEEDED error. */
+    /** Largest GraphQL answer (HTTP, and each websocket or event-stream message), in bytes; counted while it is built, which stops at the limit with LIMIT_EXCEEDED. */
     maxResponseBytes: z.number().int().min(1),
     /** Operations one websocket may run at the same time; more are refused with LIMIT_EXCEEDED. */
     maxSubscriptionsPerSocket: z.number().int().min(1),

@@ -15,6 +15,7 @@ import type { JobStore } from '../store/port.js';
 import type { UploadStore } from '../uploads/uploads.js';
 import type { WebhookTester } from '../webhooks/tester.js';
 import type { SubscriptionFeed } from './feed.js';
+import type { ResponseBudget } from './response-budget.js';
 
 export interface GraphQLServices {
   store: JobStore;
@@ -54,6 +55,8 @@ export interface GraphQLContext {
   requestId: string;
   services: GraphQLServices;
   loaders: Loaders;
+  /** The answer's bytes so far, against graphql.maxResponseBytes: one per execution. */
+  budget: ResponseBudget;
 }
 
 /**

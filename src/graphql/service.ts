@@ -17,6 +17,7 @@ import { createLoaders, type GraphQLContext, type GraphQLServices } from './cont
 import { formatError } from './errors.js';
 import { queryLimitRules } from './limits.js';
 import { createResolvers } from './resolvers/index.js';
+import { executeWithinBudget, meterAnswers, ResponseBudget } from './response-budget.js';
 import { buildSchema } from './schema.js';
 import { createDocumentCache, createSharedSubscribe } from './shared-execution.js';
 import { createSseHandler } from './sse.js';
@@ -95,7 +96,8 @@ function withCode(error: GraphQLError, code: string): GraphQLError {
 export async function createGraphQLService(options: GraphQLServiceOptions): Promise<GraphQLService> {
   const { services, config } = options;
   const { logger, store, authenticator } = services;
-  const schema = buildSchema(createResolvers());
+  // Every field counts against the execution's answer budget (graphql.maxResponseBytes).
+  const schema = meterAnswers(buildSchema(createResolvers()));
   const introspection = isOn(config.introspection);
   const suggestions = isOn(config.suggestions);
   const rules = queryLimitRules({ ...config, listSizes: { 'Query.jobTypes': () => services.registry.types.length } });
@@ -128,6 +130,15 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
           return {
             async didEncounterErrors({ errors }) {
               for (const error of errors) requestIds.set(error, contextValue.requestId);
+            },
+            // An answer that outgrew graphql.maxResponseBytes was cut short: one error instead of a partial answer.
+            async willSendResponse({ response }) {
+              const failure = contextValue.budget?.exceeded;
+              if (failure === null || failure === undefined || response.body.kind !== 'single') return;
+              const error = new GraphQLError(failure.message, { originalError: failure });
+              logger.info('graphql answer too large', { requestId: contextValue.requestId, limit: failure.details?.limit });
+              response.body.singleResult = { errors: [format(error.toJSON(), error, contextValue.requestId)] };
+              response.http.status = 400;
             },
             // Apollo would execute a subscription over HTTP and fail inside; say what to do instead.
             async didResolveOperation({ operation }) {
@@ -169,6 +180,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
     wss,
     {
       schema,
+      execute: executeWithinBudget,
       subscribe: sharedSubscribe,
       // Parsing and validation are cached per query text: dashboards send the same few queries.
       onSubscribe(ctx, _id, payload) {
@@ -193,6 +205,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
           requestId: ctx.extra.requestId,
           services,
           loaders: subscriptionLoaders,
+          budget: new ResponseBudget(config.maxResponseBytes, ctx.extra.requestId),
         };
         return {
           schema,
@@ -240,7 +253,13 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
     documents,
     subscribe: sharedSubscribe,
     authenticate: (req) => authenticator.authenticate(req.headers),
-    context: (principal, requestId) => ({ principal, requestId, services, loaders: subscriptionLoaders }),
+    context: (principal, requestId) => ({
+      principal,
+      requestId,
+      services,
+      loaders: subscriptionLoaders,
+      budget: new ResponseBudget(config.maxResponseBytes, requestId),
+    }),
     format,
     requestIdOf: (req) => streamIds.get(req) ?? 'unknown',
     logger,
@@ -292,7 +311,13 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         context: async () => {
           try {
             const principal = await authenticator.authenticate(req.headers);
-            return { principal, requestId, services, loaders: createLoaders(store) };
+            return {
+              principal,
+              requestId,
+              services,
+              loaders: createLoaders(store),
+              budget: new ResponseBudget(config.maxResponseBytes, requestId),
+            };
           } catch (error) {
             const app = coerceError(error);
             throw new GraphQLError(app.message, {
@@ -308,7 +333,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         if (size > config.maxResponseBytes) {
           const message = `the answer is ${size} bytes, more than graphql.maxResponseBytes (${config.maxResponseBytes}): ask for fewer fields or smaller pages`;
           logger.info('graphql answer too large', { requestId, size, limit: config.maxResponseBytes });
-          sendErrors(res, 400, [{ message, extensions: { code: 'LIMIT_EXCEEDED', size, limit: config.maxResponseBytes } }]);
+          sendErrors(res, 400, [{ message, extensions: { code: 'LIMIT_EXCEEDED', size, limit: config.maxResponseBytes, requestId } }]);
           return;
         }
         res.end(response.body.string);

@@ -11,7 +11,6 @@ import {
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
-  execute,
   type GraphQLError,
   type GraphQLSchema,
   parse,
@@ -21,6 +20,7 @@ import {
 import { LRUCache } from 'lru-cache';
 import { PushStream } from '../lib/push-stream.js';
 import type { GraphQLContext } from './context.js';
+import { executeWithinBudget } from './response-budget.js';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
@@ -103,8 +103,14 @@ export function createSharedSubscribe() {
       `${documentId(args.document)}|${args.operationName ?? ''}|${JSON.stringify(args.variableValues ?? {})}|${principalKey(args.contextValue)}`,
     );
     const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    // Every event's answer has a budget of its own.
+    const run = (payload: unknown): Result => {
+      const context = args.contextValue as GraphQLContext | undefined;
+      const contextValue = context?.budget === undefined ? context : { ...context, budget: context.budget.fresh() };
+      return executeWithinBudget({ ...args, rootValue: payload, contextValue });
+    };
     const map = (payload: unknown): Result => {
-      if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+      if (typeof payload !== 'object' || payload === null) return run(payload);
       let perPayload = results.get(payload);
       if (perPayload === undefined) {
         perPayload = new Map();
@@ -112,7 +118,7 @@ export function createSharedSubscribe() {
       }
       let result = perPayload.get(key);
       if (result === undefined) {
-        result = execute({ ...args, rootValue: payload });
+        result = run(payload);
         perPayload.set(key, result);
       }
       return result;

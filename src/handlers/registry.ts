@@ -106,6 +106,7 @@ export interface HandlerRegistry {
   get(type: string): HandlerDefinition | undefined;
   /** Parses parameters for a type; unknown types and invalid fields are `BAD_USER_INPUT` naming the field. */
   validate(type: string, parameters: unknown, field?: string): JsonObject;
+  /** Every type with its JSON Schema; built on first use, the same objects every time (do not change them). */
   describe(): JobTypeInfo[];
 }
 
@@ -127,6 +128,9 @@ export function createRegistry(definitions: readonly HandlerDefinition[]): Handl
     byType.set(definition.type, definition);
   }
   const types = [...byType.keys()];
+  // Built once: converting zod schemas to JSON Schema is slow, and `jobTypes` may be asked
+  // for under thousands of aliases by anyone.
+  let described: JobTypeInfo[] | null = null;
   return {
     types,
     get: (type) => byType.get(type),
@@ -148,12 +152,13 @@ export function createRegistry(definitions: readonly HandlerDefinition[]): Handl
       return value as JsonObject;
     },
     describe() {
-      return [...byType.values()].map((d) => ({
+      described ??= [...byType.values()].map((d) => ({
         type: d.type,
         description: d.description ?? null,
         parameterSchema: z.toJSONSchema(d.parameters, { unrepresentable: 'any', io: 'input' }) as JsonObject,
         defaults: d.defaults ?? {},
       }));
+      return described;
     },
   };
 }

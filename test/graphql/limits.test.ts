@@ -5,6 +5,7 @@
  */
 import {
   type ASTVisitor,
+  type FormattedExecutionResult,
   getNullableType,
   isInterfaceType,
   isListType,
@@ -20,7 +21,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { JSON_COST, LIST_SIZES, queryLimitRules } from '../../src/graphql/limits.js';
 import { createResolvers } from '../../src/graphql/resolvers/index.js';
 import { buildSchema } from '../../src/graphql/schema.js';
-import { startApi, type TestApi } from '../helpers/api.js';
+import { startApi, subscribe, type TestApi } from '../helpers/api.js';
 
 let api: TestApi | null = null;
 afterEach(async () => {
@@ -110,6 +111,89 @@ describe('query cost', () => {
     expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 2000 });
     expect(body.errors?.[0]?.message).toContain('graphql.maxResponseBytes');
     expect((await api.gql('{ viewer { userId } }')).status).toBe(200);
+  });
+});
+
+describe('answer size', () => {
+  const aliases = (count: number, field: (i: number) => string) => Array.from({ length: count }, (_, i) => field(i)).join(' ');
+
+  /** A batch whose metadata holds `bytes` characters; returns its id. */
+  async function bigBatch(bytes: number): Promise<string> {
+    const submitted = await api?.gql<{ submitBatch: { batch: { id: string } } }>(
+      'mutation($input: SubmitBatchInput!) { submitBatch(input: $input) { batch { id } } }',
+      { input: { name: 'big', active: false, jobs: [{ type: 'echo' }], metadata: { notes: 'x'.repeat(bytes) } } },
+    );
+    const id = submitted?.body.data?.submitBatch.batch.id;
+    expect(id).toBeTypeOf('string');
+    return id as string;
+  }
+
+  it('stops building an answer once it passes graphql.maxResponseBytes: 900 KB of metadata under 2,000 aliases', async () => {
+    api = await startApi();
+    const id = await bigBatch(900_000);
+    const response = await fetch(`${api.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user-id': 'alice' },
+      body: JSON.stringify({
+        query: `query($id: ID!) { ${aliases(2000, (i) => `a${i}: batch(id: $id) { metadata }`)} }`,
+        variables: { id },
+      }),
+    });
+    const body = (await response.json()) as { data?: unknown; errors: { message: string; extensions: Record<string, unknown> }[] };
+    expect(response.status).toBe(400);
+    expect(body.data).toBeUndefined();
+    // One error, with the request's id, instead of a masked internal error.
+    expect(body.errors).toHaveLength(1);
+    expect(body.errors[0]?.extensions).toEqual({
+      code: 'LIMIT_EXCEEDED',
+      limit: 10_485_760,
+      requestId: response.headers.get('x-request-id'),
+    });
+    expect(body.errors[0]?.message).toContain('graphql.maxResponseBytes');
+    // A few of them fit.
+    const few = await api.gql(`query($id: ID!) { ${aliases(3, (i) => `a${i}: batch(id: $id) { metadata }`)} }`, { id });
+    expect(few.status).toBe(200);
+  });
+
+  it("counts an anonymous caller's jobTypes { parameterSchema } aliases by their real size", async () => {
+    api = await startApi({ user: null, overrides: { 'graphql.maxResponseBytes': 100_000 } });
+    // Within the cost limit, but megabytes of JSON Schema.
+    const query = `{ ${aliases(1000, (i) => `a${i}: jobTypes { parameterSchema }`)} }`;
+    const { status, body } = await api.gql(query);
+    expect(status).toBe(400);
+    expect(body.errors).toHaveLength(1);
+    expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 100_000, requestId: expect.any(String) });
+    // Over the websocket, where no finished answer is measured, the budget alone stops it.
+    const answer = await new Promise<FormattedExecutionResult>((resolve, reject) => {
+      api
+        ?.client()
+        .subscribe({ query }, { next: (result) => resolve(result as FormattedExecutionResult), error: reject, complete: () => undefined });
+    });
+    expect(answer.errors).toHaveLength(1);
+    expect(answer.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 100_000 });
+  });
+
+  it('holds over the websocket too: queries, and each event of a subscription', async () => {
+    api = await startApi({ overrides: { 'graphql.maxResponseBytes': 1_000_000 } });
+    const id = await bigBatch(100_000);
+    const client = api.client();
+    const query = `query($id: ID!) { ${aliases(50, (i) => `a${i}: batch(id: $id) { metadata }`)} }`;
+    const answer = await new Promise<FormattedExecutionResult>((resolve, reject) => {
+      client.subscribe(
+        { query, variables: { id } },
+        { next: (result) => resolve(result as FormattedExecutionResult), error: reject, complete: () => undefined },
+      );
+    });
+    expect(answer.data ?? null).toBeNull();
+    expect(answer.errors).toHaveLength(1);
+    expect(answer.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 1_000_000 });
+    const updates = subscribe(
+      client,
+      `subscription($id: ID!) { batchUpdated(id: $id) { ${aliases(50, (i) => `a${i}: batch { metadata }`)} } }`,
+      { id },
+      () => true,
+    );
+    await expect(updates.finished).rejects.toMatchObject({ errors: [{ extensions: { code: 'LIMIT_EXCEEDED', limit: 1_000_000 } }] });
   });
 });
 
