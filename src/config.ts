@@ -298,6 +298,8 @@ const schema = z.strictObject({
     maxCost: z.number().int().min(1),
     /** Largest GraphQL request body, in bytes. */
     maxRequestBytes: z.number().int().min(1),
+    /** Most lexical tokens (names, punctuation, values) a GraphQL document may have; checked before it is parsed. */
+    maxTokens: z.number().int().min(100),
     /** How often idle websockets are pinged; dead peers are dropped after one missed pong. */
     keepAliveMs: ms(0),
     /** Largest GraphQL answer (HTTP, and each websocket or event-stream message), in bytes; counted while it is built, which stops at the limit with LIMIT_EXCEEDED. */
@@ -398,6 +400,7 @@ export const DEFAULTS: ResolvedConfig = {
     maxDepth: 12,
     maxCost: 100_000,
     maxRequestBytes: 1_048_576,
+    maxTokens: 10_000,
     keepAliveMs: 12_000,
     maxResponseBytes: 10_485_760,
     maxSubscriptionsPerSocket: 100,

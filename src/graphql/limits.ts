@@ -1,6 +1,7 @@
 /**
- * Query limits, checked during validation (before anything runs): selection depth,
- * and an estimated cost of the answer. Both fail with `LIMIT_EXCEEDED`.
+ * Query limits: the document's size in tokens, checked before it is parsed; selection
+ * depth and an estimated cost of the answer, checked during validation (before
+ * anything runs). All fail with `LIMIT_EXCEEDED`.
  *
  * Cost: every field counts 1, a JSON value counts `JSON_COST` (it can hold a document
  * of its own), and a list multiplies what it selects by its size: the page size for
@@ -21,12 +22,36 @@ import {
   isListType,
   isObjectType,
   Kind,
+  Lexer,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  Source,
+  TokenKind,
   type ValidationContext,
   valueFromASTUntyped,
 } from 'graphql';
 import { LimitExceededError } from '../errors.js';
+
+/**
+ * Refuses a document of more than `maxTokens` lexical tokens (comments aside, as graphql's
+ * own `maxTokens` counts) before it is parsed: parsing and validating a megabyte of
+ * variable definitions or directives takes seconds. Reads at most `maxTokens + 1`
+ * tokens; a syntax error within them is left for the parser to report.
+ */
+export function checkTokens(query: string, maxTokens: number): void {
+  const lexer = new Lexer(new Source(query));
+  let count = 0;
+  try {
+    while (lexer.advance().kind !== TokenKind.EOF) {
+      if (++count > maxTokens) {
+        const message = `the document has more than ${maxTokens} tokens (graphql.maxTokens): send a smaller query`;
+        throw new LimitExceededError(message, { limit: maxTokens });
+      }
+    }
+  } catch (error) {
+    if (error instanceof LimitExceededError) throw error;
+  }
+}
 
 /** The store never returns more than this many items per page. */
 const MAX_PAGE = 1000;

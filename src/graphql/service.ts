@@ -15,7 +15,7 @@ import type { Principal } from '../domain/types.js';
 import { AppError, coerceError, LimitExceededError } from '../errors.js';
 import { createLoaders, type GraphQLContext, type GraphQLServices } from './context.js';
 import { formatError } from './errors.js';
-import { queryLimitRules } from './limits.js';
+import { checkTokens, queryLimitRules } from './limits.js';
 import { createResolvers } from './resolvers/index.js';
 import { executeWithinBudget, meterAnswers, ResponseBudget } from './response-budget.js';
 import { buildSchema } from './schema.js';
@@ -116,6 +116,8 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
     hideSchemaDetailsFromClientErrors: !suggestions,
     csrfPrevention: true,
     validationRules: rules,
+    // Behind checkTokens in handle(), which answers with a clearer error first.
+    parseOptions: { maxTokens: config.maxTokens },
     includeStacktraceInErrorResponses: false,
     // The composition root owns SIGINT/SIGTERM: Apollo's own handlers (installed unless
     // NODE_ENV=test) would stop it behind our back and re-raise the signal, and the
@@ -165,7 +167,9 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
   /** Subscriptions share one uncached loader set: events of the same tick share store reads. */
   const subscriptionLoaders = createLoaders(store, { cache: false });
 
-  const documents = createDocumentCache(schema, [...specifiedRules, ...rules, ...(introspection ? [] : [NoSchemaIntrospectionCustomRule])]);
+  const documents = createDocumentCache(schema, [...specifiedRules, ...rules, ...(introspection ? [] : [NoSchemaIntrospectionCustomRule])], {
+    maxTokens: config.maxTokens,
+  });
   // One executor for both transports: a websocket and an SSE subscriber with the same
   // query, variables and principal share each change's result.
   const sharedSubscribe = createSharedSubscribe();
@@ -195,6 +199,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         try {
           parsed = documents(payload.query);
         } catch (error) {
+          if (error instanceof AppError) return [new GraphQLError(error.message, { originalError: error })];
           return [withCode(error instanceof GraphQLError ? error : new GraphQLError(coerceError(error).message), 'GRAPHQL_PARSE_FAILED')];
         }
         if (parsed.errors.length > 0) return parsed.errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
@@ -301,11 +306,23 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         }
         return;
       }
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      // A huge document is refused before Apollo parses and validates it.
+      const query = req.method === 'POST' ? (body as { query?: unknown } | null)?.query : url.searchParams.get('query');
+      if (typeof query === 'string') {
+        try {
+          checkTokens(query, config.maxTokens);
+        } catch (error) {
+          if (!(error instanceof LimitExceededError)) throw error;
+          logger.info('graphql document too large', { requestId, limit: config.maxTokens });
+          sendErrors(res, 400, [{ message: error.message, extensions: { code: error.code, limit: config.maxTokens, requestId } }]);
+          return;
+        }
+      }
       const headers = new HeaderMap();
       for (const [key, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
       }
-      const url = new URL(req.url ?? '/', 'http://localhost');
       const response = await apollo.executeHTTPGraphQLRequest({
         httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
         context: async () => {

@@ -20,6 +20,7 @@ import {
 import { LRUCache } from 'lru-cache';
 import { PushStream } from '../lib/push-stream.js';
 import type { GraphQLContext } from './context.js';
+import { checkTokens } from './limits.js';
 import { executeWithinBudget } from './response-budget.js';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
@@ -31,13 +32,17 @@ export interface ParsedQuery {
   query: string;
 }
 
-/** Parses and validates a query once per distinct text (bounded cache). */
-export function createDocumentCache(schema: GraphQLSchema, rules: readonly ValidationRule[], size = 1000) {
-  const documents = new LRUCache<string, ParsedQuery>({ max: size });
+/**
+ * Parses and validates a query once per distinct text (bounded cache). A document of
+ * more than `maxTokens` tokens throws LIMIT_EXCEEDED before it is parsed.
+ */
+export function createDocumentCache(schema: GraphQLSchema, rules: readonly ValidationRule[], options: { maxTokens: number; size?: number }) {
+  const documents = new LRUCache<string, ParsedQuery>({ max: options.size ?? 1000 });
   return (query: string): ParsedQuery => {
     let entry = documents.get(query);
     if (entry === undefined) {
-      const document = parse(query);
+      checkTokens(query, options.maxTokens);
+      const document = parse(query, { maxTokens: options.maxTokens });
       entry = { document, errors: validate(schema, document, rules), query };
       documents.set(query, entry);
     }

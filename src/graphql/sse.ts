@@ -69,7 +69,9 @@ export function createSseHandler(options: SseOptions): (req: IncomingMessage, re
       try {
         parsed = options.documents(params.query);
       } catch (error) {
-        return { data: null, errors: [withCode(coerceError(error).message, 'GRAPHQL_PARSE_FAILED')] } satisfies ExecutionResult;
+        const app = coerceError(error);
+        const code = app instanceof AppError && app.code === 'LIMIT_EXCEEDED' ? app.code : 'GRAPHQL_PARSE_FAILED';
+        return { data: null, errors: [withCode(app.message, code)] } satisfies ExecutionResult;
       }
       if (parsed.errors.length > 0)
         return { data: null, errors: parsed.errors.map((error) => withCode(error.message, 'GRAPHQL_VALIDATION_FAILED')) };

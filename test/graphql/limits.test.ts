@@ -17,6 +17,7 @@ import {
   visit,
   visitWithTypeInfo,
 } from 'graphql';
+import { createClient as createSseClient } from 'graphql-sse';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JSON_COST, LIST_SIZES, queryLimitRules } from '../../src/graphql/limits.js';
 import { createResolvers } from '../../src/graphql/resolvers/index.js';
@@ -40,7 +41,8 @@ function cost(query: string, maxCost = 0, listSizes: Record<string, () => number
 
 describe('query cost', () => {
   it('refuses 10,000 aliases of jobTypes { parameterSchema } from an anonymous caller before running anything', async () => {
-    api = await startApi({ user: null });
+    // Within graphql.maxTokens, to reach the cost rule.
+    api = await startApi({ user: null, overrides: { 'graphql.maxTokens': 100_000 } });
     const query = `{ ${Array.from({ length: 10_000 }, (_, i) => `a${i}: jobTypes { parameterSchema }`).join(' ')} }`;
     const { status, body } = await api.gql(query);
     expect(status).toBe(400);
@@ -129,7 +131,8 @@ describe('answer size', () => {
   }
 
   it('stops building an answer once it passes graphql.maxResponseBytes: 900 KB of metadata under 2,000 aliases', async () => {
-    api = await startApi();
+    // Within graphql.maxTokens, to reach execution.
+    api = await startApi({ overrides: { 'graphql.maxTokens': 50_000 } });
     const id = await bigBatch(900_000);
     const response = await fetch(`${api.url}/graphql`, {
       method: 'POST',
@@ -194,6 +197,46 @@ describe('answer size', () => {
       () => true,
     );
     await expect(updates.finished).rejects.toMatchObject({ errors: [{ extensions: { code: 'LIMIT_EXCEEDED', limit: 1_000_000 } }] });
+  });
+});
+
+describe('document size', () => {
+  const variables = `query(${Array.from({ length: 50_000 }, (_, i) => `$v${i}: Int`).join(' ')}) { viewer { userId } }`;
+  const directives = `{ viewer { userId ${'@include(if: true) '.repeat(40_000)} } }`;
+
+  it('refuses documents of more than graphql.maxTokens tokens before parsing them, over HTTP, WebSocket and SSE', async () => {
+    api = await startApi({ overrides: { 'graphql.maxRequestBytes': 2_000_000 } });
+    for (const query of [variables, directives]) {
+      const response = await fetch(`${api.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user-id': 'alice' },
+        body: JSON.stringify({ query }),
+      });
+      const body = (await response.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+      expect(response.status).toBe(400);
+      expect(body.errors).toHaveLength(1);
+      expect(body.errors[0]?.extensions).toEqual({
+        code: 'LIMIT_EXCEEDED',
+        limit: 10_000,
+        requestId: response.headers.get('x-request-id'),
+      });
+      expect(body.errors[0]?.message).toContain('graphql.maxTokens');
+    }
+    const overWs = await new Promise<unknown>((resolve) => {
+      api?.client().subscribe({ query: directives }, { next: () => undefined, error: resolve, complete: () => undefined });
+    });
+    expect(overWs).toMatchObject([{ extensions: { code: 'LIMIT_EXCEEDED', limit: 10_000 } }]);
+    const sse = createSseClient({ url: `${api.url}/graphql/stream`, headers: { 'x-user-id': 'alice' }, retryAttempts: 0 });
+    const overSse = await new Promise<FormattedExecutionResult>((resolve, reject) => {
+      sse.subscribe(
+        { query: `subscription { jobEvents { jobId ${'@include(if: true) '.repeat(40_000)} } }` },
+        { next: (result) => resolve(result as FormattedExecutionResult), error: reject, complete: () => undefined },
+      );
+    });
+    sse.dispose();
+    expect(overSse.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED' });
+    // A query within the limit runs.
+    expect((await api.gql('{ viewer { userId } }')).status).toBe(200);
   });
 });
 
