@@ -167,9 +167,13 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
   /** Subscriptions share one uncached loader set: events of the same tick share store reads. */
   const subscriptionLoaders = createLoaders(store, { cache: false });
 
-  const documents = createDocumentCache(schema, [...specifiedRules, ...rules, ...(introspection ? [] : [NoSchemaIntrospectionCustomRule])], {
-    maxTokens: config.maxTokens,
-  });
+  const documents = createDocumentCache(
+    schema,
+    [...specifiedRules, ...rules, ...(introspection ? [] : [NoSchemaIntrospectionCustomRule])],
+    {
+      maxTokens: config.maxTokens,
+    },
+  );
   // One executor for both transports: a websocket and an SSE subscriber with the same
   // query, variables and principal share each change's result.
   const sharedSubscribe = createSharedSubscribe();

@@ -36,7 +36,11 @@ export interface ParsedQuery {
  * Parses and validates a query once per distinct text (bounded cache). A document of
  * more than `maxTokens` tokens throws LIMIT_EXCEEDED before it is parsed.
  */
-export function createDocumentCache(schema: GraphQLSchema, rules: readonly ValidationRule[], options: { maxTokens: number; size?: number }) {
+export function createDocumentCache(
+  schema: GraphQLSchema,
+  rules: readonly ValidationRule[],
+  options: { maxTokens: number; size?: number },
+) {
   const documents = new LRUCache<string, ParsedQuery>({ max: options.size ?? 1000 });
   return (query: string): ParsedQuery => {
     let entry = documents.get(query);
