@@ -61,8 +61,11 @@ export interface Submitter {
   submitBatch(input: BatchInput, principal: Principal): Promise<Created<{ batch: Batch; jobs: Job[] }>>;
   /** Throws UPLOAD_EXPIRED when the upload the job reads (`parameters.uploadId`) is gone: a restart could not run. */
   assertRestartable(job: Job): Promise<void>;
-  /** Checks a change to a waiting job (`updateJob`): new parameters against the job's type. */
-  preparePatch(job: Job, input: { priority?: number; runAt?: Date; maxAttempts?: number; parameters?: JsonObject }): JobPatch;
+  /**
+   * Checks a change to a waiting job (`updateJob`): new parameters against the job's type,
+   * and an upload they name against the job's owner, as at submit (NOT_FOUND otherwise).
+   */
+  preparePatch(job: Job, input: { priority?: number; runAt?: Date; maxAttempts?: number; parameters?: JsonObject }): Promise<JobPatch>;
 }
 
 function isObject(value: unknown): value is JsonObject {
@@ -83,8 +86,8 @@ export function createSubmitter(
   uploads?: Pick<UploadStore, 'check'>,
 ): Submitter {
   const uploadOf = (parameters: JsonObject): string | null => (typeof parameters.uploadId === 'string' ? parameters.uploadId : null);
-  async function checkUpload(job: NewBatchJob, ownerId: string): Promise<void> {
-    const uploadId = uploadOf(job.parameters);
+  async function checkUpload(parameters: JsonObject, ownerId: string): Promise<void> {
+    const uploadId = uploadOf(parameters);
     if (uploads !== undefined && uploadId !== null) await uploads.check(uploadId, ownerId);
   }
 
@@ -123,7 +126,7 @@ export function createSubmitter(
 
   async function prepareJob(input: JobInput, principal: Principal): Promise<NewJob> {
     const job = await withCache(prepare(input, 'job'), principal, input.useCache, input.forceRefresh);
-    await checkUpload(job, owner(principal));
+    await checkUpload(job.parameters, owner(principal));
     return {
       ...job,
       ownerId: owner(principal),
@@ -146,13 +149,15 @@ export function createSubmitter(
         throw error;
       }
     },
-    preparePatch(job, input) {
+    async preparePatch(job, input) {
       const patch: JobPatch = {};
       if (input.priority !== undefined) patch.priority = input.priority;
       if (input.runAt !== undefined) patch.runAt = input.runAt;
       if (input.maxAttempts !== undefined) patch.maxAttempts = input.maxAttempts;
       if (input.parameters !== undefined) {
         const parameters = registry.validate(job.type, input.parameters, 'input.parameters');
+        // The job reads its upload as its owner, whoever edits it.
+        await checkUpload(parameters, job.ownerId);
         patch.parameters = parameters;
         patch.cacheKey = cacheKeyOf(job.type, parameters);
       }
@@ -191,7 +196,7 @@ export function createSubmitter(
       });
       const jobs: NewBatchJob[] = [];
       for (const job of prepared) {
-        await checkUpload(job, owner(principal));
+        await checkUpload(job.parameters, owner(principal));
         jobs.push(await withCache(job, principal, input.useCache, input.forceRefresh));
       }
       return store.createBatch({

@@ -425,6 +425,38 @@ describe('uploads', () => {
     expect(own.body.errors).toBeUndefined();
   });
 
+  it("updateJob answers another user's upload exactly like a missing one, and changes nothing", async () => {
+    api = await startApi({ role: 'api' });
+    const alices = await api.conveyor.uploads.put('alice', slides, 'application/pdf');
+    const bobs = await api.conveyor.uploads.put('bob', slides, 'application/pdf');
+    const missing = `upl_${'0'.repeat(32)}`;
+    const submitted = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation ($id: String!) { submitJob(input: { type: "pdf", parameters: { uploadId: $id } }) { job { id } } }',
+      { id: bobs.uploadId },
+      { 'x-user-id': 'bob' },
+    );
+    const id = submitted.body.data?.submitJob.job.id as string;
+    const update = (uploadId: string) =>
+      api.gql(
+        'mutation ($id: ID!, $parameters: JSON!) { updateJob(id: $id, input: { parameters: $parameters }) { parameters } }',
+        { id, parameters: { uploadId } },
+        { 'x-user-id': 'bob' },
+      );
+    const foreign = (await update(alices.uploadId)).body.errors?.[0];
+    const absent = (await update(missing)).body.errors?.[0];
+    expect(foreign?.extensions?.code).toBe('NOT_FOUND');
+    expect(absent?.extensions?.code).toBe('NOT_FOUND');
+    expect(foreign?.message.replace(alices.uploadId, '<id>')).toBe(absent?.message.replace(missing, '<id>'));
+    const stored = await api.gql<{ job: { parameters: { uploadId: string } } }>(
+      'query ($id: ID!) { job(id: $id) { parameters } }',
+      { id },
+      { 'x-user-id': 'bob' },
+    );
+    expect(stored.body.data?.job.parameters.uploadId).toBe(bobs.uploadId);
+    // Bob's own upload is accepted.
+    expect((await update(bobs.uploadId)).body.errors).toBeUndefined();
+  });
+
   it('refuses oversized, anonymous and empty multipart uploads and keeps nothing', async () => {
     api = await startApi({ overrides: { 'limits.maxUploadBytes': 1000 } });
     const big = await fetch(`${api.url}/uploads`, { method: 'POST', headers: { 'x-user-id': 'alice' }, body: Buffer.alloc(5000) });

@@ -76,7 +76,7 @@ export const jobResolvers: Resolvers = {
     },
     async updateJob(_root, { id, input }, ctx) {
       const job = await jobFor(ctx, id, 'write');
-      const patch = ctx.services.submitter.preparePatch(job, {
+      const patch = await ctx.services.submitter.preparePatch(job, {
         ...(input.priority == null ? {} : { priority: input.priority }),
         ...(input.runAt == null ? {} : { runAt: input.runAt }),
         ...(input.maxAttempts == null ? {} : { maxAttempts: input.maxAttempts }),
