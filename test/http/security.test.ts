@@ -181,6 +181,19 @@ describe('websocket origin and identity', () => {
     await expect(viewerOver(api.wsUrl, {}, { ticket: `${prefix}.${forged}.${signature}` })).rejects.toMatchObject({ code: 4403 });
     expect((await fetch(`${api.url}/ws-ticket`)).status).toBe(405);
   });
+
+  it('takes a ticket once: a second websocket with the same ticket is closed with 4403', async () => {
+    api = await startApi();
+    const issued = await fetch(`${api.url}/ws-ticket`, { method: 'POST', headers: { 'x-user-id': 'alice' } });
+    const { ticket } = (await issued.json()) as { ticket: string };
+    expect(await viewerOver(api.wsUrl, {}, { ticket })).toEqual({ userId: 'alice', admin: false });
+    await expect(viewerOver(api.wsUrl, {}, { ticket })).rejects.toMatchObject({ code: 4403 });
+    // A new ticket for the next connection works.
+    const next = (await (await fetch(`${api.url}/ws-ticket`, { method: 'POST', headers: { 'x-user-id': 'alice' } })).json()) as {
+      ticket: string;
+    };
+    expect(await viewerOver(api.wsUrl, {}, { ticket: next.ticket })).toEqual({ userId: 'alice', admin: false });
+  });
 });
 
 describe('host check (DNS rebinding)', () => {
