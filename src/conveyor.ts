@@ -4,7 +4,7 @@
  * here), result and upload stores, worker and HTTP server. `main.ts` uses it for the
  * command line; another Node service can embed Conveyor the same way.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createAuthenticator } from './auth/auth.js';
@@ -116,6 +116,13 @@ export async function createConveyor(options: ConveyorOptions = {}): Promise<Con
   const registry = createRegistry([...builtInHandlers, ...modules, ...(options.handlers ?? [])]);
   // Every inbound webhook route names a known job type, or start-up stops here.
   checkIngestSources(config.ingest, registry);
+  // A data folder that is a file would otherwise fail deep inside the store with a system error.
+  if (existsSync(config.dataDir) && !statSync(config.dataDir).isDirectory()) {
+    throw new ConfigError(
+      `dataDir ${resolve(config.dataDir)} is a file, not a folder: point dataDir at a folder (it is created when missing)`,
+      { key: 'dataDir' },
+    );
+  }
   let feed: SubscriptionFeed | null = null;
   const metrics = createMetrics({ store: () => store, activeSubscriptions: () => feed?.activeSubscriptions() ?? 0 });
   const opened = options.store === undefined ? await openStoreWithFiles(config) : { store: options.store, gridfs: null };

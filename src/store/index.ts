@@ -36,7 +36,7 @@ export async function openStore(config: ResolvedConfig): Promise<JobStore> {
       return createSqliteStore({ path, busyTimeoutMs: config.store.sqlite.busyTimeoutMs, changePollMs: config.store.sqlite.changePollMs });
     } catch (error) {
       // A file this attempt created is empty or half-made: leave nothing behind for the next start to trip over.
-      if (!existed) for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
+      if (!existed) for (const suffix of ['', '-wal', '-shm', '-journal']) if (existsSync(`${path}${suffix}`)) rmSync(`${path}${suffix}`);
       throw new StoreUnavailableError(`cannot open the SQLite database ${path}: ${openFailure(error)}`, { cause: error });
     }
   }

@@ -4,7 +4,7 @@
  * bracketed IPv6 `server.host` is listened on.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -51,6 +51,29 @@ describe('opening the SQLite store', () => {
     expect(stderr).not.toMatch(/SqliteError|\n\s+at /);
     expect(readdirSync(dataDir)).toEqual(['results']);
     expect(existsSync(join(dataDir, 'conveyor.db'))).toBe(false);
+  }, 30_000);
+
+  it('stops with one clear line when dataDir is a file, not a folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-file-'));
+    dirs.push(dir);
+    const file = join(dir, 'data');
+    writeFileSync(file, 'not a folder');
+    chmodSync(dir, 0o755);
+    const { code, stderr } = await serve({ CONVEYOR_DATA_DIR: file });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe(`conveyor: dataDir ${file} is a file, not a folder: point dataDir at a folder (it is created when missing)`);
+    expect(readFileSync(file, 'utf8')).toBe('not a folder');
+    // A database path inside a file: one line too, and the clean-up leaves the file alone.
+    const dataDir = join(dir, 'ok');
+    mkdirSync(dataDir);
+    const inside = await serve({ CONVEYOR_DATA_DIR: dataDir, CONVEYOR_STORE__SQLITE__PATH: join(file, 'conveyor.db') });
+    expect(inside.code).toBe(1);
+    expect(inside.stderr.trim().split('\n')).toHaveLength(1);
+    expect(inside.stderr).toMatch(/^conveyor: cannot open the SQLite database .*data\/conveyor\.db: /);
+    expect(inside.stderr).not.toMatch(/\n\s+at /);
+    expect(readFileSync(file, 'utf8')).toBe('not a folder');
   }, 30_000);
 
   it('listens on server.host "[::1]" (IPv6 loopback, written as in a URL)', async () => {
