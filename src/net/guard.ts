@@ -1,7 +1,9 @@
 /**
  * The SSRF guard for every outbound request (PDF downloads, webhooks): targets that
  * resolve to loopback, private, link-local, shared, multicast or cloud-metadata
- * addresses are refused unless `net.allow` names the host, address or range.
+ * addresses are refused unless `net.allow` names the host, address or range. IPv4
+ * inside IPv6 is judged as the IPv4 address (mapped, 6to4) or refused as a whole
+ * range (IPv4-compatible, translated, NAT64, Teredo).
  * The check runs on the addresses the connection will actually use (a custom DNS
  * lookup), so a name that resolves to a private address after validation cannot slip
  * through (DNS rebinding).
@@ -45,6 +47,8 @@ const BLOCKED_V6 = [
   ['::ffff:0:0:0', 96],
   ['64:ff9b::', 96],
   ['100::', 64],
+  // Teredo: tunnels to an IPv4 host through a relay; nothing this service should call.
+  ['2001::', 32],
   ['2001:db8::', 32],
   ['fc00::', 7],
   ['fe80::', 10],
@@ -108,6 +112,32 @@ function normalise(ip: string): string {
   return ip.toLowerCase();
 }
 
+/** The eight 16-bit groups of an IPv6 address (`::` expanded, a trailing dotted quad as two groups), or null. */
+function ipv6Groups(ip: string): number[] | null {
+  let text = ip.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string | undefined) => (part === undefined || part === '' ? [] : part.split(':').map((g) => Number.parseInt(g, 16)));
+  const head = parse(halves[0]);
+  const tail = parse(halves[1]);
+  const groups = halves.length === 2 ? [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail] : head;
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
+}
+
+/** The IPv4 address a 6to4 address (`2002:AABB:CCDD::/48`) leads to, or null for other addresses. */
+function sixToFourTarget(ip: string): string | null {
+  const groups = ipv6Groups(ip);
+  if (groups?.[0] !== 0x2002) return null;
+  const high = groups[1] as number;
+  const low = groups[2] as number;
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
 export interface NetGuardOptions {
   /** Resolves names (default: `dns.lookup`); tests use it to make a name resolve to a chosen address. */
   resolve?: typeof dnsLookup;
@@ -141,6 +171,11 @@ export function createNetGuard(allow: readonly string[], { resolve = dnsLookup }
     const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
     if (allowed.check(ip, family)) return;
     if (blocked.check(ip, family)) throw new TargetForbiddenError(host, ip);
+    // 6to4 (2002::/16) carries the IPv4 address it leads to: the IPv4 rules and allow entries apply to that.
+    const embedded = family === 'ipv6' ? sixToFourTarget(ip) : null;
+    if (embedded !== null && !allowed.check(embedded, 'ipv4') && blocked.check(embedded, 'ipv4')) {
+      throw new TargetForbiddenError(host, `${ip} (6to4 for ${embedded})`);
+    }
   }
 
   function checkUrl(url: URL): void {

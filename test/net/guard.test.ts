@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { download } from '../../src/net/download.js';
 import { createNetGuard, parseAllowEntry, TargetForbiddenError } from '../../src/net/guard.js';
+import { startApi, type TestApi } from '../helpers/api.js';
 
 describe('net.allow entries', () => {
   it('parses host names, addresses, ranges and address:port endpoints', () => {
@@ -75,14 +76,36 @@ describe('reserved ranges', () => {
       '::ffff:0:7f00:1',
       '::ffff:0:a9fe:a9fe',
       '::',
+      // 6to4 (`2002:AABB:CCDD::/48`) of a private or metadata address, and Teredo (`2001::/32`)
+      '2002:7f00:1::',
+      '2002:7f00:0001:0:0:0:0:1',
+      '2002:a9fe:a9fe::1',
+      '2002:c0a8:101:1::5',
+      '2002:a00:1::10.0.0.1',
+      '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+      '2001::1',
     ]) {
       expect(() => guard.checkAddress('target.test', address), address).toThrow(TargetForbiddenError);
     }
-    for (const address of ['172.32.0.1', '172.15.255.254', '198.20.0.1', '1.0.0.1', '2606:4700:4700::1111']) {
+    // 6to4 of a public IPv4 address, and the addresses around Teredo's range, are not refused.
+    for (const address of [
+      '172.32.0.1',
+      '172.15.255.254',
+      '198.20.0.1',
+      '1.0.0.1',
+      '2606:4700:4700::1111',
+      '2002:808:808::1',
+      '2001:1::1',
+      '2003::1',
+    ]) {
       expect(() => guard.checkAddress('target.test', address), address).not.toThrow();
     }
     expect(() => guard.checkUrl(new URL('http://[::7f00:1]/'))).toThrow(TargetForbiddenError);
     expect(() => guard.checkUrl(new URL('http://[::ffff:0:a9fe:a9fe]/'))).toThrow(TargetForbiddenError);
+    expect(() => guard.checkUrl(new URL('http://[2002:a9fe:a9fe::]/latest/meta-data/'))).toThrow(/6to4 for 169\.254\.169\.254/);
+    expect(() => guard.checkUrl(new URL('http://[2001:0:4136:e378::1]/'))).toThrow(TargetForbiddenError);
+    // An allowed IPv4 address is allowed through its 6to4 form too.
+    expect(() => createNetGuard(['127.0.0.1']).checkAddress('target.test', '2002:7f00:1::')).not.toThrow();
   });
 });
 
@@ -120,9 +143,20 @@ describe('the lookup path', () => {
         'translated.test': [{ address: '::ffff:0:7f00:1', family: 6 }],
         'benchmark.test': [{ address: '198.18.5.5', family: 4 }],
         'zero.test': [{ address: '0.0.0.0', family: 4 }],
+        'six-to-four.test': [{ address: '2002:7f00:1::1', family: 6 }],
+        'teredo.test': [{ address: '2001:0:4136:e378:8000:63bf:3fff:fdd2', family: 6 }],
       }),
     });
-    for (const name of ['rebind.test', 'mixed.test', 'compat.test', 'translated.test', 'benchmark.test', 'zero.test']) {
+    for (const name of [
+      'rebind.test',
+      'mixed.test',
+      'compat.test',
+      'translated.test',
+      'benchmark.test',
+      'zero.test',
+      'six-to-four.test',
+      'teredo.test',
+    ]) {
       const attempt = download(`http://${name}:${port}/`, { guard, maxBytes: 1000, timeoutMs: 5000 });
       await expect(attempt, name).rejects.toMatchObject({ code: 'TARGET_FORBIDDEN' });
     }
@@ -132,5 +166,40 @@ describe('the lookup path', () => {
     const fetched = await download(`http://rebind.test:${port}/`, { guard: allowing, maxBytes: 1000, timeoutMs: 5000 });
     expect(fetched.body.toString()).toBe('secret');
     expect(requests).toBe(1);
+  });
+});
+
+describe('through the server', () => {
+  let api: TestApi | null = null;
+  afterEach(async () => {
+    await api?.stop();
+    api = null;
+  });
+
+  it('refuses webhooks and PDF downloads to 6to4 forms of private addresses and to Teredo addresses', async () => {
+    api = await startApi();
+    for (const url of [
+      'https://[2002:a9fe:a9fe::]/latest/meta-data',
+      'https://[2002:7f00:1::1]:4000/hook',
+      'https://[2001:0:4136:e378::1]/',
+    ]) {
+      const { body } = await api.gql(
+        'mutation ($url: String!) { submitJob(input: { type: "echo", webhook: { url: $url } }) { job { id } } }',
+        { url },
+      );
+      expect(body.errors?.[0]?.extensions, url).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'TARGET_FORBIDDEN' });
+    }
+    const submitted = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation { submitJob(input: { type: "pdf", parameters: { url: "http://[2002:a9fe:a9fe::]/latest/meta-data.pdf" } }) { job { id } } }',
+    );
+    const id = submitted.body.data?.submitJob.job.id as string;
+    const failed = async () =>
+      (
+        await api?.gql<{ job: { status: string; error: { code: string } | null } }>(
+          'query ($id: ID!) { job(id: $id) { status error { code } } }',
+          { id },
+        )
+      )?.body.data?.job;
+    await expect.poll(failed).toMatchObject({ status: 'FAILED', error: { code: 'TARGET_FORBIDDEN' } });
   });
 });
