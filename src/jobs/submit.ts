@@ -68,6 +68,26 @@ export interface Submitter {
   preparePatch(job: Job, input: { priority?: number; runAt?: Date; maxAttempts?: number; parameters?: JsonObject }): Promise<JobPatch>;
 }
 
+/** Longest `idempotencyKey` or `correlationId` a caller may send. */
+export const MAX_REFERENCE_LENGTH = 200;
+
+/** Control, format and separator characters: invisible, and able to forge lines in logs and headers. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
+
+/** A caller's own key or reference: at most 200 printable characters (`BAD_USER_INPUT` naming the field otherwise). */
+function checkReference(value: unknown, field: string): void {
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'string' || value.length > MAX_REFERENCE_LENGTH || UNPRINTABLE.test(value)) {
+    throw new ValidationError(
+      `${field}: must be a string of at most ${MAX_REFERENCE_LENGTH} printable characters (no control characters)`,
+      {
+        field,
+        limit: MAX_REFERENCE_LENGTH,
+      },
+    );
+  }
+}
+
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -102,6 +122,7 @@ export function createSubmitter(
 
   function prepare(input: Omit<JobInput, 'idempotencyKey' | 'accessControl'>, field: string): NewBatchJob {
     if (typeof input?.type !== 'string') throw new ValidationError(`${field}.type: required`, { field: `${field}.type` });
+    checkReference(input.correlationId, `${field}.correlationId`);
     const parameters = registry.validate(input.type, input.parameters, `${field}.parameters`);
     const defaults = registry.get(input.type)?.defaults ?? {};
     return {
@@ -164,11 +185,14 @@ export function createSubmitter(
       return patch;
     },
     async submitJob(input, principal) {
+      // Callers' keys only: inbound webhooks make their own (from the sender's delivery id) through prepareJob.
+      checkReference(input.idempotencyKey, 'idempotencyKey');
       const [created] = await store.createJobs([await prepareJob(input, principal)]);
       return created as Created<Job>;
     },
     async submitBatch(input, principal) {
       if (!Array.isArray(input.jobs)) throw new ValidationError('jobs: must be a list', { field: 'jobs' });
+      checkReference(input.idempotencyKey, 'idempotencyKey');
       if (input.jobs.length > config.limits.maxBatchSize) {
         throw new LimitExceededError(
           `a batch holds at most ${config.limits.maxBatchSize} jobs (limits.maxBatchSize); this one has ${input.jobs.length}`,

@@ -79,6 +79,27 @@ describe('queries and mutations', () => {
     expect(b2).toEqual({ created: false, batch: b1.batch });
   });
 
+  it('refuses idempotency keys and correlation ids longer than 200 characters or with control characters, with BAD_USER_INPUT', async () => {
+    api = await startApi({ role: 'api' });
+    const BATCH = 'mutation ($input: SubmitBatchInput!) { submitBatch(input: $input) { batch { id } } }';
+    const refused = async (query: string, input: Record<string, unknown>, field: string) => {
+      const { status, body } = await api.gql(query, { input });
+      expect(status, field).toBe(200);
+      expect(body.errors?.[0]?.extensions, JSON.stringify(input)).toMatchObject({ code: 'BAD_USER_INPUT', field, limit: 200 });
+    };
+    for (const bad of ['k'.repeat(201), 'line\nbreak', 'bell\u0007', 'nul\u0000', 'c1\u0085', 'bidi\u202e', 'sep\u2028']) {
+      await refused(SUBMIT, { type: 'echo', idempotencyKey: bad }, 'idempotencyKey');
+      await refused(SUBMIT, { type: 'echo', correlationId: bad }, 'job.correlationId');
+      await refused(BATCH, { name: 'b', jobs: [{ type: 'echo' }], idempotencyKey: bad }, 'idempotencyKey');
+      await refused(BATCH, { name: 'b', jobs: [{ type: 'echo' }, { type: 'echo', correlationId: bad }] }, 'jobs[1].correlationId');
+    }
+    expect(await api.conveyor.store.countJobs({})).toBe(0);
+    // 200 printable characters, any script, are fine.
+    const fine = `${'k'.repeat(190)}ключ-鍵 é`;
+    expect(fine.length).toBeLessThanOrEqual(200);
+    await ok(SUBMIT, { input: { type: 'echo', idempotencyKey: fine, correlationId: fine } });
+  });
+
   it('lists jobs with filters, Relay pages and totalCount', async () => {
     api = await startApi({ role: 'api' });
     for (let i = 0; i < 5; i++)

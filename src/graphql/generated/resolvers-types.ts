@@ -763,11 +763,11 @@ export type SubmitBatchPayload = {
 export type SubmitJobInput = {
   /** Default: PRIVATE, no ACL entries. */
   accessControl?: InputMaybe<AccessControlInput>;
-  /** Your own reference (at most 200 characters), echoed in the job's webhook payloads. */
+  /** Your own reference (at most 200 printable characters), echoed in the job's webhook payloads. */
   correlationId?: InputMaybe<Scalars['String']['input']>;
   /** Run the handler even when a cached result exists. */
   forceRefresh?: InputMaybe<Scalars['Boolean']['input']>;
-  /** The same key with the same input returns the same job; with other input it is a CONFLICT. */
+  /** The same key with the same input returns the same job; with other input it is a CONFLICT. At most 200 printable characters. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** Attempt budget; default from the type or worker.maxAttempts. */
   maxAttempts?: InputMaybe<Scalars['Int']['input']>;
