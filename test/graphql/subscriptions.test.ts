@@ -106,6 +106,10 @@ describe('subscriptions', () => {
     expect((await events.finished).find((v) => v.jobId === id)).toMatchObject({ op: 'CREATED', jobId: id });
     const later = await api.gql<{ changeCursor: string | null }>('{ changeCursor }');
     expect(later.body.data?.changeCursor).not.toBe(cursor);
+    // A cursor tells where the feed of all changes stands: not for anonymous callers.
+    const anonymous = await api.gql<{ changeCursor: string | null }>('{ changeCursor }', {}, {});
+    expect(anonymous.body.data?.changeCursor ?? null).toBeNull();
+    expect(anonymous.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 
   it('a subscriber that disconnects mid-batch and resumes with its last cursor misses nothing', async () => {

@@ -625,7 +625,7 @@ export type Query = {
    * The newest change's cursor. Read it before your queries and pass it as `after` to a
    * subscription: the subscription then replays what changed since, so nothing between
    * the read and the subscription is missed. Null while the store has recorded no change
-   * yet (then subscribe without `after`).
+   * yet (then subscribe without `after`). Signed-in callers only (UNAUTHENTICATED).
    */
   changeCursor?: Maybe<Scalars['String']['output']>;
   /** A job, or null when it does not exist or the caller may not read it. */

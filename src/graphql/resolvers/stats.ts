@@ -7,6 +7,7 @@ import { statsJobFilter } from '../../store/query.js';
 export type StatsModel = Stats & { cachedJobs: number };
 
 import type { Resolvers } from '../generated/resolvers-types.js';
+import { requireSignedIn } from './access.js';
 
 type Group = { key: string; total: number } & Record<Lowercase<JobStatus>, number>;
 
@@ -27,7 +28,12 @@ function grouped(rows: CountRow[]): Group[] {
 
 export const statsResolvers: Resolvers = {
   Query: {
-    changeCursor: (_root, _args, ctx) => ctx.services.store.headCursor(),
+    // A cursor is a position in the feed of every change (with SQLite, the count of
+    // changes so far): signed-in callers only, like everything the feed shows.
+    changeCursor: (_root, _args, ctx) => {
+      requireSignedIn(ctx);
+      return ctx.services.store.headCursor();
+    },
     async stats(_root, { filter }, ctx) {
       const where: StatsFilter = { visibleTo: ctx.principal };
       if (filter?.batchId != null) where.batchId = filter.batchId;
