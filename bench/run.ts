@@ -13,7 +13,7 @@ import { isolated } from './isolated.js';
 import { benchLive } from './live-bench.js';
 import { type BenchResult, benchBulkEnqueue, benchClaimComplete, benchMillion } from './store-bench.js';
 import { benchWebhooks } from './webhook-bench.js';
-import { benchLatency, benchWorkerThroughput } from './worker-bench.js';
+import { benchIoBound, benchLatency, benchWorkerProcesses, benchWorkerThroughput } from './worker-bench.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 /** `BENCH_ONLY=<words>`: only the benchmarks whose label contains them (figures are not written). */
@@ -35,10 +35,12 @@ async function main(): Promise<void> {
   await run('bulk enqueue', () => benchBulkEnqueue(quick ? 2 : 5, quick ? 2 : 10));
   await run('claim + complete', () => benchClaimComplete(quick ? 2 : 5, quick ? 300 : 2000));
   await run('1,000,000 jobs', () => benchMillion(quick ? 50_000 : 1_000_000));
-  await run('worker throughput', () => benchWorkerThroughput(quick ? 1 : 3, quick ? 2000 : 5000));
+  await run('worker throughput', () => benchWorkerThroughput(quick ? 1 : 3, quick ? 5000 : 20_000));
+  await run('worker processes', () => benchWorkerProcesses(quick ? 1 : 3, quick ? 5000 : 20_000));
+  await run('worker I/O-bound', () => benchIoBound(quick ? 1 : 3, quick ? 5000 : 20_000));
   await run('enqueue → start latency', () => benchLatency(quick ? 200 : 1000));
   // In a fresh process: RSS would otherwise carry what the benchmarks before it left behind.
-  await run('worker memory', () => isolated('./worker-bench.js', 'benchMemory', quick ? 20_000 : 100_000));
+  await run('worker memory', () => isolated('./worker-bench.js', 'benchMemory', quick ? 100_000 : 1_000_000));
   await run('job(id) over HTTP', () => benchJobQuery(quick ? 1 : 5, quick ? 300 : 2000));
   await run('webhook dispatcher', () => benchWebhooks(quick ? 1 : 5, quick ? 300 : 2000));
   await run('/files download', () => benchFiles(quick ? 1 : 7));

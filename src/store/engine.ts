@@ -61,11 +61,16 @@ export interface Tx {
   readonly movedBatches: Set<string>;
 
   getJob(id: string): Op<Job | null>;
+  /** Several jobs by id, in the order asked, null where missing (one read). */
+  loadJobs(ids: readonly string[]): Op<(Job | null)[]>;
   jobByKey(ownerId: string, key: string): Op<Keyed<Job> | null>;
   /** New jobs (PENDING, version 1), `paused` when their batch is inactive. */
   insertJobs(jobs: readonly Job[], paused: boolean, fingerprints: readonly (string | null)[]): Op<void>;
-  /** Writes `after` over `before`: its state, and its parameters or access control when those changed. */
-  saveJob(before: Job, after: Job): Op<void>;
+  /**
+   * Writes each `after` over its `before`: its state, and its parameters or access control
+   * when those changed (MongoDB: one `bulkWrite`).
+   */
+  saveJobs(pairs: readonly { before: Job; after: Job }[]): Op<void>;
   /** Deletes a job with its log lines and deliveries. */
   deleteJob(job: Job): Op<void>;
   /** Jobs of a batch by id, after `afterId`, optionally only in some statuses. */
@@ -82,10 +87,15 @@ export interface Tx {
    * makes it; null when the token is stale. Engines without it leave it out.
    */
   completeFenced?(token: ClaimToken, results: JsonObject | null, now: Date): Op<Job | null>;
+  /**
+   * Extends the leases of jobs the operation has checked (`transitions.checkFence`) to
+   * `until`, as `transitions.renewed()` makes them, in one statement.
+   */
+  extendLeases(ids: readonly string[], until: Date, now: Date): Op<void>;
   /** PROCESSING jobs whose lease ended before `now`. */
   expiredLeases(now: Date, limit: number): Op<Job[]>;
-  /** Appends log lines to the job's current attempt; returns their sequence numbers. */
-  insertLogs(job: Job, entries: readonly NewLogEntry[]): Op<number[]>;
+  /** Appends log lines to each job's current attempt; returns their sequence numbers, per item. */
+  insertLogs(items: readonly { job: Job; entries: readonly NewLogEntry[] }[]): Op<number[][]>;
 
   getBatch(id: string): Op<Batch | null>;
   batchByKey(ownerId: string, key: string): Op<Keyed<Batch> | null>;
@@ -104,7 +114,7 @@ export interface Tx {
 
   insertChanges(changes: readonly NewChange[]): Op<void>;
 
-  insertDelivery(delivery: Delivery): Op<void>;
+  insertDeliveries(deliveries: readonly Delivery[]): Op<void>;
   getDelivery(id: string): Op<Delivery | null>;
   /** Writes a delivery's state; with `owner`, only while that worker holds it SENDING (false otherwise). */
   saveDelivery(after: Delivery, owner: string | null): Op<boolean>;

@@ -153,7 +153,31 @@ export interface ClaimRequest {
   types?: string[];
   /** Never claim these types (e.g. types at their concurrency limit). */
   excludeTypes?: string[];
+  /**
+   * At most this many jobs of a type in this claim (the type's free slots, under its
+   * concurrency limit). A claim of several jobs never takes more, and still takes them in
+   * the claim order.
+   */
+  caps?: Record<string, number>;
   now?: Date;
+}
+
+/**
+ * A worker's write about one running job, fenced by its claim token. Several go to the
+ * store together (`commitWrites`): each is checked and refused on its own.
+ */
+export type QueueWrite =
+  | { kind: 'complete'; token: ClaimToken; results: JsonObject | null; report?: AttemptReport | undefined }
+  | { kind: 'fail'; token: ClaimToken; failure: FailRequest }
+  | { kind: 'cancelled'; token: ClaimToken; report?: AttemptReport | undefined }
+  | { kind: 'progress'; token: ClaimToken; progress: Omit<Progress, 'updatedAt'> }
+  | { kind: 'logs'; token: ClaimToken; entries: NewLogEntry[] };
+
+/** What `commitWrites` did: each write's job as written, or why it was refused, and the jobs it claimed. */
+export interface WritesCommitted {
+  /** In the order of the writes: the job after the write, or its error (`LeaseLostError` for a stale token). */
+  written: (Job | Error)[];
+  claimed: Job[];
 }
 
 /** Proof of a claim: the fencing token. */
@@ -283,7 +307,21 @@ export type IngestCounts = Record<IngestOutcome, number>;
 export interface QueuePort {
   /** Claims the next runnable job: priority desc, runAt, then creation; skips paused batches. */
   claimNext(request: ClaimRequest): Promise<Job | null>;
+  /** Claims up to `limit` runnable jobs in one transaction, in the claim order (see `ClaimRequest.caps`). */
+  claim(request: ClaimRequest, limit: number): Promise<Job[]>;
   renewLease(token: ClaimToken, leaseMs: number): Promise<Lease>;
+  /**
+   * Renews the leases of several running jobs in one transaction (one statement for the
+   * renewal): a token that no longer holds its job gets its `LeaseLostError` in its place.
+   */
+  renewLeases(tokens: readonly ClaimToken[], leaseMs: number): Promise<(Lease | LeaseLostError)[]>;
+  /**
+   * Group commit: several outcomes, progress and log writes, and optionally the claim of up
+   * to `claim.limit` more jobs, in one transaction. Each write is fenced on its own: a stale
+   * token gets its `LeaseLostError` in its place and the others commit; every job change
+   * carries its change event, outbox record and batch counts in the same transaction.
+   */
+  commitWrites(writes: readonly QueueWrite[], claim?: { request: ClaimRequest; limit: number } | null): Promise<WritesCommitted>;
   updateProgress(token: ClaimToken, progress: Omit<Progress, 'updatedAt'>): Promise<void>;
   appendLogs(token: ClaimToken, entries: NewLogEntry[]): Promise<void>;
   complete(token: ClaimToken, results: JsonObject | null, report?: AttemptReport): Promise<Job>;

@@ -4,7 +4,7 @@
  * the change feed go to the engine's own queries. Nothing here knows which engine runs.
  */
 import type { AccessControl, Batch, Delivery, Job, JsonObject, LogEntry, Progress } from '../domain/types.js';
-import type { LeaseLostError } from '../errors.js';
+import { coerceError, type LeaseLostError } from '../errors.js';
 import { type ChangeListener, type Listening, watchChanges } from './change-stream.js';
 import type { Engine, Op, Tx, Units } from './engine.js';
 import * as batches from './operations/batch-control.js';
@@ -37,9 +37,11 @@ import type {
   PageRequest,
   PurgeRequest,
   PurgeResult,
+  QueueWrite,
   Stats,
   StatsFilter,
   WatchOptions,
+  WritesCommitted,
 } from './port.js';
 import { prepareBatch, prepareJobs } from './prepare.js';
 
@@ -144,13 +146,45 @@ export class Store implements JobStore, Units {
   }
 
   async claimNext(request: ClaimRequest): Promise<Job | null> {
-    await this.leaseCheck(request.now);
-    const [job] = await this.unit((tx) => queue.claim(tx, request, 1));
+    const [job] = await this.claim(request, 1);
     return job ?? null;
+  }
+
+  async claim(request: ClaimRequest, limit: number): Promise<Job[]> {
+    await this.leaseCheck(request.now);
+    return this.unit((tx) => queue.claim(tx, request, limit));
   }
 
   renewLease(token: ClaimToken, leaseMs: number): Promise<Lease> {
     return this.unit((tx) => queue.renewLease(tx, token, leaseMs));
+  }
+
+  async renewLeases(tokens: readonly ClaimToken[], leaseMs: number): Promise<(Lease | LeaseLostError)[]> {
+    if (tokens.length === 0) return [];
+    return this.unit((tx) => queue.renewLeases(tx, tokens, leaseMs));
+  }
+
+  /**
+   * One unit of work for the group. A write that makes the whole unit fail (anything but a
+   * lost lease, which is answered in its place) must not fail the others: the writes are
+   * then committed one by one, each with its own result, and the claim is left to the
+   * caller's next one.
+   */
+  async commitWrites(
+    writes: readonly QueueWrite[],
+    claim: { request: ClaimRequest; limit: number } | null = null,
+  ): Promise<WritesCommitted> {
+    if (claim !== null) await this.leaseCheck(claim.request.now);
+    try {
+      return await this.unit((tx) => queue.commitWrites(tx, writes, claim, this.fast));
+    } catch (error) {
+      if (writes.length <= 1 && claim === null) throw error;
+      const written: (Job | Error)[] = [];
+      for (const write of writes) {
+        written.push(await this.unit((tx) => queue.commitWrite(tx, write, this.fast)).catch(coerceError));
+      }
+      return { written, claimed: [] };
+    }
   }
 
   updateProgress(token: ClaimToken, progress: Omit<Progress, 'updatedAt'>): Promise<void> {

@@ -1,13 +1,17 @@
 /**
  * The worker: claims jobs from the store and runs their handlers with a global
  * concurrency limit and per-type limits. It wakes at once on the store's change feed
- * (a slow poll remains for delayed jobs and as a fallback), renews each job's lease
- * while it runs, retries failures with backoff, aborts handlers on cancel, timeout or
- * lease loss, and on shutdown lets running jobs finish within a grace period before
- * releasing the rest to other workers.
+ * (a slow poll remains for delayed jobs and as a fallback), renews its running jobs'
+ * leases, retries failures with backoff, aborts handlers on cancel, timeout or lease
+ * loss, and on shutdown lets running jobs finish within a grace period before releasing
+ * the rest to other workers.
  *
- * Every outcome is written with the claim's fencing token, so a worker that lost a
- * job (lease expired, job cancelled) can never overwrite what happened since.
+ * Store calls are batched: free slots are filled by one claim of as many jobs; outcomes,
+ * progress and log lines of one event-loop turn are one group commit, which also claims
+ * the jobs for the slots it frees (`group-commit.ts`); one timer renews every running
+ * job's lease in one call (`lease-timer.ts`). Every write is fenced with its claim's
+ * token, each on its own, so a worker that lost a job (lease expired, job cancelled) can
+ * never overwrite what happened since.
  */
 import { hostname } from 'node:os';
 import type { ResolvedConfig } from '../config.js';
@@ -19,9 +23,21 @@ import type { HandlerContext, HandlerRegistry, HandlerServices, ProgressUpdate, 
 import type { Logger } from '../log.js';
 import { resultFiles } from '../results/archive.js';
 import type { ResultFile, ResultStore } from '../results/port.js';
-import { watchChanges as follow } from '../store/change-stream.js';
-import type { AttemptReport, ChangeFeed, ClaimToken, JobsPort, NewLogEntry, QueuePort } from '../store/port.js';
+import type { ChangeListener, Listening } from '../store/change-stream.js';
+import type {
+  AttemptReport,
+  ChangeEvent,
+  ChangeFeed,
+  ClaimRequest,
+  ClaimToken,
+  JobsPort,
+  NewLogEntry,
+  QueuePort,
+  QueueWrite,
+} from '../store/port.js';
 import { retryDelay } from './backoff.js';
+import { GroupCommit } from './group-commit.js';
+import { LeaseTimer } from './lease-timer.js';
 
 export type WorkerConfig = ResolvedConfig['worker'];
 
@@ -47,6 +63,8 @@ export interface Worker {
   readonly id: string;
   /** Jobs whose handler currently holds a slot. */
   readonly active: number;
+  /** Store calls so far: group commits and lease renewals (tests and benchmarks). */
+  readonly calls: { groups: number; renewals: number };
   start(): void;
   /** Stops claiming, lets running jobs finish within `shutdownGraceMs`, releases the rest. */
   stop(): Promise<void>;
@@ -121,8 +139,8 @@ export function createWorker(options: WorkerOptions): Worker {
   let filling = false;
   let refill = false;
   let pollTimer: NodeJS.Timeout | null = null;
-  const watchController = new AbortController();
-  let watchDone: Promise<void> = Promise.resolve();
+  let listening: Listening | null = null;
+  let relisten: NodeJS.Timeout | null = null;
   const slotFreed = new Set<() => void>();
 
   const settingsOf = (type: string) => {
@@ -136,12 +154,13 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const tokenOf = (job: Job): ClaimToken => ({ jobId: job.id, workerId: id, leaseToken: job.leaseToken });
 
-  /** Store writes of a run: a lost lease is expected (someone else decided), anything else is logged. */
-  /** Runs a store write of this run; `settles` marks the writes that end an attempt. */
-  async function guarded(run: Run, what: string, write: () => Promise<unknown>, settles = false): Promise<void> {
+  /**
+   * Runs a store write of this run; `settles` marks the writes that end an attempt. A lost
+   * lease is expected (someone else decided), anything else is logged.
+   */
+  async function guarded(run: Run, what: string, write: () => Promise<Job | undefined>, settles = false): Promise<void> {
     try {
-      const written = await write();
-      const job = (written as { completed?: Job } | null)?.completed ?? (written as Job | null);
+      const job = await write();
       if (settles && job?.id === run.job.id) {
         options.observer?.settled(job);
         if (isTerminal(job.status)) finished(job);
@@ -189,13 +208,15 @@ export function createWorker(options: WorkerOptions): Worker {
       const logs = run.pendingLogs.splice(0);
       const progress = run.pendingProgress;
       run.pendingProgress = null;
-      if (logs.length > 0) await guarded(run, 'writing logs', () => store.appendLogs(run.token, logs));
+      // Both in the same group commit, lines first.
+      const writes: Promise<void>[] = [];
+      if (logs.length > 0) writes.push(guarded(run, 'writing logs', () => group.write({ kind: 'logs', token: run.token, entries: logs })));
       if (progress !== null) {
         run.lastProgressAt = Date.now();
-        await guarded(run, 'writing progress', () =>
-          store.updateProgress(run.token, { percent: progress.percent, step: progress.step ?? null, message: progress.message ?? null }),
-        );
+        const value = { percent: progress.percent, step: progress.step ?? null, message: progress.message ?? null };
+        writes.push(guarded(run, 'writing progress', () => group.write({ kind: 'progress', token: run.token, progress: value })));
       }
+      await Promise.all(writes);
     });
     return run.flushing;
   }
@@ -252,7 +273,9 @@ export function createWorker(options: WorkerOptions): Worker {
       case 'cancelled': {
         log.info('job cancelled', { jobId: job.id });
         const done = report(run, 'warn', `cancelled (attempt ${job.attempts} of ${job.maxAttempts})`);
-        return flush(run).then(() => guarded(run, 'recording cancellation', () => store.markCancelled(run.token, done), true));
+        return flush(run).then(() =>
+          guarded(run, 'recording cancellation', () => group.write({ kind: 'cancelled', token: run.token, report: done }), true),
+        );
       }
       case 'timeout': {
         log.warn('job timed out', { jobId: job.id });
@@ -264,7 +287,12 @@ export function createWorker(options: WorkerOptions): Worker {
         const retryAt = new Date(Date.now() + retryDelay(job.attempts, config.backoff, random));
         const done = report(run, 'error', failureLine(job, failure, retryAt));
         return flush(run).then(() =>
-          guarded(run, 'recording timeout', () => store.fail(run.token, { ...failure, retryAt, ...done }), true),
+          guarded(
+            run,
+            'recording timeout',
+            () => group.write({ kind: 'fail', token: run.token, failure: { ...failure, retryAt, ...done } }),
+            true,
+          ),
         );
       }
       case 'shutdown':
@@ -306,6 +334,7 @@ export function createWorker(options: WorkerOptions): Worker {
       began: performance.now(),
     };
     runs.set(job.id, run);
+    leases.start();
     run.pendingLogs.push({ level: 'info', message: `claimed by worker ${id} (attempt ${job.attempts} of ${job.maxAttempts})` });
     const jobLog = log.child({
       jobId: job.id,
@@ -319,24 +348,17 @@ export function createWorker(options: WorkerOptions): Worker {
         const failure = { code: 'UNKNOWN_JOB_TYPE', message: `no handler for ${job.type}`, retriable: true };
         const retryAt = new Date(Date.now() + config.pollMs);
         const done = report(run, 'error', failureLine(job, failure, retryAt));
-        await guarded(run, 'failing unknown type', () => store.fail(run.token, { ...failure, retryAt, ...done }), true);
+        await guarded(
+          run,
+          'failing unknown type',
+          () => group.write({ kind: 'fail', token: run.token, failure: { ...failure, retryAt, ...done } }),
+          true,
+        );
         return;
       }
       // The claim line shows up within a progress interval, not only with the outcome.
       run.lastProgressAt = Date.now();
       scheduleFlush(run);
-      const heartbeat = setInterval(() => {
-        store.renewLease(run.token, config.leaseMs).then(
-          (lease) => {
-            if (lease.cancelRequested) void abort(run, 'cancelled');
-          },
-          (error: unknown) => {
-            if (error instanceof LeaseLostError) void abort(run, 'lease-lost');
-            else jobLog.warn('lease renewal failed', { error: coerceError(error) });
-          },
-        );
-      }, config.heartbeatMs);
-      run.timers.push(heartbeat);
       const { timeoutMs } = settingsOf(job.type);
       if (timeoutMs > 0) run.timers.push(setTimeout(() => void abort(run, 'timeout'), timeoutMs));
       if (job.cancelRequested) void abort(run, 'cancelled');
@@ -388,7 +410,8 @@ export function createWorker(options: WorkerOptions): Worker {
         await flush(run);
         const value = outcome.value ?? {};
         const files = run.files.map((f) => ({ ...f }));
-        await guarded(run, 'completing', () => completeAndContinue(run, files.length > 0 ? { ...value, files } : value, done), true);
+        const results = files.length > 0 ? { ...value, files } : value;
+        await guarded(run, 'completing', () => group.write({ kind: 'complete', token: run.token, results, report: done }), true);
         jobLog.debug('job completed');
       } else {
         const failure = failureOf(outcome.error);
@@ -396,22 +419,37 @@ export function createWorker(options: WorkerOptions): Worker {
         const done = report(run, 'error', failureLine(job, failure, retryAt));
         await flush(run);
         jobLog.info('job failed', { code: failure.code, error: failure.message, retryAt: retryAt?.toISOString() ?? null });
-        await guarded(run, 'recording failure', () => store.fail(run.token, { ...failure, retryAt, ...done }), true);
+        await guarded(
+          run,
+          'recording failure',
+          () => group.write({ kind: 'fail', token: run.token, failure: { ...failure, retryAt, ...done } }),
+          true,
+        );
       }
     } finally {
       for (const timer of run.timers) clearTimeout(timer);
       if (run.flushTimer !== null) clearTimeout(run.flushTimer);
       runs.delete(job.id);
+      if (runs.size === 0) leases.stop();
       freeSlot(run);
     }
   }
 
-  /** Types this worker may claim now; `leaving` is a job about to give its slot back. */
-  function claimableTypes(leaving?: Job): string[] {
-    return registry.types.filter((type) => {
-      const active = (perTypeActive.get(type) ?? 0) - (leaving?.type === type ? 1 : 0);
-      return active < settingsOf(type).concurrency;
-    });
+  /**
+   * What this worker may claim now: the types with a free slot under their limit, and each
+   * limited type's free slots (`caps`). `leaving` are jobs about to give their slots back.
+   */
+  function claimRequest(leaving: readonly Job[] = []): ClaimRequest | null {
+    const types: string[] = [];
+    const caps: Record<string, number> = {};
+    for (const type of registry.types) {
+      const limit = settingsOf(type).concurrency;
+      const active = (perTypeActive.get(type) ?? 0) - leaving.filter((job) => job.type === type).length;
+      if (active >= limit) continue;
+      types.push(type);
+      if (Number.isFinite(limit)) caps[type] = limit - active;
+    }
+    return types.length === 0 ? null : { workerId: id, leaseMs: config.leaseMs, types, caps };
   }
 
   function begin(job: Job): void {
@@ -421,19 +459,62 @@ export function createWorker(options: WorkerOptions): Worker {
     void execute(job).catch((error: unknown) => log.error('job run crashed', { jobId: job.id, error: coerceError(error) }));
   }
 
-  /**
-   * Completes a job and, in the same store transaction, claims the next one for the
-   * slot it frees (one commit per job instead of two on a busy worker).
-   */
-  async function completeAndContinue(run: Run, value: JsonObject, done: AttemptReport): Promise<Job> {
-    const types = stopping ? [] : claimableTypes(run.job);
-    if (types.length === 0) return store.complete(run.token, value, done);
-    const { completed, next } = await store.completeAndClaim(run.token, value, { workerId: id, leaseMs: config.leaseMs, types }, done);
-    // The finishing handler has returned: its slot passes to the next job when this run frees it.
-    if (next !== null) begin(next);
-    return completed;
-  }
+  /** Writes that end an attempt: their runs give their slots back once written. */
+  const settles = (write: QueueWrite) => write.kind === 'complete' || write.kind === 'fail' || write.kind === 'cancelled';
 
+  /**
+   * The group commit. A group that ends attempts also claims, in the same transaction, jobs
+   * for the slots those runs free (one commit per group instead of two per job on a busy
+   * worker); one claim at a time per worker, so per-type limits hold exactly.
+   */
+  const group = new GroupCommit(store, {
+    request(writes) {
+      if (stopping) return null;
+      const leaving = writes
+        .filter(settles)
+        .map((write) => runs.get(write.token.jobId))
+        .filter((run): run is Run => run !== undefined && !run.freed)
+        .map((run) => run.job);
+      if (leaving.length === 0) return null;
+      if (filling) {
+        refill = true;
+        return null;
+      }
+      const free = config.concurrency - slots + leaving.length;
+      const request = free > 0 ? claimRequest(leaving) : null;
+      if (request === null) return null;
+      filling = true;
+      return { request, limit: free };
+    },
+    claimed(jobs, requested) {
+      // The finishing handlers have returned: their slots pass to these jobs as their runs end.
+      for (const job of jobs) begin(job);
+      if (!requested) return;
+      filling = false;
+      if (refill && !stopping) void fill();
+    },
+  });
+
+  const leases = new LeaseTimer(
+    store,
+    {
+      tokens: () => [...runs.values()].filter((run) => !run.decided).map((run) => run.token),
+      renewed(token, lease) {
+        const run = runs.get(token.jobId);
+        if (run !== undefined && run.token === token && lease.cancelRequested) void abort(run, 'cancelled');
+      },
+      lost(token) {
+        const run = runs.get(token.jobId);
+        if (run !== undefined && run.token === token) void abort(run, 'lease-lost');
+      },
+      failed(error) {
+        log.warn('lease renewal failed', { error });
+      },
+    },
+    { heartbeatMs: config.heartbeatMs, leaseMs: config.leaseMs },
+  );
+
+  /** Fills free slots: one claim of as many jobs as there are free slots, again while that takes them all. */
   async function fill(): Promise<void> {
     if (filling) {
       refill = true;
@@ -444,16 +525,17 @@ export function createWorker(options: WorkerOptions): Worker {
       do {
         refill = false;
         while (!stopping && slots < config.concurrency) {
-          const types = claimableTypes();
-          if (types.length === 0) break;
-          const job = await store.claimNext({ workerId: id, leaseMs: config.leaseMs, types });
-          if (job === null) break;
+          const request = claimRequest();
+          if (request === null) break;
+          const free = config.concurrency - slots;
+          const jobs = await store.claim(request, free);
           if (stopping) {
-            // Claimed while shutting down: give it straight back.
-            await store.release(tokenOf(job)).catch(() => {});
+            // Claimed while shutting down: give them straight back.
+            await Promise.all(jobs.map((job) => store.release(tokenOf(job)).catch(() => {})));
             break;
           }
-          begin(job);
+          for (const job of jobs) begin(job);
+          if (jobs.length < free) break;
         }
       } while (refill && !stopping);
     } catch (error) {
@@ -464,36 +546,43 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   /** Follows the change feed: new pending work wakes the worker, cancellations reach running jobs. */
-  async function watchChanges(): Promise<void> {
-    while (!watchController.signal.aborted) {
-      try {
-        for await (const event of follow((after, listener) => store.listen(after, listener), { signal: watchController.signal })) {
-          if (event.entity === 'job') {
-            if (event.status === 'PENDING' && (event.op === 'created' || event.op === 'updated')) void fill();
-            const run = runs.get(event.id);
-            if (run !== undefined && event.data?.cancelRequested === true) void abort(run, 'cancelled');
-          } else if (event.entity === 'batch' && event.data?.active === true && event.op === 'updated') {
-            void fill();
-          }
+  const listener: ChangeListener = {
+    event(event: ChangeEvent) {
+      if (event.entity === 'job') {
+        if (event.status === 'PENDING' && (event.op === 'created' || event.op === 'updated')) void fill();
+        if (event.data?.cancelRequested === true) {
+          const run = runs.get(event.id);
+          if (run !== undefined) void abort(run, 'cancelled');
         }
-      } catch (error) {
-        if (watchController.signal.aborted) return;
-        // A failing feed must not stop the worker: the poll keeps it going until the feed is back.
-        log.warn('change feed interrupted; resubscribing', { error: coerceError(error) });
-        await new Promise((resolve) => setTimeout(resolve, config.pollMs).unref());
+      } else if (event.entity === 'batch' && event.data?.active === true && event.op === 'updated') {
+        void fill();
       }
-    }
-  }
+    },
+    error(error: Error) {
+      listening = null;
+      if (stopping) return;
+      // A failing feed must not stop the worker: the poll keeps it going until the feed is back.
+      log.warn('change feed interrupted; resubscribing', { error: coerceError(error) });
+      relisten = setTimeout(() => {
+        relisten = null;
+        if (!stopping) listening = store.listen(undefined, listener);
+      }, config.pollMs);
+      relisten.unref();
+    },
+  };
 
   return {
     id,
     get active() {
       return slots;
     },
+    get calls() {
+      return { groups: group.groups, renewals: leases.renewals };
+    },
     start() {
       if (started) return;
       started = true;
-      watchDone = watchChanges();
+      listening = store.listen(undefined, listener);
       // Not unref'd: a started worker keeps its process alive until stop(), even when idle.
       pollTimer = setInterval(() => void fill(), config.pollMs);
       log.info('worker started', { concurrency: config.concurrency, types: registry.types });
@@ -503,8 +592,9 @@ export function createWorker(options: WorkerOptions): Worker {
       if (stopping) return;
       stopping = true;
       if (pollTimer !== null) clearInterval(pollTimer);
-      watchController.abort();
-      await watchDone;
+      if (relisten !== null) clearTimeout(relisten);
+      listening?.stop();
+      listening = null;
       if (slots > 0) {
         log.info('waiting for running jobs', { running: slots, graceMs: config.shutdownGraceMs });
         await new Promise<void>((resolve) => {
@@ -522,6 +612,8 @@ export function createWorker(options: WorkerOptions): Worker {
         });
       }
       await Promise.all([...runs.values()].map((run) => abort(run, 'shutdown')));
+      // Released or abandoned: nothing of this worker's runs is to be renewed any more.
+      leases.stop();
       log.info('worker stopped');
     },
   };

@@ -32,8 +32,9 @@ export interface Harness {
 }
 
 /**
- * The harness store with `hook` told of every `claimNext` result (the real store does
- * the work; tests use this to know when a worker found nothing to claim).
+ * The harness store with `hook` told of every `claimNext` and `claim` result (null: the
+ * claim found nothing; the real store does the work; tests use this to know when a worker
+ * found nothing to claim).
  */
 export function observeClaims(store: JobStore, hook: (job: Job | null) => void): JobStore {
   return new Proxy(store, {
@@ -46,7 +47,38 @@ export function observeClaims(store: JobStore, hook: (job: Job | null) => void):
           return job;
         };
       }
+      if (property === 'claim') {
+        return async (...args: Parameters<JobStore['claim']>) => {
+          const jobs = await target.claim(...args);
+          if (jobs.length === 0) hook(null);
+          for (const job of jobs) hook(job);
+          return jobs;
+        };
+      }
       return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * The harness store with `hook` told of every call of the named methods, with the
+ * arguments and the result (the real store does the work).
+ */
+export function observeCalls<K extends keyof JobStore>(
+  store: JobStore,
+  methods: readonly K[],
+  hook: (method: K, args: unknown[], result: unknown) => void,
+): JobStore {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (!(methods as readonly PropertyKey[]).includes(property)) return value.bind(target);
+      return async (...args: unknown[]) => {
+        const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        hook(property as K, args, result);
+        return result;
+      };
     },
   });
 }

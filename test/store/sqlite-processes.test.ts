@@ -20,7 +20,7 @@ afterEach(() => {
 });
 
 describe('sqlite store across processes', () => {
-  it('never lets two processes claim the same job: 10,000 jobs, each claimed exactly once', async () => {
+  it('never lets two processes claim the same job: 10,000 jobs claimed 10 at a time, each exactly once', async () => {
     const path = tempDb();
     const store = createSqliteStore({ path });
     for (let i = 0; i < 10; i++) {

@@ -21,6 +21,8 @@ interface WorkerProcess {
   line(prefix: string, nth?: number): Promise<string>;
   exited: Promise<number | null>;
   stderr(): string;
+  /** Every stdout line so far that starts with `prefix`. */
+  lines(prefix: string): string[];
   /** `promise`, or a failure with the worker's stderr as soon as the worker exits first. */
   alive<T>(promise: Promise<T>): Promise<T>;
 }
@@ -56,6 +58,7 @@ function startWorker(dataDir: string, env: Record<string, string> = {}): WorkerP
     child,
     exited,
     stderr: () => stderr,
+    lines: (prefix) => lines.filter((l) => l.startsWith(prefix)),
     alive: (promise) =>
       Promise.race([
         promise,
@@ -167,6 +170,28 @@ describe('worker processes', () => {
     expect(jobs.filter((j) => j.status === 'PROCESSING')).toHaveLength(0);
     expect(jobs.filter((j) => j.status === 'COMPLETED').length).toBeGreaterThanOrEqual(5);
     expect(jobs.filter((j) => j.status === 'PENDING').every((j) => j.attempts === 0 && j.leaseToken === 0)).toBe(true);
+  });
+
+  it('never shares a claim between worker processes on one file: 300 jobs claimed in batches, each run once', async () => {
+    h = createHarness();
+    const env = { CONVEYOR_WORKER__CONCURRENCY: '20', CONVEYOR_SERVER__PORT: '0', CONVEYOR_LOG__LEVEL: 'info' };
+    const workers = [1, 2, 3].map(() => startWorker(h.dir, env));
+    children.push(...workers.map((w) => w.child));
+    // All three are up before the jobs arrive, so that they compete for them.
+    for (const worker of workers) {
+      await worker.alive(expect.poll(() => worker.stderr().includes('worker started'), { timeout: 30_000 }).toBe(true));
+    }
+    const ids = await submitSleepy(300, 20);
+    const done = await workers[0]?.alive(h.waitForStatus(ids, ['COMPLETED'], 60_000));
+    expect(done?.every((job) => job.attempts === 1 && job.leaseToken === 1 && job.errors.length === 0)).toBe(true);
+    for (const worker of workers) worker.child.kill('SIGTERM');
+    const codes = await Promise.all(workers.map((w) => w.exited));
+    expect(codes).toEqual([0, 0, 0]);
+    // Every handler start, across the three processes, was a different job.
+    const started = workers.flatMap((w) => w.lines('started '));
+    expect(started).toHaveLength(300);
+    expect(new Set(started).size).toBe(300);
+    expect(workers.every((w) => w.lines('started ').length > 0)).toBe(true);
   });
 
   it('sends a webhook exactly once more after the worker was killed in the middle of sending it', async () => {

@@ -4,7 +4,7 @@ import type { Job } from '../../src/domain/types.js';
 import { JobFailure, PermanentJobError } from '../../src/errors.js';
 import { defineHandler, type HandlerDefinition } from '../../src/handlers/registry.js';
 import { retryDelay } from '../../src/worker/backoff.js';
-import { createHarness, deferred, type Harness, observeClaims } from '../helpers/worker-harness.js';
+import { createHarness, deferred, type Harness, observeCalls, observeClaims } from '../helpers/worker-harness.js';
 
 const anyParams = z.looseObject({});
 
@@ -94,6 +94,63 @@ describe('worker', () => {
     await h.waitForStatus(ids, ['COMPLETED']);
     expect(peaks.slow).toBe(2);
     expect(peaks.fast).toBe(4);
+  });
+
+  it('claims its free slots with one store call and commits the outcomes of one turn together', async () => {
+    const claims: number[] = [];
+    const groups: string[][] = [];
+    const store = observeCalls(h.store, ['claim', 'claimNext', 'commitWrites', 'complete', 'completeAndClaim'], (method, args, result) => {
+      if (method === 'claim') claims.push((result as Job[]).length);
+      else if (method === 'commitWrites') groups.push((args[0] as { kind: string }[]).map((w) => w.kind));
+      else claims.push(-1);
+    });
+    const ids = await submit(h, 'work', 10);
+    const worker = h.worker([handler('work', async () => ({}))], { concurrency: 10 }, { store });
+    worker.start();
+    await h.waitForStatus(ids, ['COMPLETED']);
+    // The ten free slots are filled by one claim of ten jobs, not ten claims.
+    expect(claims[0]).toBe(10);
+    expect(claims).not.toContain(-1);
+    // Handlers that finish in the same turn are committed together: fewer commits than jobs.
+    expect(groups.flat().filter((kind) => kind === 'complete')).toHaveLength(10);
+    expect(groups.length).toBeLessThan(10);
+  });
+
+  it("renews every running job's lease with one store call per tick, not one per job", async () => {
+    const renewals: number[] = [];
+    let single = 0;
+    const store = observeCalls(h.store, ['renewLeases', 'renewLease'], (method, args) => {
+      if (method === 'renewLeases') renewals.push((args[0] as unknown[]).length);
+      else single++;
+    });
+    const allRunning = deferred();
+    const mayFinish = deferred();
+    let started = 0;
+    const worker = h.worker(
+      [
+        handler('hold', async () => {
+          if (++started === 5) allRunning.resolve();
+          await mayFinish.promise;
+          return {};
+        }),
+      ],
+      { concurrency: 5, leaseMs: 400, heartbeatMs: 50 },
+      { store },
+    );
+    const ids = await submit(h, 'hold', 5);
+    worker.start();
+    await allRunning.promise;
+    const before = (await h.store.getJobs(ids)) as Job[];
+    // Two ticks: each renews all five leases at once.
+    await expect.poll(() => renewals.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    expect(renewals.every((count) => count === 5)).toBe(true);
+    expect(single).toBe(0);
+    const renewed = (await h.store.getJobs(ids)) as Job[];
+    renewed.forEach((job, i) => {
+      expect(job.leaseUntil?.getTime()).toBeGreaterThan(before[i]?.leaseUntil?.getTime() as number);
+    });
+    mayFinish.resolve();
+    await h.waitForStatus(ids, ['COMPLETED']);
   });
 
   it('starts pending work on the change feed, without waiting for the poll', async () => {

@@ -9,6 +9,7 @@
  * Change streams and transactions need a replica set: `createMongoStore` checks.
  */
 import {
+  type AnyBulkWriteOperation,
   type ClientSession,
   type Collection,
   type Db,
@@ -281,20 +282,32 @@ class MongoTx implements Tx {
     const docs = jobs.map((job, i) => jobToDoc(job, paused, fingerprints[i] ?? null));
     if (docs.length > 0) yield* wait(this.c.jobs.insertMany(docs, { ...this.o, ordered: true }));
   }
-  *saveJob(before: Job, after: Job): Op<void> {
-    const fields: Document = Object.fromEntries(MUTABLE_JOB_FIELDS.map((field) => [field, after[field]]));
-    if (after.parameters !== before.parameters || after.cacheKey !== before.cacheKey || after.cachedFrom !== before.cachedFrom) {
-      Object.assign(fields, { parameters: after.parameters, track: after.track, cacheKey: after.cacheKey, cachedFrom: after.cachedFrom });
+  *loadJobs(ids: readonly string[]): Op<(Job | null)[]> {
+    const docs = yield* wait(this.c.jobs.find({ _id: { $in: [...ids] } }, this.o).toArray());
+    const byId = new Map(docs.map((doc) => [doc._id, jobFromDoc(doc as JobDoc)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+  /** One ordered `bulkWrite`, each update conditional on the version its operation read. */
+  *saveJobs(pairs: readonly { before: Job; after: Job }[]): Op<void> {
+    if (pairs.length === 0) return;
+    const updates: AnyBulkWriteOperation<JobDoc>[] = pairs.map(({ before, after }) => {
+      const fields: Document = Object.fromEntries(MUTABLE_JOB_FIELDS.map((field) => [field, after[field]]));
+      if (after.parameters !== before.parameters || after.cacheKey !== before.cacheKey || after.cachedFrom !== before.cachedFrom) {
+        Object.assign(fields, { parameters: after.parameters, track: after.track, cacheKey: after.cacheKey, cachedFrom: after.cachedFrom });
+      }
+      if (after.accessControl !== before.accessControl) {
+        Object.assign(fields, {
+          accessControl: after.accessControl,
+          visibility: after.accessControl.visibility,
+          readers: readerEntries(after.accessControl),
+        });
+      }
+      return { updateOne: { filter: { _id: before.id, version: before.version }, update: { $set: fields } } };
+    });
+    const result = yield* wait(this.c.jobs.bulkWrite(updates, { ...this.o, ordered: true }));
+    if (result.matchedCount < pairs.length) {
+      throw new ConflictError('a job changed concurrently; try again', { jobIds: pairs.map((p) => p.before.id) });
     }
-    if (after.accessControl !== before.accessControl) {
-      Object.assign(fields, {
-        accessControl: after.accessControl,
-        visibility: after.accessControl.visibility,
-        readers: readerEntries(after.accessControl),
-      });
-    }
-    const result = yield* wait(this.c.jobs.updateOne({ _id: before.id, version: before.version }, { $set: fields }, this.o));
-    if (result.matchedCount === 0) throw new ConflictError(`job ${before.id} changed concurrently; try again`, { jobId: before.id });
   }
   *deleteJob(job: Job): Op<void> {
     yield* wait(this.c.jobs.deleteOne({ _id: job.id }, this.o));
@@ -322,6 +335,7 @@ class MongoTx implements Tx {
     yield* wait(this.c.jobs.updateMany({ _id: { $in: ids } }, { $set: { paused } }, this.o));
     return ids.at(-1) as string;
   }
+  /** Three statements whatever `limit`: the ids in claim order, one `updateMany`, the claimed documents. */
   *claim(request: ClaimRequest, now: Date, limit: number): Op<Job[]> {
     const held = yield* wait(
       this.c.batches
@@ -335,31 +349,49 @@ class MongoTx implements Tx {
     if (request.excludeTypes !== undefined && request.excludeTypes.length > 0) type.$nin = request.excludeTypes;
     if (Object.keys(type).length > 0) query.type = type;
     if (held.length > 0) query.batchId = { $nin: held.map((b) => b._id) };
-    const jobs: Job[] = [];
-    while (jobs.length < limit) {
-      // The same state change as transitions.claimed(), in one update.
-      const doc = yield* wait(
-        this.c.jobs.findOneAndUpdate(
-          query as Filter<JobDoc>,
-          {
-            $set: {
-              status: 'PROCESSING',
-              leaseOwner: request.workerId,
-              workerId: request.workerId,
-              leaseUntil: new Date(now.getTime() + request.leaseMs),
-              startedAt: now,
-              finishedAt: null,
-              updatedAt: now,
-            },
-            $inc: { attempts: 1, leaseToken: 1, version: 1 },
+    const order = { priority: -1, runAt: 1, _id: 1 } as const;
+    const ids = (yield* wait(
+      this.c.jobs
+        .find(query as Filter<JobDoc>, this.o)
+        .sort(order)
+        .limit(limit)
+        .project<{ _id: string }>({ _id: 1 })
+        .toArray(),
+    )).map((doc) => doc._id);
+    if (ids.length === 0) return [];
+    // The same state change as transitions.claimed(). A transaction that claimed one of these
+    // meanwhile makes this one conflict, and the driver runs the unit again.
+    yield* wait(
+      this.c.jobs.updateMany(
+        { _id: { $in: ids }, status: 'PENDING' },
+        {
+          $set: {
+            status: 'PROCESSING',
+            leaseOwner: request.workerId,
+            workerId: request.workerId,
+            leaseUntil: new Date(now.getTime() + request.leaseMs),
+            startedAt: now,
+            finishedAt: null,
+            updatedAt: now,
           },
-          { sort: { priority: -1, runAt: 1, _id: 1 }, returnDocument: 'after', ...this.o },
-        ),
-      );
-      if (doc === null) break;
-      jobs.push(jobFromDoc(doc as JobDoc));
-    }
-    return jobs;
+          $inc: { attempts: 1, leaseToken: 1, version: 1 },
+        },
+        this.o,
+      ),
+    );
+    const docs = yield* wait(
+      this.c.jobs
+        .find({ _id: { $in: ids }, status: 'PROCESSING' }, this.o)
+        .sort(order)
+        .toArray(),
+    );
+    return docs.map((doc) => jobFromDoc(doc as JobDoc));
+  }
+  *extendLeases(ids: readonly string[], until: Date, now: Date): Op<void> {
+    if (ids.length === 0) return;
+    yield* wait(
+      this.c.jobs.updateMany({ _id: { $in: [...ids] } }, { $set: { leaseUntil: until, updatedAt: now }, $inc: { version: 1 } }, this.o),
+    );
   }
   *expiredLeases(now: Date, limit: number): Op<Job[]> {
     const docs = yield* wait(
@@ -370,22 +402,43 @@ class MongoTx implements Tx {
     );
     return docs.map((doc) => jobFromDoc(doc as JobDoc));
   }
-  *insertLogs(job: Job, entries: readonly NewLogEntry[]): Op<number[]> {
-    const updated = yield* wait(
-      this.c.jobs.findOneAndUpdate({ _id: job.id }, { $inc: { logSeq: entries.length } }, { ...this.o, returnDocument: 'after' }),
+  /** Three statements for any number of jobs: the jobs' log counters moved, read back, then the lines. */
+  *insertLogs(items: readonly { job: Job; entries: readonly NewLogEntry[] }[]): Op<number[][]> {
+    const counts = new Map<string, number>();
+    for (const { job, entries } of items) counts.set(job.id, (counts.get(job.id) ?? 0) + entries.length);
+    if (counts.size === 0) return items.map(() => []);
+    yield* wait(
+      this.c.jobs.bulkWrite(
+        [...counts].map(([id, n]) => ({ updateOne: { filter: { _id: id }, update: { $inc: { logSeq: n } } } })),
+        { ...this.o, ordered: true },
+      ),
     );
-    const first = ((updated as JobDoc | null)?.logSeq ?? entries.length) - entries.length + 1;
-    const docs: LogDoc[] = entries.map((entry, i) => ({
-      _id: `${job.id}:${first + i}`,
-      jobId: job.id,
-      seq: first + i,
-      attempt: job.attempts,
-      at: this.now,
-      level: entry.level,
-      message: entry.message,
-    }));
-    yield* wait(this.c.logs.insertMany(docs, this.o));
-    return docs.map((doc) => doc.seq);
+    const docs = yield* wait(
+      this.c.jobs
+        .find({ _id: { $in: [...counts.keys()] } }, this.o)
+        .project<{ _id: string; logSeq?: number }>({ logSeq: 1 })
+        .toArray(),
+    );
+    const next = new Map(docs.map((doc) => [doc._id, (doc.logSeq ?? 0) - (counts.get(doc._id) ?? 0) + 1]));
+    const lines: LogDoc[] = [];
+    const seqs = items.map(({ job, entries }) =>
+      entries.map((entry) => {
+        const seq = next.get(job.id) ?? 1;
+        next.set(job.id, seq + 1);
+        lines.push({
+          _id: `${job.id}:${seq}`,
+          jobId: job.id,
+          seq,
+          attempt: job.attempts,
+          at: this.now,
+          level: entry.level,
+          message: entry.message,
+        });
+        return seq;
+      }),
+    );
+    if (lines.length > 0) yield* wait(this.c.logs.insertMany(lines, { ...this.o, ordered: true }));
+    return seqs;
   }
   *getBatch(id: string): Op<Batch | null> {
     const doc = yield* wait(this.c.batches.findOne({ _id: id }, this.o));
@@ -439,9 +492,9 @@ class MongoTx implements Tx {
     const docs: MongoChangeDoc[] = changes.map(({ id, ...c }) => ({ ...c, entityId: id }));
     if (docs.length > 0) yield* wait(this.c.changes.insertMany(docs, { ...this.o, ordered: true }));
   }
-  *insertDelivery(delivery: Delivery): Op<void> {
-    const { id, ...rest } = delivery;
-    yield* wait(this.c.deliveries.insertOne({ _id: id, ...rest }, this.o));
+  *insertDeliveries(deliveries: readonly Delivery[]): Op<void> {
+    const docs: DeliveryDoc[] = deliveries.map(({ id, ...rest }) => ({ _id: id, ...rest }));
+    if (docs.length > 0) yield* wait(this.c.deliveries.insertMany(docs, { ...this.o, ordered: true }));
   }
   *getDelivery(id: string): Op<Delivery | null> {
     const doc = yield* wait(this.c.deliveries.findOne({ _id: id }, this.o));

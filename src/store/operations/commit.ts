@@ -56,17 +56,16 @@ export function* loadBatch(tx: Tx, id: string): Op<Batch> {
   return batch;
 }
 
-/** Writes an outbox record (PENDING, due now) and its change event. */
-export function* enqueueDelivery(
-  tx: Tx,
+/** A new outbox record: PENDING, due now. */
+function newDelivery(
+  now: Date,
   event: WebhookEvent,
   webhook: JsonObject,
   target: { jobId: string | null; batchId: string | null },
   payload: (id: string) => JsonObject,
-): Op<Delivery> {
-  const now = tx.now;
+): Delivery {
   const id = newId('dlv', now.getTime());
-  const delivery: Delivery = {
+  return {
     id,
     event,
     jobId: target.jobId,
@@ -81,8 +80,19 @@ export function* enqueueDelivery(
     createdAt: now,
     updatedAt: now,
   };
-  yield* tx.insertDelivery(delivery);
-  yield* tx.insertChanges([deliveryChange(delivery, 'created', now)]);
+}
+
+/** Writes an outbox record (PENDING, due now) and its change event. */
+export function* enqueueDelivery(
+  tx: Tx,
+  event: WebhookEvent,
+  webhook: JsonObject,
+  target: { jobId: string | null; batchId: string | null },
+  payload: (id: string) => JsonObject,
+): Op<Delivery> {
+  const delivery = newDelivery(tx.now, event, webhook, target, payload);
+  yield* tx.insertDeliveries([delivery]);
+  yield* tx.insertChanges([deliveryChange(delivery, 'created', tx.now)]);
   return delivery;
 }
 
@@ -134,39 +144,102 @@ export function* applyBatchMoves(tx: Tx, batchId: string): Op<boolean> {
 
 const NO_EFFECTS: T.Effects = { batchMove: null, jobEvent: null };
 
+/** One job's write in a unit of work: its log lines and its new state. */
+export interface JobWrite {
+  /** The job before this write; its log lines belong to this state's attempt. */
+  before: Job;
+  /** The new state; null when the write only adds log lines. */
+  after: Job | null;
+  /** Log lines, written before the new state (so they come first in the feed too). */
+  logs?: readonly NewLogEntry[] | undefined;
+  /** The engine wrote the new state already (its one-statement claim or completion). */
+  saved?: boolean;
+  /** The change event's summary; default `jobChangeData(after)`. */
+  data?: JsonObject;
+}
+
+/**
+ * Writes job changes with all their effects, one primitive call per kind of record
+ * however many jobs (MongoDB: one `bulkWrite` for the jobs): the log lines with their
+ * `logged` changes, the new states, their change events and outbox records, in the order
+ * of `writes`, and each job's batch counts (unless `moveBatch` is false: the caller moves
+ * a whole chunk). A job written twice is saved once, with its last state. Every job change
+ * of every operation goes through here, so its effects are composed in one place for both
+ * engines and for one job or many.
+ *
+ * A batch's change follows the job change that moved its counts, job by job (subscribers
+ * of `batchUpdated` see which job moved them), so where counts are moved in the unit
+ * itself the changes are written up to each such job before its batch moves. Where they
+ * are deferred, each batch's moves are recorded once for the whole group.
+ */
+export function* commitJobs(tx: Tx, writes: readonly JobWrite[], moveBatch = true): Op<T.Effects[]> {
+  const now = tx.now;
+  const logged = writes.filter((w) => w.logs !== undefined && w.logs.length > 0);
+  const seqs = logged.length === 0 ? [] : yield* tx.insertLogs(logged.map((w) => ({ job: w.before, entries: w.logs ?? [] })));
+  const saves = new Map<string, { before: Job; after: Job }>();
+  const changes: NewChange[] = [];
+  const deliveries: Delivery[] = [];
+  const moves: ({ batchId: string } & T.BatchMove)[] = [];
+  const effects: T.Effects[] = [];
+  let lines = 0;
+  for (const write of writes) {
+    const { before, after } = write;
+    if (write.logs !== undefined && write.logs.length > 0) {
+      const numbers = seqs[lines++] ?? [];
+      write.logs.forEach((entry, i) => {
+        const data = { seq: numbers[i] ?? null, level: entry.level, message: entry.message, attempt: before.attempts };
+        changes.push(jobChange(before, 'logged', now, data));
+      });
+    }
+    if (after === null || after === before) {
+      effects.push(NO_EFFECTS);
+      continue;
+    }
+    if (write.saved !== true) saves.set(after.id, { before: saves.get(after.id)?.before ?? before, after });
+    changes.push(jobChange(after, 'updated', now, write.data ?? jobChangeData(after)));
+    const effect = T.effectsOf(before, after);
+    const event = effect.jobEvent;
+    if (event !== null) {
+      const delivery = newDelivery(now, event, after.webhook as JsonObject, { jobId: after.id, batchId: after.batchId }, (id) =>
+        jobDeliveryPayload(id, event, after, now),
+      );
+      deliveries.push(delivery);
+      changes.push(deliveryChange(delivery, 'created', now));
+    }
+    effects.push(effect);
+    if (!moveBatch || effect.batchMove === null) continue;
+    if (tx.deferBatchCounts) moves.push(effect.batchMove);
+    else {
+      yield* tx.insertChanges(changes.splice(0));
+      const { batchId, ...move } = effect.batchMove;
+      yield* moveInBatch(tx, batchId, [move], { hot: true });
+    }
+  }
+  if (saves.size > 0) yield* tx.saveJobs([...saves.values()]);
+  if (changes.length > 0) yield* tx.insertChanges(changes);
+  if (deliveries.length > 0) yield* tx.insertDeliveries(deliveries);
+  for (const [batchId, batchMoves] of byBatch(moves)) yield* moveInBatch(tx, batchId, batchMoves, { hot: true });
+  return effects;
+}
+
 /**
  * Persists `before → after` with its change event, outbox delivery and (unless
  * `moveBatch` is false: the caller moves a whole chunk at once) its batch counts.
  */
 export function* commitJob(tx: Tx, before: Job, after: Job, moveBatch = true): Op<T.Effects> {
   if (after === before) return NO_EFFECTS;
-  yield* tx.saveJob(before, after);
-  return yield* jobWritten(tx, before, after, moveBatch);
+  return (yield* commitJobs(tx, [{ before, after }], moveBatch))[0] as T.Effects;
 }
 
-/** What follows a job write in the same unit of work: its change event, outbox record and batch counts. */
+/** What follows a job write the caller made itself, in the same unit of work: its change event, outbox record and batch counts. */
 export function* jobWritten(tx: Tx, before: Job, after: Job, moveBatch = true, data: JsonObject = jobChangeData(after)): Op<T.Effects> {
-  yield* tx.insertChanges([jobChange(after, 'updated', tx.now, data)]);
-  const effects = T.effectsOf(before, after);
-  const event = effects.jobEvent;
-  if (event !== null) {
-    yield* enqueueDelivery(tx, event, after.webhook as JsonObject, { jobId: after.id, batchId: after.batchId }, (id) =>
-      jobDeliveryPayload(id, event, after, tx.now),
-    );
-  }
-  if (moveBatch && effects.batchMove !== null) yield* moveInBatch(tx, effects.batchMove.batchId, [effects.batchMove], { hot: true });
-  return effects;
+  return (yield* commitJobs(tx, [{ before, after, saved: true, data }], moveBatch))[0] as T.Effects;
 }
 
 /** Log lines of the job's current attempt, each with its `logged` change. */
 export function* writeLogs(tx: Tx, job: Job, entries: readonly NewLogEntry[] | undefined): Op<void> {
   if (entries === undefined || entries.length === 0) return;
-  const seqs = yield* tx.insertLogs(job, entries);
-  yield* tx.insertChanges(
-    entries.map((entry, i) =>
-      jobChange(job, 'logged', tx.now, { seq: seqs[i] ?? null, level: entry.level, message: entry.message, attempt: job.attempts }),
-    ),
-  );
+  yield* commitJobs(tx, [{ before: job, after: null, logs: entries }]);
 }
 
 /** Deletes a job with its logs and deliveries, and writes its `deleted` change (no count move). */

@@ -4,7 +4,7 @@ import type { Op, Tx } from '../engine.js';
 import type { JobPatch } from '../port.js';
 import { accessChangeData, withAccess } from '../prepare.js';
 import * as T from '../transitions.js';
-import { commitJob, jobWritten, loadJob, moveInBatch, removeJob } from './commit.js';
+import { commitJob, commitJobs, loadJob, moveInBatch, removeJob } from './commit.js';
 
 /** Loads a job, applies `step` and commits the change with its effects. */
 export function* mutateJob(tx: Tx, id: string, step: (job: Job, now: Date) => Job): Op<Job> {
@@ -30,8 +30,7 @@ export function* updateJob(tx: Tx, id: string, patch: JobPatch): Op<Job> {
 export function* setJobAccess(tx: Tx, id: string, accessControl: AccessControl): Op<Job> {
   const before = yield* loadJob(tx, id);
   const after = withAccess(before, accessControl, tx.now);
-  yield* tx.saveJob(before, after);
-  yield* jobWritten(tx, before, after, true, accessChangeData(after));
+  yield* commitJobs(tx, [{ before, after, data: accessChangeData(after) }]);
   return after;
 }
 

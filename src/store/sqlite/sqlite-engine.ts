@@ -91,6 +91,10 @@ function statements(db: Database.Database) {
     completeJob: db.prepare(`UPDATE jobs SET status = 'COMPLETED', results = ?, error = NULL, cancel_requested = 0,
         finished_at = ?, lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = ?
       WHERE id = ? AND status = 'PROCESSING' AND lease_token = ? AND lease_owner = ? AND lease_until >= ? RETURNING *`),
+    // As transitions.renewed() makes it, for jobs the operation has checked.
+    extendLeases: db.prepare(
+      'UPDATE jobs SET lease_until = ?, version = version + 1, updated_at = ? WHERE id IN (SELECT value FROM json_each(?))',
+    ),
     expiredLeases: db.prepare(`SELECT * FROM jobs WHERE status = 'PROCESSING' AND lease_until < ? LIMIT ?`),
     deleteJob: db.prepare('DELETE FROM jobs WHERE id = ?'),
     deleteLogs: db.prepare('DELETE FROM job_logs WHERE job_id = ?'),
@@ -182,15 +186,24 @@ class SqliteTx implements Tx {
       for (const row of newJobRows(jobs, paused, fingerprints)) this.s.insertJob.run(row);
     });
   }
-  saveJob(before: Job, after: Job): Op<void> {
+  loadJobs(ids: readonly string[]): Op<(Job | null)[]> {
     return sync(() => {
-      this.s.updateJob.run(jobUpdateValues(after));
-      if (after.parameters !== before.parameters || after.cacheKey !== before.cacheKey || after.cachedFrom !== before.cachedFrom) {
-        this.s.editJob.run(JSON.stringify(after.parameters), after.track, after.cacheKey, after.cachedFrom, after.id);
-      }
-      if (after.accessControl !== before.accessControl) {
-        const access = accessColumns(after);
-        this.s.accessJob.run(access.access, access.visibility, access.readers, after.id);
+      if (ids.length === 1) return [this.engine.jobById(ids[0] as string)];
+      const byId = new Map((this.s.getJobs.all(JSON.stringify(ids)) as Row[]).map((row) => [row.id as string, jobFromRow(row)]));
+      return ids.map((id) => byId.get(id) ?? null);
+    });
+  }
+  saveJobs(pairs: readonly { before: Job; after: Job }[]): Op<void> {
+    return sync(() => {
+      for (const { before, after } of pairs) {
+        this.s.updateJob.run(jobUpdateValues(after));
+        if (after.parameters !== before.parameters || after.cacheKey !== before.cacheKey || after.cachedFrom !== before.cachedFrom) {
+          this.s.editJob.run(JSON.stringify(after.parameters), after.track, after.cacheKey, after.cachedFrom, after.id);
+        }
+        if (after.accessControl !== before.accessControl) {
+          const access = accessColumns(after);
+          this.s.accessJob.run(access.access, access.visibility, access.readers, after.id);
+        }
       }
     });
   }
@@ -235,13 +248,19 @@ class SqliteTx implements Tx {
       return row === undefined ? null : jobFromRow(row);
     });
   }
+  extendLeases(ids: readonly string[], until: Date, now: Date): Op<void> {
+    return sync(() => void this.s.extendLeases.run(until.getTime(), now.getTime(), JSON.stringify(ids)));
+  }
   expiredLeases(now: Date, limit: number): Op<Job[]> {
     return sync(() => (this.s.expiredLeases.all(now.getTime(), limit) as Row[]).map(jobFromRow));
   }
-  insertLogs(job: Job, entries: readonly NewLogEntry[]): Op<number[]> {
-    return sync(() =>
-      entries.map((e) => Number(this.s.insertLog.run(job.id, job.attempts, this.now.getTime(), e.level, e.message).lastInsertRowid)),
-    );
+  insertLogs(items: readonly { job: Job; entries: readonly NewLogEntry[] }[]): Op<number[][]> {
+    return sync(() => {
+      const at = this.now.getTime();
+      return items.map(({ job, entries }) =>
+        entries.map((e) => Number(this.s.insertLog.run(job.id, job.attempts, at, e.level, e.message).lastInsertRowid)),
+      );
+    });
   }
   getBatch(id: string): Op<Batch | null> {
     return sync(() => {
@@ -311,17 +330,19 @@ class SqliteTx implements Tx {
       }
     });
   }
-  insertDelivery(d: Delivery): Op<void> {
+  insertDeliveries(deliveries: readonly Delivery[]): Op<void> {
     return sync(() => {
-      this.s.insertDelivery.run({
-        ...deliveryColumns(d),
-        event: d.event,
-        job_id: d.jobId,
-        batch_id: d.batchId,
-        webhook: json(d.webhook),
-        payload: json(d.payload),
-        created_at: d.createdAt.getTime(),
-      });
+      for (const d of deliveries) {
+        this.s.insertDelivery.run({
+          ...deliveryColumns(d),
+          event: d.event,
+          job_id: d.jobId,
+          batch_id: d.batchId,
+          webhook: json(d.webhook),
+          payload: json(d.payload),
+          created_at: d.createdAt.getTime(),
+        });
+      }
     });
   }
   getDelivery(id: string): Op<Delivery | null> {
