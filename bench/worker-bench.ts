@@ -213,9 +213,9 @@ async function workerProcess(path: string, concurrency: number): Promise<void> {
   const r = rig(path, concurrency);
   let done = 0;
   let reported = 0;
-  let timer: NodeJS.Timeout | null = null;
+  let scheduled = false;
   const report = () => {
-    timer = null;
+    scheduled = false;
     if (done > reported) {
       process.send?.({ done: done - reported });
       reported = done;
@@ -226,7 +226,9 @@ async function workerProcess(path: string, concurrency: number): Promise<void> {
       r.start(() => {}, {
         onFinished: () => {
           done++;
-          timer ??= setTimeout(report, 5);
+          if (scheduled) return;
+          scheduled = true;
+          setTimeout(report, 5);
         },
       });
     }

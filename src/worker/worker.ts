@@ -81,11 +81,14 @@ export class AbortReason extends Error {
 interface Run {
   job: Job;
   token: ClaimToken;
-  controller: AbortController;
+  /** Made when the handler first reads its signal, or when the run is aborted (most runs need none). */
+  controller: AbortController | null;
   /** The store holds this run's outcome already (set once; later writes are skipped). */
   decided: boolean;
   /** The slot is free again (handler settled, or abandoned after an abort). */
   freed: boolean;
+  /** The handler has returned or thrown: its slot can pass to a job claimed with its outcome. */
+  returned: boolean;
   files: ResultFile[];
   pendingProgress: ProgressUpdate | null;
   lastProgressAt: number;
@@ -261,10 +264,15 @@ export function createWorker(options: WorkerOptions): Worker {
     return `failed: ${failure.code} ${failure.message} (attempt ${job.attempts} of ${job.maxAttempts}; ${next})`;
   }
 
+  function controllerOf(run: Run): AbortController {
+    run.controller ??= new AbortController();
+    return run.controller;
+  }
+
   /** Aborts a run and records the outcome the abort implies, once. */
   function abort(run: Run, kind: AbortReason['kind']): Promise<void> {
-    if (run.decided || run.controller.signal.aborted) return Promise.resolve();
-    run.controller.abort(new AbortReason(kind));
+    if (run.decided || run.controller?.signal.aborted === true) return Promise.resolve();
+    controllerOf(run).abort(new AbortReason(kind));
     run.decided = true;
     // A handler that ignores its signal keeps the slot only this long.
     run.timers.push(setTimeout(() => freeSlot(run), config.abandonGraceMs));
@@ -320,9 +328,10 @@ export function createWorker(options: WorkerOptions): Worker {
     const run: Run = {
       job,
       token: tokenOf(job),
-      controller: new AbortController(),
+      controller: null,
       decided: false,
       freed: false,
+      returned: false,
       files: [],
       pendingProgress: null,
       lastProgressAt: 0,
@@ -336,12 +345,15 @@ export function createWorker(options: WorkerOptions): Worker {
     runs.set(job.id, run);
     leases.start();
     run.pendingLogs.push({ level: 'info', message: `claimed by worker ${id} (attempt ${job.attempts} of ${job.maxAttempts})` });
-    const jobLog = log.child({
-      jobId: job.id,
-      type: job.type,
-      attempt: job.attempts,
-      ...(job.batchId === null ? {} : { batchId: job.batchId }),
-    });
+    // The job's logger is made on first use: a job that logs nothing costs no child logger.
+    let childLog: Logger | null = null;
+    const jobLog = (): Logger =>
+      (childLog ??= log.child({
+        jobId: job.id,
+        type: job.type,
+        attempt: job.attempts,
+        ...(job.batchId === null ? {} : { batchId: job.batchId }),
+      }));
     try {
       if (definition === undefined) {
         // Claims only ask for registered types; this guards against a registry change mid-flight.
@@ -366,8 +378,12 @@ export function createWorker(options: WorkerOptions): Worker {
       const context: HandlerContext = {
         job,
         attempt: job.attempts,
-        signal: run.controller.signal,
-        logger: jobLog,
+        get signal() {
+          return controllerOf(run).signal;
+        },
+        get logger() {
+          return jobLog();
+        },
         services,
         progress(update) {
           run.pendingProgress = update;
@@ -403,6 +419,7 @@ export function createWorker(options: WorkerOptions): Worker {
       } catch (error) {
         outcome = { ok: false, error };
       }
+      run.returned = true;
       if (run.decided) return;
       run.decided = true;
       if (outcome.ok) {
@@ -412,13 +429,13 @@ export function createWorker(options: WorkerOptions): Worker {
         const files = run.files.map((f) => ({ ...f }));
         const results = files.length > 0 ? { ...value, files } : value;
         await guarded(run, 'completing', () => group.write({ kind: 'complete', token: run.token, results, report: done }), true);
-        jobLog.debug('job completed');
+        log.debug('job completed', { jobId: job.id });
       } else {
         const failure = failureOf(outcome.error);
         const retryAt = failure.retriable ? new Date(Date.now() + retryDelay(job.attempts, config.backoff, random)) : null;
         const done = report(run, 'error', failureLine(job, failure, retryAt));
         await flush(run);
-        jobLog.info('job failed', { code: failure.code, error: failure.message, retryAt: retryAt?.toISOString() ?? null });
+        jobLog().info('job failed', { code: failure.code, error: failure.message, retryAt: retryAt?.toISOString() ?? null });
         await guarded(
           run,
           'recording failure',
@@ -473,7 +490,8 @@ export function createWorker(options: WorkerOptions): Worker {
       const leaving = writes
         .filter(settles)
         .map((write) => runs.get(write.token.jobId))
-        .filter((run): run is Run => run !== undefined && !run.freed)
+        // Only runs whose handler has returned: an aborted handler may still hold its slot.
+        .filter((run): run is Run => run !== undefined && run.returned && !run.freed)
         .map((run) => run.job);
       if (leaving.length === 0) return null;
       if (filling) {
