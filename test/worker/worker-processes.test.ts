@@ -32,6 +32,8 @@ function startWorker(dataDir: string, env: Record<string, string> = {}): WorkerP
     env: {
       ...process.env,
       CONVEYOR_DATA_DIR: dataDir,
+      // Every role listens (health and metrics); several workers side by side need free ports.
+      CONVEYOR_PORT: '0',
       CONVEYOR_HANDLERS__MODULES: 'test/fixtures/handlers/test-handlers.ts',
       CONVEYOR_WORKER__LEASE_MS: '1500',
       CONVEYOR_WORKER__HEARTBEAT_MS: '300',
