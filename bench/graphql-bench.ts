@@ -6,17 +6,16 @@
  *   separate client process) ÷ a raw `ws` broadcast of the same message to as many
  *   sockets; p95 event → client latency at 50 events/s; server RSS per idle subscriber.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { loadConfig } from '../src/config.js';
 import { type Conveyor, createConveyor } from '../src/conveyor.js';
 import { createLogger } from '../src/log.js';
+import { IpcChild } from './ipc-child.js';
 import type { BenchResult } from './store-bench.js';
 
 const percentile = (values: number[], p: number) => {
@@ -104,50 +103,9 @@ export async function benchJobQuery(rounds: number, count: number): Promise<Benc
   }
 }
 
-class ClientProcess {
-  private readonly child: ChildProcess;
-  private readonly waiting: ((message: Record<string, unknown>) => boolean)[] = [];
-
-  constructor(script = './fanout-client.js', args: string[] = [], execArgv: string[] = []) {
-    this.child = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv,
-    });
-    this.child.on('message', (message: Record<string, unknown>) => {
-      const index = this.waiting.findIndex((accept) => accept(message));
-      if (index !== -1) this.waiting.splice(index, 1);
-    });
-  }
-
-  /** Waits for a message carrying `key` (sending `message` first, when given). */
-  request<T extends Record<string, unknown>>(message: Record<string, unknown> | null, key: string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push((reply) => {
-        if (typeof reply.error === 'string') {
-          reject(new Error(reply.error));
-          return true;
-        }
-        if (!(key in reply)) return false;
-        resolve(reply as T);
-        return true;
-      });
-      if (message !== null) this.child.send(message);
-    });
-  }
-
-  async close(): Promise<void> {
-    this.child.send({ close: true });
-    await new Promise((resolve) => this.child.once('exit', resolve));
-  }
-
-  kill(): void {
-    this.child.kill();
-  }
-}
-
 /** Server RSS (and V8 heap + external) growth per idle subscriber, measured in a fresh server process. */
 export async function rssPerSubscriber(mode: 'raw' | 'gql' | 'stock', n: number): Promise<{ rss: number; heap: number }> {
-  const server = new ClientProcess('./memory-server.js', [mode], ['--expose-gc']);
+  const server = new IpcChild('./memory-server.js', [mode], ['--expose-gc']);
   const { url, batchId } = await server.request<{ url: string; batchId?: string }>(null, 'url');
   const open = (count: number) =>
     mode === 'raw' ? { open: { mode, url, n: count } } : { open: { mode, url, n: count, query: SUBSCRIPTION, variables: { id: batchId } } };
@@ -155,11 +113,11 @@ export async function rssPerSubscriber(mode: 'raw' | 'gql' | 'stock', n: number)
   // are the same for 10 subscribers or 10,000, and are not per-subscriber memory. They
   // stay open: closing them would leave freed heap that the measured connections then
   // fill without growing RSS, which flatters whichever side frees more.
-  const warm = new ClientProcess();
+  const warm = new IpcChild('./fanout-client.js');
   await warm.request(open(300), 'ready');
   await sleep(500);
   const before = await server.request<{ rss: number; heap: number }>({ measure: true }, 'rss');
-  const client = new ClientProcess();
+  const client = new IpcChild('./fanout-client.js');
   await client.request(open(n), 'ready');
   await sleep(500);
   const after = await server.request<{ rss: number; heap: number }>({ measure: true }, 'rss');
@@ -180,7 +138,7 @@ export async function benchFanout(sizes: number[], events: number, latencySecond
     const wss = new WebSocketServer({ server: http });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const rawUrl = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
-    const rawClient = new ClientProcess();
+    const rawClient = new IpcChild('./fanout-client.js');
     await rawClient.request({ open: { mode: 'raw', url: rawUrl, n } }, 'ready');
     const message = (i: number) =>
       JSON.stringify({
@@ -219,7 +177,7 @@ export async function benchFanout(sizes: number[], events: number, latencySecond
       owner,
     );
     const batchId = value.batch.id;
-    const client = new ClientProcess();
+    const client = new IpcChild('./fanout-client.js');
     await client.request(
       { open: { mode: 'gql', url: `${server.url.replace('http', 'ws')}/graphql`, n, query: SUBSCRIPTION, variables: { id: batchId } } },
       'ready',

@@ -8,14 +8,13 @@
  * per idle subscriber. Baseline in the same run: a raw `ws` server sending the same
  * messages on the same schedule to the same client.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { IpcChild } from './ipc-child.js';
 import type { BenchResult } from './store-bench.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -23,49 +22,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * p) - 1))] ?? Number.NaN;
 
-/** A child process spoken to over IPC: `request(message, key)` waits for a reply carrying `key`. */
-class Child {
-  private readonly child: ChildProcess;
-  private readonly waiting: ((message: Record<string, unknown>) => boolean)[] = [];
-
-  constructor(script: string, args: string[] = [], execArgv: string[] = []) {
-    this.child = fork(fileURLToPath(new URL(script, import.meta.url)), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
-    this.child.on('message', (message: Record<string, unknown>) => {
-      const index = this.waiting.findIndex((accept) => accept(message));
-      if (index !== -1) this.waiting.splice(index, 1);
-    });
-  }
-
-  request<T extends Record<string, unknown>>(message: Record<string, unknown> | null, key: string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push((reply) => {
-        if (typeof reply.error === 'string') {
-          reject(new Error(reply.error));
-          return true;
-        }
-        if (!(key in reply)) return false;
-        resolve(reply as T);
-        return true;
-      });
-      if (message !== null) this.child.send(message);
-    });
-  }
-
-  async close(): Promise<void> {
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.send({ close: true });
-    await Promise.race([exited, sleep(10_000)]);
-    this.child.kill('SIGKILL');
-  }
-}
-
 interface Outcome {
   latencies: number[];
   ended: number;
 }
 
 /** Asks the client for its figures until every socket saw its job end (or the deadline passes). */
-async function untilEnded(client: Child, sockets: number, deadline: number): Promise<Outcome> {
+async function untilEnded(client: IpcChild, sockets: number, deadline: number): Promise<Outcome> {
   for (;;) {
     const stats = await client.request<{ latencies: number[]; ended: number }>({ stats: true }, 'latencies');
     if (stats.ended >= sockets || Date.now() > deadline) return stats;
@@ -95,7 +58,7 @@ async function rawRun(sockets: number, jobs: number, seconds: number): Promise<O
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const ids = Array.from({ length: jobs }, (_, i) => `job_${i}`);
-  const client = new Child('./live-client.js');
+  const client = new IpcChild('./live-client.js');
   try {
     await client.request({ open: { mode: 'raw', url, ids, n: sockets } }, 'ready');
     // Like the worker starting J jobs: each ticks once a second from its own start.
@@ -132,18 +95,18 @@ async function conveyorRun(sockets: number, jobs: number, seconds: number, split
   const dataDir = mkdtempSync(join(tmpdir(), 'conveyor-live-'));
   // BENCH_CPU_PROF=<dir>: a CPU profile of the API process (open it in Chrome's DevTools or speedscope).
   const profile = process.env.BENCH_CPU_PROF;
-  const api = new Child(
+  const api = new IpcChild(
     './live-server.js',
     [split ? 'api' : 'all', dataDir],
     ['--expose-gc', ...(profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`])],
   );
-  let worker: Child | null = null;
-  const client = new Child('./live-client.js');
+  let worker: IpcChild | null = null;
+  const client = new IpcChild('./live-client.js');
   try {
     const { url } = await api.request<{ url: string }>(null, 'url');
     const { batchId, ids } = await api.request<{ batchId: string; ids: string[] }>({ submit: { jobs, seconds } }, 'ids');
     if (split) {
-      worker = new Child('./live-server.js', ['worker', dataDir]);
+      worker = new IpcChild('./live-server.js', ['worker', dataDir]);
       await worker.request(null, 'url');
     }
     const snapshots = process.env.BENCH_HEAP_SNAPSHOTS;
