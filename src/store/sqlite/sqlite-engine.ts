@@ -234,7 +234,7 @@ class SqliteTx implements Tx {
     return sync(() => {
       const t = now.getTime();
       const params = { worker: request.workerId, until: t + request.leaseMs, now: t, limit, ...claimFilterParams(request) };
-      const rows = this.engine.claimStatement(request).all(params) as Row[];
+      const rows = this.engine.claimStatement(request, limit).all(params) as Row[];
       const jobs = rows.map(jobFromRow);
       // RETURNING order is unspecified: put the claims back in the claim order.
       if (jobs.length > 1) jobs.sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || (a.id < b.id ? -1 : 1));
@@ -470,13 +470,16 @@ export class SqliteEngine implements Engine {
    * partial claim index: without statistics the planner may prefer the status index and
    * sort every pending job. Held batches are a few at most: their ids are looked up once.
    */
-  claimStatement(request: Pick<ClaimRequest, 'types' | 'excludeTypes'>): Database.Statement {
+  claimStatement(request: Pick<ClaimRequest, 'types' | 'excludeTypes'>, limit = 1): Database.Statement {
     const filters = claimFilterParams(request);
-    const key = Object.keys(filters).join();
+    // One job: `id = (…)`. SQLite runs `id IN (…)` through an ephemeral table, which
+    // halved the single claim's speed (measured: ~8,000 against ~16,000 claims a second).
+    const single = limit === 1;
+    const key = `${single}:${Object.keys(filters).join()}`;
     let statement = this.claimStatements.get(key);
     if (statement === undefined) {
       statement = this.db.prepare(`UPDATE jobs ${this.stmt.claimed}
-        WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_claim
+        WHERE id ${single ? '=' : 'IN'} (SELECT id FROM jobs INDEXED BY jobs_claim
           WHERE status = 'PENDING' AND paused = 0 AND run_at <= @now
           ${filters.types === undefined ? '' : 'AND type IN (SELECT value FROM json_each(@types))'}
           ${filters.exclude === undefined ? '' : 'AND type NOT IN (SELECT value FROM json_each(@exclude))'}
