@@ -85,9 +85,20 @@ describe('subscriptions', () => {
 
   it('changeCursor read before a change lets jobEvents(after:) replay that change', async () => {
     api = await startApi();
+    // Read on an empty store: "" (before the first change), and a job submitted after it is replayed.
     const empty = await api.gql<{ changeCursor: string | null }>('{ changeCursor }');
-    expect(empty.body.data?.changeCursor).toBeNull();
-    await api.gql('mutation { submitJob(input: { type: "echo", parameters: {} }) { job { id } } }');
+    expect(empty.body.data?.changeCursor).toBe('');
+    const first = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation { submitJob(input: { type: "echo", parameters: {} }) { job { id } } }',
+    );
+    const firstId = first.body.data?.submitJob.job.id as string;
+    const fromStart = subscribe<{ op: string; jobId: string }>(
+      api.client(),
+      'subscription ($after: String) { jobEvents(after: $after) { op jobId } }',
+      { after: '' },
+      (values) => values.some((v) => v.jobId === firstId),
+    );
+    expect((await fromStart.finished).find((v) => v.jobId === firstId)).toMatchObject({ op: 'CREATED', jobId: firstId });
     const { body } = await api.gql<{ changeCursor: string | null }>('{ changeCursor }');
     const cursor = body.data?.changeCursor as string;
     expect(typeof cursor).toBe('string');

@@ -624,10 +624,11 @@ export type Query = {
   /**
    * The newest change's cursor. Read it before your queries and pass it as `after` to a
    * subscription: the subscription then replays what changed since, so nothing between
-   * the read and the subscription is missed. Null while the store has recorded no change
-   * yet (then subscribe without `after`). Signed-in callers only (UNAUTHENTICATED).
+   * the read and the subscription is missed. An empty string while the store has
+   * recorded no change yet: `after: ""` replays from the first change. Signed-in callers
+   * only (UNAUTHENTICATED).
    */
-  changeCursor?: Maybe<Scalars['String']['output']>;
+  changeCursor: Scalars['String']['output'];
   /** A job, or null when it does not exist or the caller may not read it. */
   job?: Maybe<Job>;
   jobTypes: Array<JobType>;
@@ -1406,7 +1407,7 @@ export type ProgressResolvers<ContextType = GraphQLContext, ParentType extends R
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   batch?: Resolver<Maybe<ResolversTypes['Batch']>, ParentType, ContextType, RequireFields<QueryBatchArgs, 'id'>>;
   batches?: Resolver<ResolversTypes['BatchConnection'], ParentType, ContextType, RequireFields<QueryBatchesArgs, 'first'>>;
-  changeCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  changeCursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   job?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType, RequireFields<QueryJobArgs, 'id'>>;
   jobTypes?: Resolver<Array<ResolversTypes['JobType']>, ParentType, ContextType>;
   jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<QueryJobsArgs, 'first'>>;

@@ -30,9 +30,11 @@ export const statsResolvers: Resolvers = {
   Query: {
     // A cursor is a position in the feed of every change (with SQLite, the count of
     // changes so far): signed-in callers only, like everything the feed shows.
-    changeCursor: (_root, _args, ctx) => {
+    // "" before the first change: `after: ""` replays from the first change, so a client
+    // that read an empty store misses nothing either.
+    changeCursor: async (_root, _args, ctx) => {
       requireSignedIn(ctx);
-      return ctx.services.store.headCursor();
+      return (await ctx.services.store.headCursor()) ?? '';
     },
     async stats(_root, { filter }, ctx) {
       const where: StatsFilter = { visibleTo: ctx.principal };
