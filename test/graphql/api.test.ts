@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resultsDir } from '../../src/config.js';
-import { startApi, type TestApi } from '../helpers/api.js';
+import { gqlOk, startApi, type TestApi } from '../helpers/api.js';
 
 let api: TestApi;
 
@@ -14,12 +14,8 @@ afterEach(async () => {
 // biome-ignore lint/suspicious/noExplicitAny: test payloads are read loosely
 type Data = Record<string, any>;
 
-async function ok(query: string, variables: Record<string, unknown> = {}, headers?: Record<string, string>): Promise<Data> {
-  const { status, body } = await api.gql<Data>(query, variables, headers);
-  expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
-  expect(status).toBe(200);
-  return body.data as Data;
-}
+const ok = (query: string, variables: Record<string, unknown> = {}, headers?: Record<string, string>) =>
+  gqlOk<Data>(api, query, variables, headers);
 
 async function errorCode(query: string, variables: Record<string, unknown> = {}, headers?: Record<string, string>) {
   const { status, body } = await api.gql(query, variables, headers);

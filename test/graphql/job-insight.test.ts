@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { JobFailure, PermanentJobError } from '../../src/errors.js';
 import { defineHandler } from '../../src/handlers/registry.js';
-import { startApi, subscribe, type TestApi } from '../helpers/api.js';
+import { gqlOk, startApi, subscribe, type TestApi } from '../helpers/api.js';
 import { type Receiver, startReceiver } from '../helpers/receiver.js';
 
 let api: TestApi;
@@ -25,12 +25,8 @@ afterEach(async () => {
 // biome-ignore lint/suspicious/noExplicitAny: test payloads are read loosely
 type Data = Record<string, any>;
 
-async function ok(query: string, variables: Record<string, unknown> = {}, headers?: Record<string, string>): Promise<Data> {
-  const { status, body } = await api.gql<Data>(query, variables, headers);
-  expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
-  expect(status).toBe(200);
-  return body.data as Data;
-}
+const ok = (query: string, variables: Record<string, unknown> = {}, headers?: Record<string, string>) =>
+  gqlOk<Data>(api, query, variables, headers);
 
 async function failure(query: string, variables: Record<string, unknown> = {}, headers?: Record<string, string>) {
   const { status, body } = await api.gql(query, variables, headers);

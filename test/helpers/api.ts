@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Client, createClient } from 'graphql-ws';
+import { expect } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
@@ -117,6 +118,19 @@ export function withHeaders(headers: Record<string, string>): unknown {
       super(address, protocols, { headers });
     }
   };
+}
+
+/** POST /graphql that must succeed: no errors, status 200; returns `data`. */
+export async function gqlOk<T = Record<string, unknown>>(
+  api: TestApi,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers?: Record<string, string>,
+): Promise<T> {
+  const { status, body } = await api.gql<T>(query, variables, headers);
+  expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+  expect(status).toBe(200);
+  return body.data as T;
 }
 
 export interface TestApi {
