@@ -151,6 +151,8 @@ class Backlog {
     }
     this.held.push(data);
     this.count++;
+    // Superseded slots are emptied, not removed: compact before they outnumber the held messages.
+    if (this.held.length > 2 * this.count + 64) this.compact();
     if (this.count > SLOW_CONSUMER.maxHeld) {
       this.stop();
       this.socket.close(1013, 'Too far behind: reconnect and resume after your last cursor');
@@ -182,6 +184,15 @@ class Backlog {
       if (slot < sent) this.slots.delete(key);
       else this.slots.set(key, slot - sent);
     }
+  }
+
+  private compact(): void {
+    this.held = this.held.filter((message) => message !== null);
+    this.slots.clear();
+    this.held.forEach((message, index) => {
+      const key = message === null ? null : supersedeKey(message);
+      if (key !== null) this.slots.set(key, index);
+    });
   }
 
   private stop(): void {
