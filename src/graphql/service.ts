@@ -9,7 +9,6 @@ import type { Duplex } from 'node:stream';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError, type GraphQLFormattedError, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
-import { WebSocketServer } from 'ws';
 import { isOn, type ResolvedConfig } from '../config.js';
 import type { Principal } from '../domain/types.js';
 import { AppError, coerceError, LimitExceededError } from '../errors.js';
@@ -177,23 +176,14 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
   // One executor for both transports: a websocket and an SSE subscriber with the same
   // query, variables and principal share each change's result.
   const sharedSubscribe = createSharedSubscribe();
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
-  const upgradeIds = new WeakMap<IncomingMessage, string>();
-  // The upgrade's answer carries its request id too, like every HTTP answer.
-  wss.on('headers', (headers, req) => {
-    const id = upgradeIds.get(req);
-    if (id !== undefined) headers.push(`x-request-id: ${id}`);
-  });
   const wsServer = serveGraphQLWs(
-    wss,
     {
-      schema,
       execute: executeWithinBudget,
       subscribe: sharedSubscribe,
       // Parsing and validation are cached per query text: dashboards send the same few queries.
-      onSubscribe(ctx, _id, payload) {
-        // graphql-ws has reserved this operation's id in ctx.subscriptions already.
-        if (Object.keys(ctx.subscriptions).length > config.maxSubscriptionsPerSocket) {
+      onSubscribe(connection, _id, payload) {
+        // The operation being subscribed counts already.
+        if (connection.operationCount > config.maxSubscriptionsPerSocket) {
           const message = `this connection already runs ${config.maxSubscriptionsPerSocket} operations (graphql.maxSubscriptionsPerSocket): end one, or open another connection`;
           return [
             new GraphQLError(message, { originalError: new LimitExceededError(message, { limit: config.maxSubscriptionsPerSocket }) }),
@@ -207,14 +197,13 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
           return [withCode(error instanceof GraphQLError ? error : new GraphQLError(coerceError(error).message), 'GRAPHQL_PARSE_FAILED')];
         }
         if (parsed.errors.length > 0) return parsed.errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
-        // graphql-ws keeps the message for the subscription's life: share the cached text.
-        (payload as { query: string }).query = parsed.query;
+        const { principal, requestId } = connection.extra;
         const context: GraphQLContext = {
-          principal: ctx.extra.principal as Principal,
-          requestId: ctx.extra.requestId,
+          principal: principal as Principal,
+          requestId,
           services,
           loaders: subscriptionLoaders,
-          budget: new ResponseBudget(config.maxResponseBytes, ctx.extra.requestId),
+          budget: new ResponseBudget(config.maxResponseBytes, requestId),
         };
         return {
           schema,
@@ -224,36 +213,31 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
           contextValue: context,
         };
       },
-      // A bad credential closes the socket with 4403 Forbidden (graphql-ws's answer to `false`).
-      async onConnect(ctx) {
+      // A bad credential closes the socket with 4403 Forbidden (the protocol's answer to `false`).
+      async onConnect(connection, params) {
+        const extra = connection.extra;
         try {
           // The upgrade's headers decide where they carry a credential; connectionParams never override them.
-          ctx.extra.principal = await authenticator.authenticateConnection(ctx.extra.headers ?? {}, ctx.connectionParams);
+          extra.principal = await authenticator.authenticateConnection(extra.headers ?? {}, params);
           return true;
         } catch (error) {
-          logger.info('websocket authentication refused', { requestId: ctx.extra.requestId, reason: coerceError(error).message });
+          logger.info('websocket authentication refused', { requestId: extra.requestId, reason: coerceError(error).message });
           return false;
         } finally {
           // Used once: an idle connection should not keep its handshake.
-          ctx.extra.headers = null;
-          (ctx as { connectionParams?: unknown }).connectionParams = undefined;
+          extra.headers = null;
         }
       },
-      onError: (ctx, _id, _payload, errors) => errors.map((error) => format(error.toJSON(), error, ctx.extra.requestId)),
-      onNext: (ctx, _id, _payload, _args, result) => {
-        if (result.errors === undefined) return;
+      onError: (connection, errors) => errors.map((error) => format(error.toJSON(), error, connection.extra.requestId)),
+      onNext: (connection, result) => {
+        if (result.errors === undefined) return undefined;
         return {
           data: result.data ?? null,
-          errors: result.errors.map((error) => format(error.toJSON(), error, ctx.extra.requestId)),
+          errors: result.errors.map((error) => format(error.toJSON(), error, connection.extra.requestId)),
         };
       },
     },
-    {
-      keepAliveMs: config.keepAliveMs,
-      logger,
-      // A connection keeps its upgrade request's id for its life, copied into one flat string.
-      requestIdOf: (req) => Buffer.from(upgradeIds.get(req) ?? 'unknown', 'latin1').toString('latin1'),
-    },
+    { maxPayload: config.maxRequestBytes, keepAliveMs: config.keepAliveMs, logger },
   );
 
   const streamIds = new WeakMap<IncomingMessage, string>();
@@ -364,8 +348,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
       res.end();
     },
     upgrade(req, socket, head, requestId) {
-      upgradeIds.set(req, requestId);
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      wsServer.upgrade(req, socket, head, requestId);
     },
     async close() {
       await wsServer.dispose();

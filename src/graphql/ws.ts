@@ -1,16 +1,20 @@
 /**
- * graphql-ws on a `ws` server: the library's transport-free core (`makeServer`) with
- * a small adapter of our own, after graphql-ws's `use/ws`. Ours differs where many idle
- * subscribers make it count: it keeps only the upgrade request's headers, and only
- * until the connection is authenticated (the bundled adapter holds the whole request
- * for the connection's life), and it sends without allocating a promise per message.
+ * graphql-ws on a `ws` server: our graphql-transport-ws core (`ws-protocol.ts`) behind
+ * a small `ws` adapter, after graphql-ws's `use/ws`. Built for many idle subscribers: a
+ * socket is one `GraphQLSocket` (a `ws` WebSocket with a few fields) and one
+ * `Connection`; its listeners are shared functions that find their state through
+ * `this`, one timer pings every socket, the upgrade request is not kept (only its
+ * headers, until `onConnect` has authenticated the connection), and messages are sent
+ * without a promise each. A slow reader's messages are held (see SLOW_CONSUMER).
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { CloseCode, type WebSocket as GraphQLWsSocket, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
-import type { WebSocket, WebSocketServer } from 'ws';
+import type { Duplex } from 'node:stream';
+import { handleProtocols } from 'graphql-ws';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../domain/types.js';
 import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { Connection, type ProtocolOptions, type ProtocolSocket } from './ws-protocol.js';
 
 /** What a connection carries besides the socket. */
 export interface ConnectionExtra {
@@ -20,63 +24,13 @@ export interface ConnectionExtra {
   requestId: string;
 }
 
+export type GraphQLWsConnection = Connection<ConnectionExtra>;
+
 export interface GraphQLWsServer {
+  /** Takes over a websocket upgrade; `requestId` is the HTTP layer's id of the request. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void;
   /** Closes every connection with 1001 Going Away and the server. */
   dispose(): Promise<void>;
-}
-
-interface Closable {
-  close(code: number, reason: string): void;
-}
-
-/**
- * The socket as graphql-ws's `makeServer` sees it. A class, so that an idle connection
- * holds one small object rather than a closure per method.
- */
-class Transport implements GraphQLWsSocket {
-  readonly protocol: string;
-
-  constructor(
-    private readonly socket: WebSocket,
-    private readonly internal: (socket: Closable, error: unknown) => void,
-  ) {
-    this.protocol = socket.protocol;
-  }
-
-  /** Messages held while the socket is congested (see `Backlog`); null while it keeps up. */
-  private backlog: Backlog | null = null;
-
-  send(data: string): void {
-    if (this.socket.readyState !== this.socket.OPEN) return;
-    if (this.backlog === null && this.socket.bufferedAmount < SLOW_CONSUMER.highWaterBytes) {
-      this.socket.send(data);
-      return;
-    }
-    this.backlog ??= new Backlog(this.socket, () => {
-      this.backlog = null;
-    });
-    this.backlog.hold(data);
-  }
-
-  close(code: number, reason: string): void {
-    this.socket.close(code, reason);
-  }
-
-  onMessage(handle: (data: string) => Promise<void>): void {
-    this.socket.on('message', (data) => {
-      const text = String(data);
-      let message: unknown = text;
-      try {
-        message = JSON.parse(text);
-      } catch {
-        // Left as text: graphql-ws answers it with 4400 Bad Request.
-      }
-      // graphql-ws parses text itself but takes an already parsed message as it is
-      // (parseMessage); its handler keeps what it was given for the subscription's life,
-      // and the parsed message is kept anyway, so this lets the raw text go.
-      handle(message as string).catch((error: unknown) => this.internal(this.socket, error));
-    });
-  }
 }
 
 /**
@@ -132,10 +86,7 @@ class Backlog {
   private readonly slots = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(
-    private readonly socket: WebSocket,
-    private readonly done: () => void,
-  ) {
+  constructor(private readonly socket: GraphQLSocket) {
     this.timer = setInterval(() => this.flush(), SLOW_CONSUMER.checkMs);
   }
 
@@ -195,57 +146,161 @@ class Backlog {
     });
   }
 
-  private stop(): void {
+  /** Stops holding: the socket sends directly again (or has closed). */
+  stop(): void {
     clearInterval(this.timer);
-    this.done();
+    if (this.socket.backlog === this) this.socket.backlog = null;
   }
 }
 
-export function serveGraphQLWs(
-  wss: WebSocketServer,
-  options: ServerOptions<Record<string, unknown> | undefined, ConnectionExtra>,
-  settings: { keepAliveMs: number; logger: Logger; requestIdOf: (request: IncomingMessage) => string },
-): GraphQLWsServer {
-  const server = makeServer(options);
-  wss.options.handleProtocols = handleProtocols;
-  const internal = (socket: Closable, error: unknown) => {
-    settings.logger.error('websocket connection failed', { error: coerceError(error) });
-    socket.close(CloseCode.InternalServerError, 'Internal server error');
-  };
+/**
+ * A `ws` socket that is also the protocol's transport. `ws` makes one per upgrade
+ * (the server's `WebSocket` option); the fields are all an idle connection adds to it.
+ */
+class GraphQLSocket extends WebSocket implements ProtocolSocket {
+  server: SocketServer | null = null;
+  connection: GraphQLWsConnection | null = null;
+  /** Messages held while the socket is congested (see `Backlog`); null while it keeps up. */
+  backlog: Backlog | null = null;
+  /** Answered the last keep-alive ping. */
+  alive = true;
 
-  wss.on('connection', (socket, request) => {
-    // `on`, not `once`: a once-wrapper costs a few hundred bytes per idle connection, and
-    // 'close' fires once anyway; a second 'error' only closes a closed socket again.
-    socket.on('error', (error) => internal(socket, error));
-    let ping: NodeJS.Timeout | null = null;
-    if (settings.keepAliveMs > 0) {
-      let alive = true;
-      ping = setInterval(() => {
-        // A peer that did not answer the previous ping is gone.
-        if (!alive) return socket.terminate();
-        alive = false;
-        socket.ping();
-      }, settings.keepAliveMs);
-      socket.on('pong', () => {
-        alive = true;
-      });
+  sendMessage(data: string): void {
+    if (this.readyState !== WebSocket.OPEN) return;
+    if (this.backlog === null && this.bufferedAmount < SLOW_CONSUMER.highWaterBytes) {
+      this.send(data);
+      return;
     }
-    const closed = server.opened(new Transport(socket, internal), {
-      headers: request.headers,
-      principal: null,
-      requestId: settings.requestIdOf(request),
-    });
-    socket.on('close', (code, reason) => {
-      if (ping !== null) clearInterval(ping);
-      void closed(code, String(reason));
-    });
-  });
+    this.backlog ??= new Backlog(this);
+    this.backlog.hold(data);
+  }
+}
 
+// Listeners shared by every socket: `ws` calls them with the socket as `this`, so a
+// connection costs no closure per event.
+function onSocketMessage(this: WebSocket, data: RawData): void {
+  (this as GraphQLSocket).connection?.received(String(data));
+}
+
+function onSocketClose(this: WebSocket): void {
+  (this as GraphQLSocket).server?.closed(this as GraphQLSocket);
+}
+
+function onSocketError(this: WebSocket, error: Error): void {
+  (this as GraphQLSocket).server?.failed(this as GraphQLSocket, error);
+}
+
+function onSocketPong(this: WebSocket): void {
+  (this as GraphQLSocket).alive = true;
+}
+
+/** The adapter's state: one per server. */
+class SocketServer {
+  readonly wss: WebSocketServer;
+  /** Open sockets (`ws`'s own tracking would add a closure per socket). */
+  private readonly sockets = new Set<GraphQLSocket>();
+  private readonly requestIds = new WeakMap<IncomingMessage, string>();
+  private readonly keepAlive: NodeJS.Timeout | null = null;
+  /** Set by `dispose` while it waits for the last socket to close. */
+  private drained: (() => void) | null = null;
+  private readonly options: ProtocolOptions<ConnectionExtra>;
+
+  constructor(
+    options: Omit<ProtocolOptions<ConnectionExtra>, 'onInternalError'>,
+    private readonly settings: { maxPayload: number; keepAliveMs: number; logger: Logger },
+  ) {
+    this.options = {
+      ...options,
+      onInternalError: (connection, error) =>
+        settings.logger.error('websocket connection failed', { requestId: connection.extra.requestId, error: coerceError(error) }),
+    };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: settings.maxPayload,
+      handleProtocols,
+      clientTracking: false,
+      perMessageDeflate: false,
+      WebSocket: GraphQLSocket,
+    });
+    // The upgrade's answer carries its request id too, like every HTTP answer.
+    this.wss.on('headers', (headers, req) => {
+      const id = this.requestIds.get(req);
+      if (id !== undefined) headers.push(`x-request-id: ${id}`);
+    });
+    if (settings.keepAliveMs > 0) {
+      this.keepAlive = setInterval(() => this.ping(), settings.keepAliveMs);
+      this.keepAlive.unref();
+    }
+  }
+
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): void {
+    this.requestIds.set(req, requestId);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.opened(ws as GraphQLSocket, req, requestId));
+  }
+
+  private opened(socket: GraphQLSocket, req: IncomingMessage, requestId: string): void {
+    socket.server = this;
+    this.sockets.add(socket);
+    socket.on('error', onSocketError);
+    socket.on('message', onSocketMessage);
+    socket.on('close', onSocketClose);
+    if (this.keepAlive !== null) socket.on('pong', onSocketPong);
+    socket.connection = new Connection(this.options, socket, {
+      headers: req.headers,
+      principal: null,
+      // Kept for the connection's life: one flat string, not a rope of the id's parts.
+      requestId: Buffer.from(requestId, 'latin1').toString('latin1'),
+    });
+  }
+
+  closed(socket: GraphQLSocket): void {
+    this.sockets.delete(socket);
+    socket.backlog?.stop();
+    socket.connection?.closed();
+    if (this.sockets.size === 0) this.drained?.();
+  }
+
+  failed(socket: GraphQLSocket, error: Error): void {
+    this.settings.logger.error('websocket connection failed', { requestId: socket.connection?.extra.requestId, error: coerceError(error) });
+    socket.close(4500, 'Internal server error');
+  }
+
+  /** Keep-alive: a socket that did not answer the previous ping is gone. */
+  private ping(): void {
+    for (const socket of this.sockets) {
+      if (socket.readyState !== WebSocket.OPEN) continue;
+      if (!socket.alive) {
+        socket.terminate();
+        continue;
+      }
+      socket.alive = false;
+      socket.ping();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.keepAlive !== null) clearInterval(this.keepAlive);
+    // Closed once each peer has answered the close (or `ws` gave up waiting for it).
+    const drained = new Promise<void>((resolve) => {
+      this.drained = resolve;
+    });
+    for (const socket of this.sockets) socket.close(1001, 'Going away');
+    if (this.sockets.size > 0) await drained;
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+/**
+ * Serves graphql-transport-ws: upgrades handed to `upgrade()` become connections run
+ * by `options` (see ws-protocol.ts), pinged every `keepAliveMs` (0: never).
+ */
+export function serveGraphQLWs(
+  options: Omit<ProtocolOptions<ConnectionExtra>, 'onInternalError'>,
+  settings: { maxPayload: number; keepAliveMs: number; logger: Logger },
+): GraphQLWsServer {
+  const server = new SocketServer(options, settings);
   return {
-    async dispose() {
-      for (const client of wss.clients) client.close(1001, 'Going away');
-      wss.removeAllListeners('connection');
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-    },
+    upgrade: (req, socket, head, requestId) => server.upgrade(req, socket, head, requestId),
+    dispose: () => server.dispose(),
   };
 }

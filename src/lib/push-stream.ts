@@ -2,7 +2,9 @@
  * Streams without a chain of async generators. A consumer waiting for its next value
  * holds one small object (and, while it waits, one promise), not a suspended generator
  * frame per layer: with thousands of idle subscribers per process, those frames were
- * most of their memory. A producer pushes in order; the consumer pulls with `for await`.
+ * most of their memory. A producer pushes in order; the consumer either pulls (`for
+ * await`) or hands the stream a sink (`consume`), which is called with each value and
+ * holds nothing while it waits.
  */
 /** What a promise pushed into a stream resolves to when its value is to be left out. */
 export const SKIP: unique symbol = Symbol('skip');
@@ -13,6 +15,16 @@ export type StreamEntry<T> = T | Promise<T | typeof SKIP>;
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 type Step<T> = IteratorResult<T> | Promise<IteratorResult<T>>;
+
+/** A consumer that is called with each value instead of pulling (see `PushStream.consume`). */
+export interface StreamSink<T> {
+  /** The next value, in order. */
+  next(value: T): void;
+  /** The stream ended after its last value. */
+  complete(): void;
+  /** The stream failed (and `lastValue` gave no last value for it); nothing follows. */
+  error(error: unknown): void;
+}
 
 export interface PushStreamOptions<T> {
   /** Turns an error into the stream's last value; without one (or when it returns undefined) `next()` rejects. */
@@ -32,6 +44,12 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
   private failure: { error: unknown } | null = null;
   private closeHooks: (() => void) | (() => void)[] | null = null;
   private mapper: ((value: T) => unknown) | null = null;
+  /** The consumer given to `consume`, until the stream has ended for it. */
+  private sink: StreamSink<T> | null = null;
+  /** A sink's entry (or its mapped value) is a promise not yet settled: later entries wait behind it. */
+  private pending = false;
+  /** Inside `pump`: a push made from a sink's call is queued, not delivered out of order. */
+  private pumping = false;
   /** Called when the consumer has taken everything that was queued. */
   onDrain: (() => void) | null = null;
 
@@ -49,6 +67,16 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
 
   push(entry: StreamEntry<T>): void {
     if (this.closing) return;
+    if (this.sink !== null) {
+      // A sink that is not waiting on anything takes the entry at once, without a queue.
+      if (!this.pending && !this.pumping && this.queue === null) this.deliver(entry);
+      else {
+        if (this.queue === null) this.queue = [entry];
+        else this.queue.push(entry);
+        this.pump();
+      }
+      return;
+    }
     const waiter = this.waiter;
     if (waiter !== null) {
       this.waiter = null;
@@ -87,7 +115,21 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
     return this as unknown as AsyncIterableIterator<U>;
   }
 
+  /**
+   * Calls `sink` with every value (mapped, see `mapValues`) in order, then `complete`
+   * or `error`, instead of being pulled with `next()`. A value that is a promise holds
+   * back the ones behind it until it settles; a mapped value that rejects ends the
+   * stream with that error. After `return()` the sink hears nothing more. Set once,
+   * instead of calling `next()`.
+   */
+  consume(sink: StreamSink<T>): void {
+    if (this.sink !== null || this.waiter !== null) throw new Error('PushStream: consumed twice');
+    this.sink = sink;
+    this.pump();
+  }
+
   next(): Promise<IteratorResult<T>> {
+    if (this.sink !== null) return Promise.reject(new Error('PushStream: next() called on a stream given to consume()'));
     if (this.returned) return Promise.resolve(DONE);
     const queue = this.queue;
     if (queue !== null && queue.length > 0) {
@@ -132,6 +174,92 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
       this.waiter = null;
       waiter(this.returned ? DONE : this.finish());
     }
+    if (this.sink !== null) this.pump();
+  }
+
+  /** Hands the sink what is queued, in order, and the end once the stream has closed. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.sink !== null && !this.pending) {
+        if (this.returned) {
+          // The consumer ended it: it expects nothing more.
+          this.sink = null;
+          return;
+        }
+        const queue = this.queue;
+        if (queue !== null && queue.length > 0) {
+          const entry = queue.shift() as StreamEntry<T>;
+          if (queue.length === 0) {
+            this.queue = null;
+            this.onDrain?.();
+          }
+          this.deliver(entry);
+          continue;
+        }
+        if (!this.closing) return;
+        const failure = this.failure;
+        if (failure !== null) {
+          this.failure = null;
+          const last = this.options.lastValue?.(failure.error);
+          if (last !== undefined) {
+            this.queue = [last];
+            continue;
+          }
+        }
+        const sink = this.sink;
+        this.sink = null;
+        if (failure === null) sink.complete();
+        else sink.error(failure.error);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** One entry to the sink: at once, or once it (and its mapped value) have settled. */
+  private deliver(entry: StreamEntry<T>): void {
+    if (entry instanceof Promise) {
+      this.wait(
+        entry.then(
+          (value) => (value === SKIP ? SKIP : this.mapped(value)),
+          (error: unknown) => {
+            // A failed entry ends the stream, as for a pulling consumer: what was queued behind it is dropped.
+            this.queue = null;
+            this.close({ error });
+            return SKIP;
+          },
+        ),
+      );
+      return;
+    }
+    const value = this.mapped(entry);
+    if (value instanceof Promise) this.wait(value);
+    else (this.sink as StreamSink<T>).next(value);
+  }
+
+  private mapped(value: T): T | Promise<T> {
+    return this.mapper === null ? value : (this.mapper(value) as T | Promise<T>);
+  }
+
+  private wait(value: Promise<T | typeof SKIP>): void {
+    this.pending = true;
+    value.then(
+      (settled) => {
+        this.pending = false;
+        if (settled !== SKIP && !this.returned) this.sink?.next(settled);
+        this.pump();
+      },
+      (error: unknown) => {
+        // Only a mapped value rejects here: the stream ends with its error.
+        this.pending = false;
+        const sink = this.sink;
+        this.sink = null;
+        this.return();
+        sink?.error(error);
+      },
+    );
   }
 
   /** The step after the last queued entry: the failure (once), else done. */
