@@ -139,10 +139,13 @@ export class Store implements JobStore, Units {
     return this.engine.stats(filter, now ?? this.engine.now());
   }
 
-  /** Recovers expired leases first when `leaseCheckMs` has passed since the last look. */
-  private async leaseCheck(now: Date | undefined): Promise<void> {
-    const at = now ?? this.engine.now();
-    if (at.getTime() - this.lastLeaseCheck >= this.leaseCheckMs) await this.recoverExpiredLeases(now);
+  /**
+   * Recovers expired leases first when `leaseCheckMs` has passed since the last look; null
+   * when it is not due (no promise to wait for on the hot path).
+   */
+  private leaseCheck(now: Date | undefined): Promise<number> | null {
+    const at = (now ?? this.engine.now()).getTime();
+    return at - this.lastLeaseCheck >= this.leaseCheckMs ? this.recoverExpiredLeases(now) : null;
   }
 
   async claimNext(request: ClaimRequest): Promise<Job | null> {
@@ -151,7 +154,8 @@ export class Store implements JobStore, Units {
   }
 
   async claim(request: ClaimRequest, limit: number): Promise<Job[]> {
-    await this.leaseCheck(request.now);
+    const check = this.leaseCheck(request.now);
+    if (check !== null) await check;
     return this.unit((tx) => queue.claim(tx, request, limit));
   }
 
@@ -174,7 +178,8 @@ export class Store implements JobStore, Units {
     writes: readonly QueueWrite[],
     claim: { request: ClaimRequest; limit: number } | null = null,
   ): Promise<WritesCommitted> {
-    if (claim !== null) await this.leaseCheck(claim.request.now);
+    const check = claim === null ? null : this.leaseCheck(claim.request.now);
+    if (check !== null) await check;
     try {
       return await this.unit((tx) => queue.commitWrites(tx, writes, claim, this.fast));
     } catch (error) {
@@ -206,7 +211,8 @@ export class Store implements JobStore, Units {
     claim: ClaimRequest,
     report?: AttemptReport,
   ): Promise<{ completed: Job; next: Job | null }> {
-    await this.leaseCheck(claim.now);
+    const check = this.leaseCheck(claim.now);
+    if (check !== null) await check;
     return this.unit((tx) => queue.completeAndClaim(tx, token, results, claim, report, this.fast));
   }
 

@@ -34,6 +34,17 @@ function claimFilters(request: ClaimRequest, full: readonly string[]): Pick<Clai
  */
 export function* claim(tx: Tx, request: ClaimRequest, limit: number): Op<Job[]> {
   const now = request.now ?? tx.now;
+  // Without caps, one statement (the engine reads only the type filters).
+  const claimed = request.caps === undefined ? yield* tx.claim(request, now, limit) : yield* claimCapped(tx, request, now, limit);
+  yield* commitJobs(
+    tx,
+    claimed.map((after) => ({ before: { ...after, status: 'PENDING' }, after, saved: true })),
+  );
+  return claimed;
+}
+
+/** Claims statement by statement so that no type exceeds its cap (see `claim`). */
+function* claimCapped(tx: Tx, request: ClaimRequest, now: Date, limit: number): Op<Job[]> {
   const left = new Map(Object.entries(request.caps ?? {}));
   const claimed: Job[] = [];
   while (claimed.length < limit) {
@@ -54,10 +65,6 @@ export function* claim(tx: Tx, request: ClaimRequest, limit: number): Op<Job[]> 
     }
     if (jobs.length < size) break;
   }
-  yield* commitJobs(
-    tx,
-    claimed.map((after) => ({ before: { ...after, status: 'PENDING' }, after, saved: true })),
-  );
   return claimed;
 }
 

@@ -17,47 +17,62 @@ function reviveError(e: Record<string, unknown>): Job['errors'][number] {
   return { ...(e as unknown as Job['errors'][number]), at: new Date(e.at as string) };
 }
 
-export function jobFromRow(row: Row): Job {
-  const error = parse<Record<string, unknown> | null>(row.error);
-  const progress = parse<Record<string, unknown> | null>(row.progress);
+/**
+ * The columns a job is read from, in the order `jobFromValues` takes them. Job reads
+ * select these in better-sqlite3's raw mode (an array per row): a 39-key row object
+ * costs more to build than the statement that fills it (measured: ~11 µs for a
+ * `SELECT *` row against ~6 µs for the same values as an array).
+ */
+export const JOB_COLUMNS = `id, type, parameters, status, priority, run_at, attempts, max_attempts, progress, results,
+  error, errors, owner_id, team_ids, access, batch_id, track, webhook, idempotency_key, cache_key, cached_from, ingest,
+  correlation_id, worker_id, usage, cancel_requested, lease_owner, lease_until, lease_token, version, created_at,
+  updated_at, started_at, finished_at`;
+
+/** Index of the first column after `JOB_COLUMNS` (a statement may select more, e.g. the idempotency fingerprint). */
+export const AFTER_JOB_COLUMNS = JOB_COLUMNS.split(',').length;
+
+/** A job from a row selected as `JOB_COLUMNS` in raw mode (the indexes follow that list). */
+export function jobFromValues(v: readonly unknown[]): Job {
+  const progress = parse<Record<string, unknown> | null>(v[8]);
+  const error = parse<Record<string, unknown> | null>(v[10]);
   return {
-    id: row.id as string,
-    type: row.type as string,
-    parameters: parse(row.parameters),
-    status: row.status as JobStatus,
-    priority: row.priority as number,
-    runAt: new Date(row.run_at as number),
-    attempts: row.attempts as number,
-    maxAttempts: row.max_attempts as number,
+    id: v[0] as string,
+    type: v[1] as string,
+    parameters: parse(v[2]),
+    status: v[3] as JobStatus,
+    priority: v[4] as number,
+    runAt: new Date(v[5] as number),
+    attempts: v[6] as number,
+    maxAttempts: v[7] as number,
     progress:
       progress === null
         ? null
         : { ...(progress as unknown as NonNullable<Job['progress']>), updatedAt: new Date(progress.updatedAt as string) },
-    results: parse(row.results),
+    results: parse(v[9]),
     error: error === null ? null : reviveError(error),
-    errors: parse<Record<string, unknown>[]>(row.errors).map(reviveError),
-    ownerId: row.owner_id as string,
-    teamIds: parse(row.team_ids),
-    accessControl: parse(row.access),
-    batchId: text(row.batch_id),
-    track: text(row.track),
-    webhook: parse(row.webhook),
-    idempotencyKey: text(row.idempotency_key),
-    cacheKey: text(row.cache_key),
-    cachedFrom: text(row.cached_from),
-    ingest: parse(row.ingest ?? null),
-    correlationId: text(row.correlation_id),
-    workerId: text(row.worker_id),
-    usage: parse(row.usage ?? null),
-    cancelRequested: row.cancel_requested === 1,
-    leaseOwner: text(row.lease_owner),
-    leaseUntil: date(row.lease_until),
-    leaseToken: row.lease_token as number,
-    version: row.version as number,
-    createdAt: new Date(row.created_at as number),
-    updatedAt: new Date(row.updated_at as number),
-    startedAt: date(row.started_at),
-    finishedAt: date(row.finished_at),
+    errors: parse<Record<string, unknown>[]>(v[11]).map(reviveError),
+    ownerId: v[12] as string,
+    teamIds: parse(v[13]),
+    accessControl: parse(v[14]),
+    batchId: text(v[15]),
+    track: text(v[16]),
+    webhook: parse(v[17]),
+    idempotencyKey: text(v[18]),
+    cacheKey: text(v[19]),
+    cachedFrom: text(v[20]),
+    ingest: parse(v[21] ?? null),
+    correlationId: text(v[22]),
+    workerId: text(v[23]),
+    usage: parse(v[24] ?? null),
+    cancelRequested: v[25] === 1,
+    leaseOwner: text(v[26]),
+    leaseUntil: date(v[27]),
+    leaseToken: v[28] as number,
+    version: v[29] as number,
+    createdAt: new Date(v[30] as number),
+    updatedAt: new Date(v[31] as number),
+    startedAt: date(v[32]),
+    finishedAt: date(v[33]),
   };
 }
 

@@ -34,6 +34,7 @@ import { decodePageCursor, decodeSeqCursor, encodeSeqCursor, statsJobFilter, sum
 import type { BatchMove } from '../transitions.js';
 import { MIGRATIONS } from './migrations.js';
 import {
+  AFTER_JOB_COLUMNS,
   accessColumns,
   batchColumns,
   batchFromRow,
@@ -41,7 +42,8 @@ import {
   changeFromRow,
   deliveryFromRow,
   INSERT_NEW_JOB,
-  jobFromRow,
+  JOB_COLUMNS,
+  jobFromValues,
   jobUpdateValues,
   jobWhere,
   json,
@@ -67,6 +69,20 @@ export interface SqliteEngineOptions {
   deferBatchCounts?: boolean;
 }
 
+/** Columns of a change row written by `flushChanges`, and rows per INSERT (fewer statements; SQLite allows 32,766 values). */
+const CHANGE_FIELDS = 9;
+const CHANGES_PER_INSERT = 32;
+
+/** How a list page is selected and mapped. */
+interface Read<T> {
+  columns: string;
+  raw: boolean;
+  // biome-ignore lint/suspicious/noExplicitAny: a row is an array in raw mode and an object otherwise.
+  map: (row: any) => T;
+}
+const JOB_READ: Read<Job> = { columns: JOB_COLUMNS, raw: true, map: jobFromValues };
+const BATCH_READ: Read<Batch> = { columns: '*', raw: false, map: batchFromRow };
+
 /** The moved-batches set of engines that never defer: never written to. */
 const NONE: Set<string> = new Set();
 
@@ -77,6 +93,8 @@ const BATCH_COLUMNS = `id, name, owner_id, team_ids, access, visibility, readers
 type Statements = ReturnType<typeof statements>;
 
 function statements(db: Database.Database) {
+  /** Job reads: `JOB_COLUMNS` as arrays (see rows.ts). */
+  const jobs = (sql: string) => db.prepare(sql).raw(true);
   const claimed = `SET status = 'PROCESSING', attempts = attempts + 1, lease_token = lease_token + 1, lease_owner = @worker,
     worker_id = @worker, lease_until = @until, started_at = @now, finished_at = NULL, version = version + 1, updated_at = @now`;
   return {
@@ -84,24 +102,24 @@ function statements(db: Database.Database) {
     updateJob: db.prepare(`UPDATE jobs SET ${MUTABLE_JOB_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`),
     editJob: db.prepare('UPDATE jobs SET parameters = ?, track = ?, cache_key = ?, cached_from = ? WHERE id = ?'),
     accessJob: db.prepare('UPDATE jobs SET access = ?, visibility = ?, readers = ? WHERE id = ?'),
-    getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
-    getJobs: db.prepare('SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?))'),
-    jobByKey: db.prepare('SELECT * FROM jobs WHERE owner_id = ? AND idempotency_key = ?'),
+    getJob: jobs(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`),
+    getJobs: jobs(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))`),
+    jobByKey: jobs(`SELECT ${JOB_COLUMNS}, idempotency_hash FROM jobs WHERE owner_id = ? AND idempotency_key = ?`),
     // The same state change as transitions.completed() without usage, fenced in the WHERE clause (the hot path).
-    completeJob: db.prepare(`UPDATE jobs SET status = 'COMPLETED', results = ?, error = NULL, cancel_requested = 0,
+    completeJob: jobs(`UPDATE jobs SET status = 'COMPLETED', results = ?, error = NULL, cancel_requested = 0,
         finished_at = ?, lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = ?
-      WHERE id = ? AND status = 'PROCESSING' AND lease_token = ? AND lease_owner = ? AND lease_until >= ? RETURNING *`),
+      WHERE id = ? AND status = 'PROCESSING' AND lease_token = ? AND lease_owner = ? AND lease_until >= ? RETURNING ${JOB_COLUMNS}`),
     // As transitions.renewed() makes it, for jobs the operation has checked.
     extendLeases: db.prepare(
       'UPDATE jobs SET lease_until = ?, version = version + 1, updated_at = ? WHERE id IN (SELECT value FROM json_each(?))',
     ),
-    expiredLeases: db.prepare(`SELECT * FROM jobs WHERE status = 'PROCESSING' AND lease_until < ? LIMIT ?`),
+    expiredLeases: jobs(`SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'PROCESSING' AND lease_until < ? LIMIT ?`),
     deleteJob: db.prepare('DELETE FROM jobs WHERE id = ?'),
     deleteLogs: db.prepare('DELETE FROM job_logs WHERE job_id = ?'),
     deleteJobDeliveries: db.prepare('DELETE FROM deliveries WHERE job_id = ?'),
-    batchJobs: db.prepare('SELECT * FROM jobs WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?'),
-    batchJobsIn: db.prepare(
-      'SELECT * FROM jobs WHERE batch_id = ? AND id > ? AND status IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?',
+    batchJobs: jobs(`SELECT ${JOB_COLUMNS} FROM jobs WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?`),
+    batchJobsIn: jobs(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE batch_id = ? AND id > ? AND status IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?`,
     ),
     pauseJobs: db.prepare(
       'UPDATE jobs SET paused = ? WHERE id IN (SELECT id FROM jobs WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?) RETURNING id',
@@ -147,8 +165,6 @@ function statements(db: Database.Database) {
       WHERE status = 'SENDING' AND lease_owner = ? AND id IN (SELECT value FROM json_each(?))`),
     expiredDeliveries: db.prepare(`UPDATE deliveries SET status = 'PENDING', lease_owner = NULL, lease_until = NULL
       WHERE status = 'SENDING' AND lease_until < ?`),
-    insertChange: db.prepare(`INSERT INTO changes (at, entity, op, entity_id, batch_id, owner_id, status, version, data)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     changesAfter: db.prepare('SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?'),
     headSeq: db.prepare('SELECT seq FROM changes ORDER BY seq DESC LIMIT 1'),
     addIngestCounts: db.prepare(`INSERT INTO ingest_counts (source, ${INGEST_OUTCOMES.join(', ')})
@@ -177,8 +193,8 @@ class SqliteTx implements Tx {
   }
   jobByKey(ownerId: string, key: string): Op<Keyed<Job> | null> {
     return sync(() => {
-      const row = this.s.jobByKey.get(ownerId, key) as Row | undefined;
-      return row === undefined ? null : { value: jobFromRow(row), fingerprint: (row.idempotency_hash as string | null) ?? null };
+      const row = this.s.jobByKey.get(ownerId, key) as unknown[] | undefined;
+      return row === undefined ? null : { value: jobFromValues(row), fingerprint: (row[AFTER_JOB_COLUMNS] as string | null) ?? null };
     });
   }
   insertJobs(jobs: readonly Job[], paused: boolean, fingerprints: readonly (string | null)[]): Op<void> {
@@ -189,7 +205,7 @@ class SqliteTx implements Tx {
   loadJobs(ids: readonly string[]): Op<(Job | null)[]> {
     return sync(() => {
       if (ids.length === 1) return [this.engine.jobById(ids[0] as string)];
-      const byId = new Map((this.s.getJobs.all(JSON.stringify(ids)) as Row[]).map((row) => [row.id as string, jobFromRow(row)]));
+      const byId = new Map((this.s.getJobs.all(JSON.stringify(ids)) as unknown[][]).map((row) => [row[0] as string, jobFromValues(row)]));
       return ids.map((id) => byId.get(id) ?? null);
     });
   }
@@ -220,8 +236,8 @@ class SqliteTx implements Tx {
         page.statuses === undefined
           ? this.s.batchJobs.all(batchId, page.afterId ?? '', page.limit)
           : this.s.batchJobsIn.all(batchId, page.afterId ?? '', JSON.stringify(page.statuses), page.limit)
-      ) as Row[];
-      return rows.map(jobFromRow);
+      ) as unknown[][];
+      return rows.map(jobFromValues);
     });
   }
   pauseJobs(batchId: string, paused: boolean, afterId: string | null, limit: number): Op<string | null> {
@@ -234,8 +250,8 @@ class SqliteTx implements Tx {
     return sync(() => {
       const t = now.getTime();
       const params = { worker: request.workerId, until: t + request.leaseMs, now: t, limit, ...claimFilterParams(request) };
-      const rows = this.engine.claimStatement(request, limit).all(params) as Row[];
-      const jobs = rows.map(jobFromRow);
+      const rows = this.engine.claimStatement(request, limit).all(params) as unknown[][];
+      const jobs = rows.map(jobFromValues);
       // RETURNING order is unspecified: put the claims back in the claim order.
       if (jobs.length > 1) jobs.sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || (a.id < b.id ? -1 : 1));
       return jobs;
@@ -244,15 +260,15 @@ class SqliteTx implements Tx {
   completeFenced(token: ClaimToken, results: JsonObject | null, now: Date): Op<Job | null> {
     return sync(() => {
       const t = now.getTime();
-      const row = this.s.completeJob.get(json(results), t, t, token.jobId, token.leaseToken, token.workerId, t) as Row | undefined;
-      return row === undefined ? null : jobFromRow(row);
+      const row = this.s.completeJob.get(json(results), t, t, token.jobId, token.leaseToken, token.workerId, t) as unknown[] | undefined;
+      return row === undefined ? null : jobFromValues(row);
     });
   }
   extendLeases(ids: readonly string[], until: Date, now: Date): Op<void> {
     return sync(() => void this.s.extendLeases.run(until.getTime(), now.getTime(), JSON.stringify(ids)));
   }
   expiredLeases(now: Date, limit: number): Op<Job[]> {
-    return sync(() => (this.s.expiredLeases.all(now.getTime(), limit) as Row[]).map(jobFromRow));
+    return sync(() => (this.s.expiredLeases.all(now.getTime(), limit) as unknown[][]).map(jobFromValues));
   }
   insertLogs(items: readonly { job: Job; entries: readonly NewLogEntry[] }[]): Op<number[][]> {
     return sync(() => {
@@ -316,19 +332,31 @@ class SqliteTx implements Tx {
   deleteBatchMoves(ids: readonly string[]): Op<void> {
     return sync(() => void this.s.deleteMoves.run(JSON.stringify(ids.map(Number))));
   }
+  /** Changes are held and written together when the work is done (`flushChanges`), in their order. */
   insertChanges(changes: readonly NewChange[]): Op<void> {
     return sync(() => {
       // Changes of a bulk write often share one summary object: encode it once.
-      let last: JsonObject | null = null;
-      let encoded: string | null = null;
       for (const c of changes) {
-        if (c.data !== last || encoded === null) {
-          last = c.data;
-          encoded = json(c.data);
+        if (c.data !== this.lastData || this.lastEncoded === undefined) {
+          this.lastData = c.data;
+          this.lastEncoded = json(c.data);
         }
-        this.s.insertChange.run(c.at.getTime(), c.entity, c.op, c.id, c.batchId, c.ownerId, c.status, c.version, encoded);
+        this.changeValues.push(c.at.getTime(), c.entity, c.op, c.id, c.batchId, c.ownerId, c.status, c.version, this.lastEncoded);
       }
     });
+  }
+  private changeValues: unknown[] = [];
+  private lastData: JsonObject | null = null;
+  private lastEncoded: string | null | undefined;
+
+  /** Writes the held changes: up to `CHANGES_PER_INSERT` rows a statement. */
+  flushChanges(): void {
+    const values = this.changeValues;
+    for (let at = 0; at < values.length; at += CHANGE_FIELDS * CHANGES_PER_INSERT) {
+      const chunk = values.slice(at, at + CHANGE_FIELDS * CHANGES_PER_INSERT);
+      this.engine.changeInsert(chunk.length / CHANGE_FIELDS).run(chunk);
+    }
+    this.changeValues = [];
   }
   insertDeliveries(deliveries: readonly Delivery[]): Op<void> {
     return sync(() => {
@@ -405,6 +433,7 @@ export class SqliteEngine implements Engine {
   private readonly hub: ChangeHub;
   private readonly changePollMs: number;
   private readonly claimStatements = new Map<string, Database.Statement>();
+  private readonly changeInserts: Database.Statement[] = [];
   /** Prepared list queries, one per filter shape (bounded: shapes come from callers' filters). */
   private readonly listStatements = new LRUCache<string, Database.Statement>({ max: 500 });
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -446,9 +475,27 @@ export class SqliteEngine implements Engine {
   }
 
   async unit<T>(work: (tx: Tx) => Op<T>): Promise<T> {
-    const result = this.transaction.immediate(() => runNow(work(new SqliteTx(this, this.stmt, new Date(), this.deferBatchCounts)))) as T;
+    const result = this.transaction.immediate(() => {
+      const tx = new SqliteTx(this, this.stmt, new Date(), this.deferBatchCounts);
+      const value = runNow(work(tx));
+      tx.flushChanges();
+      return value;
+    }) as T;
     this.nudge();
     return result;
+  }
+
+  /** The INSERT of `rows` change events (one statement per row count, prepared once). */
+  changeInsert(rows: number): Database.Statement {
+    let statement = this.changeInserts[rows];
+    if (statement === undefined) {
+      const row = `(${Array(CHANGE_FIELDS).fill('?').join(', ')})`;
+      statement = this.db.prepare(
+        `INSERT INTO changes (at, entity, op, entity_id, batch_id, owner_id, status, version, data) VALUES ${Array(rows).fill(row).join(', ')}`,
+      );
+      this.changeInserts[rows] = statement;
+    }
+    return statement;
   }
 
   now(): Date {
@@ -456,8 +503,8 @@ export class SqliteEngine implements Engine {
   }
 
   jobById(id: string): Job | null {
-    const row = this.stmt.getJob.get(id) as Row | undefined;
-    return row === undefined ? null : jobFromRow(row);
+    const row = this.stmt.getJob.get(id) as unknown[] | undefined;
+    return row === undefined ? null : jobFromValues(row);
   }
 
   deliveryById(id: string): Delivery | null {
@@ -478,14 +525,16 @@ export class SqliteEngine implements Engine {
     const key = `${single}:${Object.keys(filters).join()}`;
     let statement = this.claimStatements.get(key);
     if (statement === undefined) {
-      statement = this.db.prepare(`UPDATE jobs ${this.stmt.claimed}
+      statement = this.db
+        .prepare(`UPDATE jobs ${this.stmt.claimed}
         WHERE id ${single ? '=' : 'IN'} (SELECT id FROM jobs INDEXED BY jobs_claim
           WHERE status = 'PENDING' AND paused = 0 AND run_at <= @now
           ${filters.types === undefined ? '' : 'AND type IN (SELECT value FROM json_each(@types))'}
           ${filters.exclude === undefined ? '' : 'AND type NOT IN (SELECT value FROM json_each(@exclude))'}
           AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE held_until > @now))
           ORDER BY priority DESC, run_at, id LIMIT @limit)
-        RETURNING *`);
+        RETURNING ${JOB_COLUMNS}`)
+        .raw(true);
       this.claimStatements.set(key, statement);
     }
     return statement;
@@ -501,15 +550,17 @@ export class SqliteEngine implements Engine {
   }
 
   async getJobs(ids: readonly string[]): Promise<(Job | null)[]> {
-    const byId = new Map((this.stmt.getJobs.all(JSON.stringify(ids)) as Row[]).map((row) => [row.id as string, jobFromRow(row)]));
+    const byId = new Map((this.stmt.getJobs.all(JSON.stringify(ids)) as unknown[][]).map((row) => [row[0] as string, jobFromValues(row)]));
     return ids.map((id) => byId.get(id) ?? null);
   }
 
-  private page<T extends { id: string }>(table: string, where: Where, page: PageRequest, map: (row: Row) => T): Page<T> {
+  /** A page of `table` newest first, read as `read` says (jobs: raw `JOB_COLUMNS`; batches: row objects). */
+  private page<T extends { id: string }>(table: string, where: Where, page: PageRequest, read: Read<T>): Page<T> {
     if (page.after) where.add('id < ?', decodePageCursor(page.after));
     const limit = pageSize(page.first);
-    const rows = this.list(`SELECT * FROM ${table} ${where.sql} ORDER BY id DESC LIMIT ?`).all(...where.params, limit + 1) as Row[];
-    return toPage(rows.map(map), limit);
+    const statement = this.list(`SELECT ${read.columns} FROM ${table} ${where.sql} ORDER BY id DESC LIMIT ?`);
+    const rows = statement.raw(read.raw).all(...where.params, limit + 1);
+    return toPage(rows.map(read.map), limit);
   }
 
   private count(table: string, where: Where): number {
@@ -517,7 +568,7 @@ export class SqliteEngine implements Engine {
   }
 
   async listJobs(filter: JobFilter, page: PageRequest): Promise<Page<Job>> {
-    return this.page('jobs', jobWhere(filter), page, jobFromRow);
+    return this.page('jobs', jobWhere(filter), page, JOB_READ);
   }
 
   async countJobs(filter: JobFilter): Promise<number> {
@@ -551,7 +602,7 @@ export class SqliteEngine implements Engine {
   }
 
   async listBatches(filter: BatchFilter, page: PageRequest): Promise<Page<Batch>> {
-    return this.page('batches', batchWhere(filter), page, batchFromRow);
+    return this.page('batches', batchWhere(filter), page, BATCH_READ);
   }
 
   async countBatches(filter: BatchFilter): Promise<number> {
