@@ -478,6 +478,24 @@ describe('graphql-transport-ws: operations', () => {
     ]);
   });
 
+  it('sends no error for a subscribe the client completed while onSubscribe was deciding', async () => {
+    const gate = deferred();
+    const { url } = await start({
+      onSubscribe: async () => {
+        await gate.promise;
+        return [new GraphQLError('refused')];
+      },
+    });
+    const peer = await connect(url);
+    peer.send(subscribe('1', '{ hello }'));
+    peer.send({ id: '1', type: 'complete' });
+    await peer.roundTrip();
+    gate.resolve();
+    // Handled after the refusal: anything sent for '1' would have come before this pong.
+    await peer.roundTrip();
+    expect(peer.about('1')).toEqual([]);
+  });
+
   it('answers a document without the named operation with an error message', async () => {
     const { url } = await start();
     const peer = await connect(url);

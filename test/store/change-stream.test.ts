@@ -3,7 +3,7 @@
  * pause and resume for consumers that fall behind, the latter on a real SQLite store.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { PushStream, SKIP } from '../../src/lib/push-stream.js';
+import { PushStream, SKIP, type StreamSink } from '../../src/lib/push-stream.js';
 import { ChangeHub, type ChangeSource } from '../../src/store/change-hub.js';
 import { followChanges, type Listen } from '../../src/store/change-stream.js';
 import type { ChangeEvent } from '../../src/store/port.js';
@@ -76,6 +76,96 @@ describe('PushStream', () => {
     expect(closed).toEqual(['first', 'second', 'third']);
     stream.onClose(() => closed.push('late'));
     expect(closed.at(-1)).toBe('late');
+    expect(stream.closed).toBe(true);
+  });
+
+  /** A sink that records what it is called with. */
+  const recorder = <T>() => {
+    const calls: unknown[] = [];
+    let ended: () => void = () => {};
+    const done = new Promise<void>((resolve) => (ended = resolve));
+    const sink: StreamSink<T> = {
+      next: (value) => calls.push(value),
+      complete: () => {
+        calls.push('complete');
+        ended();
+      },
+      error: (error) => {
+        calls.push(`error: ${(error as Error).message}`);
+        ended();
+      },
+    };
+    return { calls, done, sink };
+  };
+
+  it('consume: calls the sink in order (promises and mapped promises keep their place, SKIP is left out), then complete', async () => {
+    const stream = new PushStream<number>();
+    const { calls, done, sink } = recorder<string>();
+    let release: (value: number | typeof SKIP) => void = () => {};
+    stream.push(1);
+    const mapped = stream.mapValues((value) => (value === 4 ? Promise.resolve(`four`) : String(value)));
+    (mapped as unknown as PushStream<string>).consume(sink);
+    // Taken at once, without waiting for a tick.
+    expect(calls).toEqual(['1']);
+    await expect(stream.next()).rejects.toThrow('consume');
+    stream.push(new Promise((resolve) => (release = resolve)));
+    stream.push(Promise.resolve(SKIP));
+    stream.push(4);
+    stream.push(5);
+    stream.end();
+    await tick();
+    expect(calls).toEqual(['1']);
+    release(2);
+    await done;
+    expect(calls).toEqual(['1', '2', 'four', '5', 'complete']);
+  });
+
+  it('consume: a failure becomes the last value with lastValue, else the sink hears error; a rejected mapped value ends the stream', async () => {
+    const soft = new PushStream<string>({ lastValue: (error) => `last: ${(error as Error).message}` });
+    const first = recorder<string>();
+    soft.consume(first.sink);
+    soft.push('a');
+    soft.push(Promise.reject(new Error('read failed')));
+    soft.push('dropped');
+    await first.done;
+    expect(first.calls).toEqual(['a', 'last: read failed', 'complete']);
+
+    const hard = new PushStream<string>();
+    const second = recorder<string>();
+    hard.consume(second.sink);
+    hard.fail(new Error('gone'));
+    await second.done;
+    expect(second.calls).toEqual(['error: gone']);
+
+    const closed: string[] = [];
+    const mapping = new PushStream<number>();
+    mapping.onClose(() => closed.push('closed'));
+    const third = recorder<number>();
+    (
+      mapping.mapValues((value) => (value === 2 ? Promise.reject(new Error('map failed')) : value)) as unknown as PushStream<number>
+    ).consume(third.sink);
+    mapping.push(1);
+    mapping.push(2);
+    mapping.push(3);
+    await third.done;
+    expect(third.calls).toEqual([1, 'error: map failed']);
+    expect(closed).toEqual(['closed']);
+  });
+
+  it('consume: after return() the sink hears nothing, not even a value that was being awaited', async () => {
+    const stream = new PushStream<number>();
+    const { calls, sink } = recorder<number>();
+    let release: (value: number) => void = () => {};
+    stream.consume(sink);
+    stream.push(1);
+    stream.push(new Promise((resolve) => (release = resolve)));
+    stream.push(3);
+    await stream.return();
+    release(2);
+    await tick();
+    stream.push(4);
+    stream.end();
+    expect(calls).toEqual([1]);
     expect(stream.closed).toBe(true);
   });
 
