@@ -50,6 +50,7 @@ import {
   MUTABLE_JOB_COLUMNS,
   ms,
   newJobRows,
+  parse,
   type Row,
   Where,
 } from './rows.js';
@@ -72,6 +73,24 @@ export interface SqliteEngineOptions {
 /** Columns of a change row written by `flushChanges`, and rows per INSERT (fewer statements; SQLite allows 32,766 values). */
 const CHANGE_FIELDS = 9;
 const CHANGES_PER_INSERT = 32;
+
+/** A change event from the values `flushChanges` inserted (as `changeFromRow` reads them back). */
+function changeFromValues(v: readonly unknown[], at: number, seq: number): ChangeEvent {
+  return {
+    cursor: encodeSeqCursor(seq),
+    entity: v[at + 1] as ChangeEvent['entity'],
+    op: v[at + 2] as ChangeEvent['op'],
+    id: v[at + 3] as string,
+    batchId: (v[at + 4] as string | null) ?? null,
+    ownerId: (v[at + 5] as string | null) ?? null,
+    status: (v[at + 6] as string | null) ?? null,
+    version: v[at + 7] as number,
+    at: new Date(v[at] as number),
+    data: parse(v[at + 8]),
+  };
+}
+
+const seqOf = (event: ChangeEvent | undefined): number => (event === undefined ? 0 : decodeSeqCursor(event.cursor));
 
 /** How a list page is selected and mapped. */
 interface Read<T> {
@@ -349,14 +368,23 @@ class SqliteTx implements Tx {
   private lastData: JsonObject | null = null;
   private lastEncoded: string | null | undefined;
 
-  /** Writes the held changes: up to `CHANGES_PER_INSERT` rows a statement. */
-  flushChanges(): void {
+  /**
+   * Writes the held changes, up to `CHANGES_PER_INSERT` rows a statement. With `events`,
+   * returns them as the feed will read them back (their sequence numbers are the rowids
+   * the inserts were given: consecutive, as the unit holds the write lock), so that this
+   * process can publish its own changes without reading them again.
+   */
+  flushChanges(events: boolean): ChangeEvent[] | null {
     const values = this.changeValues;
+    const written: ChangeEvent[] | null = events ? [] : null;
     for (let at = 0; at < values.length; at += CHANGE_FIELDS * CHANGES_PER_INSERT) {
       const chunk = values.slice(at, at + CHANGE_FIELDS * CHANGES_PER_INSERT);
-      this.engine.changeInsert(chunk.length / CHANGE_FIELDS).run(chunk);
+      const rows = chunk.length / CHANGE_FIELDS;
+      const last = Number(this.engine.changeInsert(rows).run(chunk).lastInsertRowid);
+      if (written !== null) for (let i = 0; i < rows; i++) written.push(changeFromValues(chunk, i * CHANGE_FIELDS, last - rows + 1 + i));
     }
     this.changeValues = [];
+    return written;
   }
   insertDeliveries(deliveries: readonly Delivery[]): Op<void> {
     return sync(() => {
@@ -438,6 +466,8 @@ export class SqliteEngine implements Engine {
   private readonly listStatements = new LRUCache<string, Database.Statement>({ max: 500 });
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private pollTimer: NodeJS.Timeout | null = null;
+  /** Changes this process committed and has not published yet, unit by unit, in commit order. */
+  private local: ChangeEvent[][] = [];
   private nudgeScheduled = false;
   private closed = false;
 
@@ -464,7 +494,7 @@ export class SqliteEngine implements Engine {
       head: async () => encodeSeqCursor(this.headSeq() ?? this.purgedThrough()),
       compare: (a, b) => decodeSeqCursor(a) - decodeSeqCursor(b),
       startLive: () => {
-        this.pollTimer = setInterval(() => this.pump(), this.changePollMs);
+        this.pollTimer = setInterval(() => this.pump(false), this.changePollMs);
         this.pollTimer.unref();
       },
       stopLive: () => {
@@ -475,12 +505,15 @@ export class SqliteEngine implements Engine {
   }
 
   async unit<T>(work: (tx: Tx) => Op<T>): Promise<T> {
+    let written: ChangeEvent[] | null = null;
     const result = this.transaction.immediate(() => {
       const tx = new SqliteTx(this, this.stmt, new Date(), this.deferBatchCounts);
       const value = runNow(work(tx));
-      tx.flushChanges();
+      written = tx.flushChanges(this.hub.subscriberCount > 0);
       return value;
     }) as T;
+    // Committed: this process's subscribers get these from memory (see `pump`).
+    if (written !== null && (written as ChangeEvent[]).length > 0) this.local.push(written);
     this.nudge();
     return result;
   }
@@ -677,17 +710,35 @@ export class SqliteEngine implements Engine {
     return (this.stmt.changesAfter.all(seq, limit) as Row[]).map(changeFromRow);
   }
 
-  /** Publishes committed changes past the hub's position to local subscribers. */
-  private pump(): void {
-    if (this.closed || this.hub.subscriberCount === 0) return;
+  /**
+   * Publishes committed changes past the hub's position to local subscribers, in order.
+   * This process's own changes come from memory (`local`) when they follow the position
+   * directly; anything between (another process's changes) is read from the table first.
+   * After a local write (`nudged`) that is all; the poll also reads what other processes
+   * wrote after this one's last change.
+   */
+  private pump(nudged: boolean): void {
+    if (this.closed || this.hub.subscriberCount === 0) {
+      this.local = [];
+      return;
+    }
     try {
       for (;;) {
-        const position = this.hub.livePosition;
-        const events = this.changesAfter(position === null ? 0 : decodeSeqCursor(position), 1000, null);
+        const position = this.hub.livePosition === null ? 0 : decodeSeqCursor(this.hub.livePosition);
+        while (this.local.length > 0 && seqOf(this.local[0]?.at(-1)) <= position) this.local.shift();
+        const next = this.local[0];
+        if (next !== undefined && seqOf(next[0]) === position + 1) {
+          this.local.shift();
+          this.hub.publish(next);
+          continue;
+        }
+        if (nudged && next === undefined) return;
+        const events = this.changesAfter(position, 1000, null);
         this.hub.publish(events);
-        if (events.length < 1000) return;
+        if (events.length < 1000 && (next === undefined || events.length === 0)) return;
       }
     } catch (error) {
+      this.local = [];
       this.hub.failAll(error);
     }
   }
@@ -697,7 +748,7 @@ export class SqliteEngine implements Engine {
     this.nudgeScheduled = true;
     setImmediate(() => {
       this.nudgeScheduled = false;
-      this.pump();
+      this.pump(true);
     });
   }
 
