@@ -88,6 +88,12 @@ export interface Tx {
    */
   completeFenced?(token: ClaimToken, results: JsonObject | null, now: Date): Op<Job | null>;
   /**
+   * The fenced completion of a job still stored at `job.version`, as
+   * `transitions.completed(job)` without usage makes it, without reading the job back;
+   * false (nothing written) when its version or lease differ. Engines without it leave it out.
+   */
+  completeExpected?(job: Job, token: ClaimToken, results: JsonObject | null, now: Date): Op<boolean>;
+  /**
    * Extends the leases of jobs the operation has checked (`transitions.checkFence`) to
    * `until`, as `transitions.renewed()` makes them, in one statement.
    */

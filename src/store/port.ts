@@ -167,7 +167,17 @@ export interface ClaimRequest {
  * store together (`commitWrites`): each is checked and refused on its own.
  */
 export type QueueWrite =
-  | { kind: 'complete'; token: ClaimToken; results: JsonObject | null; report?: AttemptReport | undefined }
+  | {
+      kind: 'complete';
+      token: ClaimToken;
+      results: JsonObject | null;
+      report?: AttemptReport | undefined;
+      /**
+       * The job as the writer last saw it (its claim, or its last write's result). While the
+       * stored job still has this version, an engine may complete it without reading it back.
+       */
+      expected?: Job | undefined;
+    }
   | { kind: 'fail'; token: ClaimToken; failure: FailRequest }
   | { kind: 'cancelled'; token: ClaimToken; report?: AttemptReport | undefined }
   | { kind: 'progress'; token: ClaimToken; progress: Omit<Progress, 'updatedAt'> }

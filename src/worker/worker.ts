@@ -164,6 +164,8 @@ export function createWorker(options: WorkerOptions): Worker {
   async function guarded(run: Run, what: string, write: () => Promise<Job | undefined>, settles = false): Promise<void> {
     try {
       const job = await write();
+      // The job as last written: a completion can then skip reading it back (`expected`).
+      if (job !== undefined && job.id === run.job.id && job.version > run.job.version) run.job = job;
       if (settles && job?.id === run.job.id) {
         options.observer?.settled(job);
         if (isTerminal(job.status)) finished(job);
@@ -428,7 +430,12 @@ export function createWorker(options: WorkerOptions): Worker {
         const value = outcome.value ?? {};
         const files = run.files.map((f) => ({ ...f }));
         const results = files.length > 0 ? { ...value, files } : value;
-        await guarded(run, 'completing', () => group.write({ kind: 'complete', token: run.token, results, report: done }), true);
+        await guarded(
+          run,
+          'completing',
+          () => group.write({ kind: 'complete', token: run.token, results, report: done, expected: run.job }),
+          true,
+        );
         log.debug('job completed', { jobId: job.id });
       } else {
         const failure = failureOf(outcome.error);

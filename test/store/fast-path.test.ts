@@ -106,4 +106,58 @@ describe('SQLite fast paths', () => {
     expect((fastWrites as { changes: unknown[] }).changes.length).toBeGreaterThan(3);
     expect(fastWrites).toEqual(generalWrites);
   });
+
+  it('completes a job the writer saw last (expected) with the same writes, and falls back when it changed since', async () => {
+    const batch = () => ({
+      name: 'one',
+      ownerId: 'alice',
+      webhook,
+      jobs: [{ type: 'noop', parameters: { n: 1 }, maxAttempts: 3, webhook }],
+    });
+    for (let i = 0; i < 4; i++) await fast.createBatch(batch());
+    const report = { logs: [{ level: 'info' as const, message: 'done in 5 ms' }] };
+    const token = (job: Job): ClaimToken => ({ jobId: job.id, workerId: 'w1', leaseToken: job.leaseToken });
+    const claimed = (await fast.claim({ workerId: 'w1', leaseMs: 30_000 }, 4)) as Job[];
+    const [seen, other, stale, staleOther] = claimed as [Job, Job, Job, Job];
+    const statements: string[] = [];
+    const engine = fast.engine as unknown as { stmt: Record<string, { run: (...args: unknown[]) => { changes: number } }> };
+    const original = engine.stmt.completeExpected;
+    if (original === undefined) throw new Error('the engine has no expected-version completion');
+    engine.stmt.completeExpected = {
+      run: (...args: unknown[]) => {
+        const result = original.run(...args);
+        statements.push(result.changes === 1 ? 'written' : 'changed');
+        return result;
+      },
+    };
+
+    // Unchanged since the claim: written without reading back, the same as the general operation.
+    let start = head();
+    const viaExpected = await fast.commitWrites(
+      [{ kind: 'complete', token: token(seen), results: { pages: 2 }, report, expected: seen }],
+      null,
+    );
+    let middle = head();
+    const viaGeneral = await general.complete(token(other), { pages: 2 }, report);
+    let end = head();
+    expect(statements).toEqual(['written']);
+    expect(normalize(viaExpected.written[0])).toEqual(normalize(viaGeneral));
+    expect(normalize((await fast.getJobs([seen.id]))[0])).toEqual(normalize(viaGeneral));
+    expect(written(seen, start, middle)).toEqual(written(other, middle, end));
+
+    // Changed since (a cancellation was asked): nothing written by that statement, the fallback completes it.
+    await fast.cancelJob(stale.id);
+    await fast.cancelJob(staleOther.id);
+    start = head();
+    const viaStale = await fast.commitWrites(
+      [{ kind: 'complete', token: token(stale), results: { pages: 2 }, report, expected: stale }],
+      null,
+    );
+    middle = head();
+    const viaGeneral2 = await general.complete(token(staleOther), { pages: 2 }, report);
+    end = head();
+    expect(statements).toEqual(['written', 'changed']);
+    expect(normalize(viaStale.written[0])).toEqual(normalize(viaGeneral2));
+    expect(written(stale, start, middle)).toEqual(written(staleOther, middle, end));
+  });
 });

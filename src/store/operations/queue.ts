@@ -136,6 +136,7 @@ export function* commitWrites(
   const perJob = new Map<string, number>();
   for (const write of writes) perJob.set(write.token.jobId, (perJob.get(write.token.jobId) ?? 0) + 1);
   const completeFenced = fast ? tx.completeFenced?.bind(tx) : undefined;
+  const completeExpected = fast ? tx.completeExpected?.bind(tx) : undefined;
   const alone = (write: QueueWrite): write is Extract<QueueWrite, { kind: 'complete' }> =>
     completeFenced !== undefined && write.kind === 'complete' && write.report?.usage == null && perJob.get(write.token.jobId) === 1;
   const ids = [...new Set(writes.filter((write) => !alone(write)).map((write) => write.token.jobId))];
@@ -151,12 +152,15 @@ export function* commitWrites(
   for (const write of writes) {
     const { token } = write;
     if (alone(write) && completeFenced !== undefined) {
-      const after = yield* completeFenced(token, write.results, now);
+      // The job as the writer saw it, when it is still stored so: nothing to read back.
+      const seen = write.expected;
+      const unchanged = seen !== undefined && completeExpected !== undefined && (yield* completeExpected(seen, token, write.results, now));
+      const after = unchanged ? T.completed(seen, write.results, now) : yield* completeFenced(token, write.results, now);
       if (after === null) {
         results.push(new LeaseLostError(token.jobId, token.leaseToken));
         continue;
       }
-      const before: Job = { ...after, status: 'PROCESSING', version: after.version - 1 };
+      const before: Job = unchanged ? seen : { ...after, status: 'PROCESSING', version: after.version - 1 };
       changes.push({ before, after, logs: write.report?.logs, saved: true });
       results.push(after);
       continue;

@@ -128,6 +128,9 @@ function statements(db: Database.Database) {
     completeJob: jobs(`UPDATE jobs SET status = 'COMPLETED', results = ?, error = NULL, cancel_requested = 0,
         finished_at = ?, lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = ?
       WHERE id = ? AND status = 'PROCESSING' AND lease_token = ? AND lease_owner = ? AND lease_until >= ? RETURNING ${JOB_COLUMNS}`),
+    completeExpected: db.prepare(`UPDATE jobs SET status = 'COMPLETED', results = ?, error = NULL, cancel_requested = 0,
+        finished_at = ?, lease_owner = NULL, lease_until = NULL, version = version + 1, updated_at = ?
+      WHERE id = ? AND version = ? AND status = 'PROCESSING' AND lease_token = ? AND lease_owner = ? AND lease_until >= ?`),
     // As transitions.renewed() makes it, for jobs the operation has checked.
     extendLeases: db.prepare(
       'UPDATE jobs SET lease_until = ?, version = version + 1, updated_at = ? WHERE id IN (SELECT value FROM json_each(?))',
@@ -281,6 +284,13 @@ class SqliteTx implements Tx {
       const t = now.getTime();
       const row = this.s.completeJob.get(json(results), t, t, token.jobId, token.leaseToken, token.workerId, t) as unknown[] | undefined;
       return row === undefined ? null : jobFromValues(row);
+    });
+  }
+  completeExpected(job: Job, token: ClaimToken, results: JsonObject | null, now: Date): Op<boolean> {
+    return sync(() => {
+      const t = now.getTime();
+      const args = [json(results), t, t, token.jobId, job.version, token.leaseToken, token.workerId, t];
+      return job.id === token.jobId && this.s.completeExpected.run(...args).changes === 1;
     });
   }
   extendLeases(ids: readonly string[], until: Date, now: Date): Op<void> {
