@@ -29,7 +29,7 @@ import type {
   Progress,
 } from '../domain/types.js';
 import { AppError, CursorExpiredError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
-import { PushStream, SKIP } from '../lib/push-stream.js';
+import { PushStream, type PushStreamOptions, SKIP } from '../lib/push-stream.js';
 import { type FollowOptions, followChanges, type Listen } from '../store/change-stream.js';
 import type { ChangeEvent, JobStore } from '../store/port.js';
 import { JobAccessCache } from './access-cache.js';
@@ -191,6 +191,9 @@ function batchSnapshot(batch: Batch, cursor: string): BatchChangeModel {
 /** An expected error becomes the stream's last message; anything else is the server's. */
 const streamErrorOf = (error: unknown): StreamError | undefined => (error instanceof AppError ? new StreamError(error) : undefined);
 
+/** Every subscription's stream options: one object, not one per stream. */
+const STREAM_OPTIONS: PushStreamOptions<unknown> = { lastValue: streamErrorOf };
+
 /**
  * The changes after `after` to `onEvent`, or — without a cursor, or when it has
  * expired — first the snapshot `read()` makes and then the changes after the head it
@@ -301,15 +304,18 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
     (after, listener) =>
       store.listen(after, listener, [key]);
 
+  /** One hook for every stream (not a closure each): a subscription ended. */
+  const closed = (): void => {
+    count.active--;
+    access.close();
+  };
+
   /** A new subscription's stream, counted while open; `start` feeds it and its failure ends it. */
   function open<T>(start: (stream: PushStream<T | StreamError>) => Promise<void>): PushStream<T | StreamError> {
-    const stream = new PushStream<T | StreamError>({ lastValue: streamErrorOf });
+    const stream = new PushStream<T | StreamError>(STREAM_OPTIONS as PushStreamOptions<T | StreamError>);
     count.active++;
     access.open();
-    stream.onClose(() => {
-      count.active--;
-      access.close();
-    });
+    stream.onClose(closed);
     start(stream).catch((error: unknown) => stream.fail(error));
     return stream;
   }

@@ -79,6 +79,41 @@ function mapStream<T>(source: AsyncIterator<unknown>, map: (value: unknown) => P
   return iterator;
 }
 
+/**
+ * One subscriber's events, executed once per (event, key) and shared with every
+ * subscriber of the same key. A class, so that an idle subscriber holds one small
+ * object rather than closures over its arguments.
+ */
+class SharedResults {
+  constructor(
+    private readonly results: WeakMap<object, Map<number, Result>>,
+    private readonly args: ExecutionArgs,
+    private readonly key: number,
+  ) {}
+
+  map(payload: unknown): Result {
+    if (typeof payload !== 'object' || payload === null) return this.run(payload);
+    let perPayload = this.results.get(payload);
+    if (perPayload === undefined) {
+      perPayload = new Map();
+      this.results.set(payload, perPayload);
+    }
+    let result = perPayload.get(this.key);
+    if (result === undefined) {
+      result = this.run(payload);
+      perPayload.set(this.key, result);
+    }
+    return result;
+  }
+
+  /** Every event's answer has a budget of its own. */
+  private run(payload: unknown): Result {
+    const context = this.args.contextValue as GraphQLContext | undefined;
+    const contextValue = context?.budget === undefined ? context : { ...context, budget: context.budget.fresh() };
+    return executeWithinBudget({ ...this.args, rootValue: payload, contextValue });
+  }
+}
+
 /** A `subscribe` for graphql-ws that executes each event once per (document, variables, principal). */
 export function createSharedSubscribe() {
   const results = new WeakMap<object, Map<number, Result>>();
@@ -112,27 +147,8 @@ export function createSharedSubscribe() {
       `${documentId(args.document)}|${args.operationName ?? ''}|${JSON.stringify(args.variableValues ?? {})}|${principalKey(args.contextValue)}`,
     );
     const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-    // Every event's answer has a budget of its own.
-    const run = (payload: unknown): Result => {
-      const context = args.contextValue as GraphQLContext | undefined;
-      const contextValue = context?.budget === undefined ? context : { ...context, budget: context.budget.fresh() };
-      return executeWithinBudget({ ...args, rootValue: payload, contextValue });
-    };
-    const map = (payload: unknown): Result => {
-      if (typeof payload !== 'object' || payload === null) return run(payload);
-      let perPayload = results.get(payload);
-      if (perPayload === undefined) {
-        perPayload = new Map();
-        results.set(payload, perPayload);
-      }
-      let result = perPayload.get(key);
-      if (result === undefined) {
-        result = run(payload);
-        perPayload.set(key, result);
-      }
-      return result;
-    };
+    const mapper = new SharedResults(results, args, key);
     // The feed's streams map in place; anything else gets a wrapper.
-    return iterator instanceof PushStream ? iterator.mapValues(map) : mapStream(iterator, map);
+    return iterator instanceof PushStream ? iterator.mapValues(mapper) : mapStream(iterator, (payload) => mapper.map(payload));
   };
 }

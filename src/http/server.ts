@@ -226,6 +226,19 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // Idle keep-alive connections: Node destroys them after this (its default is 5 s).
   server.keepAliveTimeout = settings.keepAliveTimeoutMs;
 
+  /**
+   * A counted connection closed. One listener for all of them (close fires once), so
+   * that an open connection holds no closure of its own; the address is the one read at
+   * connect, which the socket keeps.
+   */
+  function connectionClosed(this: Socket): void {
+    open--;
+    const address = this.remoteAddress ?? 'unknown';
+    const left = (perAddress.get(address) ?? 1) - 1;
+    if (left === 0) perAddress.delete(address);
+    else perAddress.set(address, left);
+  }
+
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? 'unknown';
     const fromAddress = (perAddress.get(address) ?? 0) + 1;
@@ -244,12 +257,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     }
     perAddress.set(address, fromAddress);
     open++;
-    socket.once('close', () => {
-      open--;
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left === 0) perAddress.delete(address);
-      else perAddress.set(address, left);
-    });
+    socket.on('close', connectionClosed);
   });
 
   // Requests that never finish arriving, oversized headers and garbage: a clear status, then close.

@@ -12,6 +12,11 @@ export const SKIP: unique symbol = Symbol('skip');
 /** A value, or a promise of one (or of SKIP) that keeps its place in the order. */
 export type StreamEntry<T> = T | Promise<T | typeof SKIP>;
 
+function runHook(hook: CloseHook): void {
+  if (typeof hook === 'function') hook();
+  else hook.stop();
+}
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 type Step<T> = IteratorResult<T> | Promise<IteratorResult<T>>;
@@ -25,6 +30,12 @@ export interface StreamSink<T> {
   /** The stream failed (and `lastValue` gave no last value for it); nothing follows. */
   error(error: unknown): void;
 }
+
+/** Runs when a stream closes: a function, or an object whose `stop()` is called (no closure needed). */
+export type CloseHook = (() => void) | { stop(): void };
+
+/** Maps a stream's values (see `mapValues`): a function, or an object whose `map` is called (no closure needed). */
+export type ValueMapper<T, U> = ((value: T) => U | Promise<U>) | { map(value: T): U | Promise<U> };
 
 export interface PushStreamOptions<T> {
   /** Turns an error into the stream's last value; without one (or when it returns undefined) `next()` rejects. */
@@ -42,8 +53,8 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
   private closing = false;
   private returned = false;
   private failure: { error: unknown } | null = null;
-  private closeHooks: (() => void) | (() => void)[] | null = null;
-  private mapper: ((value: T) => unknown) | null = null;
+  private closeHooks: CloseHook | CloseHook[] | null = null;
+  private mapper: ValueMapper<T, unknown> | null = null;
   /** The consumer given to `consume`, until the stream has ended for it. */
   private sink: StreamSink<T> | null = null;
   /** A sink's entry (or its mapped value) is a promise not yet settled: later entries wait behind it. */
@@ -98,11 +109,11 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
   }
 
   /** Runs `hook` once when the stream closes (at once when it already has). */
-  onClose(hook: () => void): void {
+  onClose(hook: CloseHook): void {
     const hooks = this.closeHooks;
-    if (this.closing) hook();
+    if (this.closing) runHook(hook);
     else if (hooks === null) this.closeHooks = hook;
-    else if (typeof hooks === 'function') this.closeHooks = [hooks, hook];
+    else if (!Array.isArray(hooks)) this.closeHooks = [hooks, hook];
     else hooks.push(hook);
   }
 
@@ -110,7 +121,7 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
    * Delivers `map(value)` instead of each value (awaited when it is a promise). Values
    * keep their order; set once, before the first `next()`.
    */
-  mapValues<U>(map: (value: T) => U | Promise<U>): AsyncIterableIterator<U> {
+  mapValues<U>(map: ValueMapper<T, U>): AsyncIterableIterator<U> {
     this.mapper = map;
     return this as unknown as AsyncIterableIterator<U>;
   }
@@ -167,8 +178,8 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
     if (!this.returned) this.failure = failure;
     const hooks = this.closeHooks;
     this.closeHooks = null;
-    if (typeof hooks === 'function') hooks();
-    else for (const hook of hooks ?? []) hook();
+    if (Array.isArray(hooks)) for (const hook of hooks) runHook(hook);
+    else if (hooks !== null) runHook(hooks);
     const waiter = this.waiter;
     if (waiter !== null) {
       this.waiter = null;
@@ -240,7 +251,9 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
   }
 
   private mapped(value: T): T | Promise<T> {
-    return this.mapper === null ? value : (this.mapper(value) as T | Promise<T>);
+    const mapper = this.mapper;
+    if (mapper === null) return value;
+    return (typeof mapper === 'function' ? mapper(value) : mapper.map(value)) as T | Promise<T>;
   }
 
   private wait(value: Promise<T | typeof SKIP>): void {
@@ -287,7 +300,7 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
   private emit(value: T): Step<T> {
     if (this.returned) return DONE;
     if (this.mapper === null) return { done: false, value };
-    const mapped = this.mapper(value);
+    const mapped = this.mapped(value);
     if (mapped instanceof Promise) return mapped.then((resolved) => ({ done: false, value: resolved as T }));
     return { done: false, value: mapped as T };
   }

@@ -46,8 +46,7 @@ export function followChanges<T>(
   options: FollowOptions = {},
 ): void {
   if (stream.closed) return;
-  const follower = new Follower(listen, stream, after, onEvent, options);
-  stream.onClose(() => follower.stop());
+  stream.onClose(new Follower(listen, stream, after, onEvent, options));
 }
 
 /** followChanges' state: a class, so that each of thousands of idle followers is one object. */
