@@ -476,6 +476,7 @@ export class SqliteEngine implements Engine {
   private readonly listStatements = new LRUCache<string, Database.Statement>({ max: 500 });
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private pollTimer: NodeJS.Timeout | null = null;
+  private readonly busyTimeoutMs: number;
   /** Changes this process committed and has not published yet, unit by unit, in commit order. */
   private local: ChangeEvent[][] = [];
   private nudgeScheduled = false;
@@ -486,7 +487,9 @@ export class SqliteEngine implements Engine {
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    // Opening waits in SQLite's busy handler (migrations); writes afterwards wait in `write`.
+    this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
     this.changePollMs = options.changePollMs ?? 50;
     this.deferBatchCounts = options.deferBatchCounts ?? false;
     this.db
@@ -496,6 +499,7 @@ export class SqliteEngine implements Engine {
         if (version < MIGRATIONS.length) this.db.pragma(`user_version = ${MIGRATIONS.length}`);
       })
       .immediate();
+    this.db.pragma('busy_timeout = 0');
     this.stmt = statements(this.db);
     // One transaction wrapper for every unit of work (building one per call is measurably slower).
     this.transaction = this.db.transaction((fn: () => unknown) => fn());
@@ -516,16 +520,37 @@ export class SqliteEngine implements Engine {
 
   async unit<T>(work: (tx: Tx) => Op<T>): Promise<T> {
     let written: ChangeEvent[] | null = null;
-    const result = this.transaction.immediate(() => {
+    const result = await this.write(() => {
       const tx = new SqliteTx(this, this.stmt, new Date(), this.deferBatchCounts);
       const value = runNow(work(tx));
       written = tx.flushChanges(this.hub.subscriberCount > 0);
       return value;
-    }) as T;
+    });
     // Committed: this process's subscribers get these from memory (see `pump`).
     if (written !== null && (written as ChangeEvent[]).length > 0) this.local.push(written);
     this.nudge();
     return result;
+  }
+
+  /**
+   * Runs `fn` in an IMMEDIATE transaction. While another process holds the write lock,
+   * it waits here, off the event loop, and tries again (for up to `busyTimeoutMs`):
+   * SQLite's own busy handler sleeps inside the call, blocking the process (HTTP,
+   * websockets, timers) for up to 100 ms a time, and wakes late after the lock is free.
+   * Nothing is written by a try that found the lock taken (BEGIN IMMEDIATE fails first).
+   */
+  private async write<T>(fn: () => T): Promise<T> {
+    const deadline = Date.now() + this.busyTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.transaction.immediate(fn) as T;
+      } catch (error) {
+        if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw error;
+      }
+      // The first waits are a turn of the event loop, then a millisecond or two (jittered, so waiting processes do not wake in step).
+      if (attempt < 3) await new Promise((resolve) => setImmediate(resolve));
+      else await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * Math.min(attempt, 10)));
+    }
   }
 
   /** The INSERT of `rows` change events (one statement per row count, prepared once). */
@@ -684,7 +709,7 @@ export class SqliteEngine implements Engine {
   }
 
   async addIngestCounts(counts: ReadonlyMap<string, Partial<IngestCounts>>): Promise<void> {
-    this.transaction.immediate(() => {
+    await this.write(() => {
       for (const [source, delta] of counts) this.stmt.addIngestCounts.run(source, ...INGEST_OUTCOMES.map((o) => delta[o] ?? 0));
     });
   }
@@ -776,13 +801,13 @@ export class SqliteEngine implements Engine {
    * keeps `max(seq)`, so sequence numbers are never reused.
    */
   async purgeChanges(before: Date): Promise<number> {
-    return this.transaction.immediate(() => {
+    return this.write(() => {
       const last = this.lastChangeBefore(before.getTime());
       if (last === null) return 0;
       const deleted = this.db.prepare('DELETE FROM changes WHERE seq <= ?').run(last).changes;
       this.stmt.setMeta.run('changes_purged_through', String(last));
       return deleted;
-    }) as number;
+    });
   }
 
   /** The newest change older than `cutoff` but the newest of all, by binary search on the sequence (times grow with it). */
