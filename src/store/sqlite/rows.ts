@@ -1,9 +1,8 @@
 /** SQLite rows ↔ records, and the WHERE clauses of list filters. */
 import { batchStatus } from '../../domain/status.js';
 import type { AccessControl, Batch, Delivery, DeliveryStatus, Job, JobStatus, Principal, WebhookEvent } from '../../domain/types.js';
-import type { BatchFilter, ChangeEntity, ChangeEvent, ChangeOp, JobFilter } from '../port.js';
+import type { BatchFilter, JobFilter } from '../port.js';
 import { readerEntries } from '../prepare.js';
-import { encodeSeqCursor } from '../query.js';
 
 export type Row = Record<string, unknown>;
 
@@ -129,21 +128,6 @@ export function deliveryFromRow(row: Row): Delivery {
     leaseUntil: date(row.lease_until),
     createdAt: new Date(row.created_at as number),
     updatedAt: new Date(row.updated_at as number),
-  };
-}
-
-export function changeFromRow(row: Row): ChangeEvent {
-  return {
-    cursor: encodeSeqCursor(row.seq as number),
-    entity: row.entity as ChangeEntity,
-    op: row.op as ChangeOp,
-    id: row.entity_id as string,
-    batchId: text(row.batch_id),
-    ownerId: text(row.owner_id),
-    status: text(row.status),
-    version: row.version as number,
-    at: new Date(row.at as number),
-    data: parse(row.data),
   };
 }
 

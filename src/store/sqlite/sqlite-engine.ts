@@ -39,7 +39,6 @@ import {
   batchColumns,
   batchFromRow,
   batchWhere,
-  changeFromRow,
   deliveryFromRow,
   INSERT_NEW_JOB,
   JOB_COLUMNS,
@@ -70,11 +69,15 @@ export interface SqliteEngineOptions {
   deferBatchCounts?: boolean;
 }
 
-/** Columns of a change row written by `flushChanges`, and rows per INSERT (fewer statements; SQLite allows 32,766 values). */
+/** Columns of a change row as written by `flushChanges` and read back (in this order), and rows per INSERT (SQLite allows 32,766 values). */
+const CHANGE_COLUMNS = 'at, entity, op, entity_id, batch_id, owner_id, status, version, data';
 const CHANGE_FIELDS = 9;
 const CHANGES_PER_INSERT = 32;
 
-/** A change event from the values `flushChanges` inserted (as `changeFromRow` reads them back). */
+/**
+ * A change event from a row's values in `CHANGE_COLUMNS` order from `at`: the values
+ * `flushChanges` inserted (with the sequence numbers they were given), or a row read back.
+ */
 function changeFromValues(v: readonly unknown[], at: number, seq: number): ChangeEvent {
   return {
     cursor: encodeSeqCursor(seq),
@@ -187,7 +190,7 @@ function statements(db: Database.Database) {
       WHERE status = 'SENDING' AND lease_owner = ? AND id IN (SELECT value FROM json_each(?))`),
     expiredDeliveries: db.prepare(`UPDATE deliveries SET status = 'PENDING', lease_owner = NULL, lease_until = NULL
       WHERE status = 'SENDING' AND lease_until < ?`),
-    changesAfter: db.prepare('SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?'),
+    changesAfter: db.prepare(`SELECT ${CHANGE_COLUMNS}, seq FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`).raw(true),
     headSeq: db.prepare('SELECT seq FROM changes ORDER BY seq DESC LIMIT 1'),
     addIngestCounts: db.prepare(`INSERT INTO ingest_counts (source, ${INGEST_OUTCOMES.join(', ')})
       VALUES (?, ${INGEST_OUTCOMES.map(() => '?').join(', ')})
@@ -558,9 +561,7 @@ export class SqliteEngine implements Engine {
     let statement = this.changeInserts[rows];
     if (statement === undefined) {
       const row = `(${Array(CHANGE_FIELDS).fill('?').join(', ')})`;
-      statement = this.db.prepare(
-        `INSERT INTO changes (at, entity, op, entity_id, batch_id, owner_id, status, version, data) VALUES ${Array(rows).fill(row).join(', ')}`,
-      );
+      statement = this.db.prepare(`INSERT INTO changes (${CHANGE_COLUMNS}) VALUES ${Array(rows).fill(row).join(', ')}`);
       this.changeInserts[rows] = statement;
     }
     return statement;
@@ -742,7 +743,7 @@ export class SqliteEngine implements Engine {
 
   private changesAfter(seq: number, limit: number, cursor: string | null): ChangeEvent[] {
     if (cursor !== null && seq < this.purgedThrough()) throw new CursorExpiredError(cursor);
-    return (this.stmt.changesAfter.all(seq, limit) as Row[]).map(changeFromRow);
+    return (this.stmt.changesAfter.all(seq, limit) as unknown[][]).map((row) => changeFromValues(row, 0, row[CHANGE_FIELDS] as number));
   }
 
   /**
