@@ -3,7 +3,7 @@
  * without a transport: what graphql-ws's `makeServer` does, built for many idle
  * subscribers. A connection is one `Connection` holding its state in fields (no
  * closure per connection), its init timer lives only until `connection_init`, and its
- * operations sit in a Map made on the first `subscribe`. A subscription whose results
+ * operations form a list through the operations themselves. A subscription whose results
  * come from a `PushStream` is consumed by callback (`PushStream.consume`), so an idle
  * one holds one small `Operation`, not a suspended `for await` frame with its promises.
  *
@@ -96,6 +96,10 @@ function initTimedOut<E>(connection: Connection<E>): void {
 class Operation<E> implements StreamSink<ExecutionResult> {
   /** Where the results come from, once the operation has started; ended when the client completes. */
   source: AsyncIterator<ExecutionResult> | null = null;
+  /** The connection's next operation (see `Connection.operations`). */
+  nextOperation: Operation<E> | null = null;
+  /** Ended: completed, failed, cancelled by the client or closed with the socket. Nothing more is sent for it. */
+  ended = false;
 
   constructor(
     private readonly connection: Connection<E>,
@@ -135,8 +139,12 @@ class Operation<E> implements StreamSink<ExecutionResult> {
 export class Connection<E> {
   private state: State = 'waiting';
   private initTimer: NodeJS.Timeout | null = null;
-  /** Operations by id, from `subscribe` until their end; made on the first. */
-  private operations: Map<string, Operation<E>> | null = null;
+  /**
+   * Running operations, from `subscribe` until their end, as a list through the
+   * operations: a socket runs a few (graphql.maxSubscriptionsPerSocket at most), and
+   * a Map would cost an idle connection more than its operation does.
+   */
+  private operations: Operation<E> | null = null;
 
   constructor(
     private readonly options: ProtocolOptions<E>,
@@ -155,7 +163,9 @@ export class Connection<E> {
 
   /** Operations running, counting one whose `subscribe` is being handled now. */
   get operationCount(): number {
-    return this.operations?.size ?? 0;
+    let count = 0;
+    for (let operation = this.operations; operation !== null; operation = operation.nextOperation) count++;
+    return count;
   }
 
   /** A text message from the client. */
@@ -198,9 +208,13 @@ export class Connection<E> {
   closed(): void {
     this.state = 'closed';
     this.clearInitTimer();
-    const operations = this.operations;
+    let operation = this.operations;
     this.operations = null;
-    if (operations !== null) for (const operation of operations.values()) stop(operation.source);
+    while (operation !== null) {
+      operation.ended = true;
+      stop(operation.source);
+      operation = operation.nextOperation;
+    }
   }
 
   /** The init timer fired (see `connectionInitWaitMs`). */
@@ -210,7 +224,7 @@ export class Connection<E> {
   }
 
   isRunning(operation: Operation<E>): boolean {
-    return this.operations?.get(operation.id) === operation;
+    return !operation.ended;
   }
 
   /** A result of `operation` as a `next` message, unless the operation has ended. */
@@ -227,7 +241,7 @@ export class Connection<E> {
   /** `operation` has sent all it has: `complete`, unless the client ended it first. */
   finish(operation: Operation<E>): void {
     if (!this.isRunning(operation)) return;
-    this.operations?.delete(operation.id);
+    this.remove(operation);
     try {
       this.send({ id: operation.id, type: MessageType.Complete });
     } catch (error) {
@@ -238,7 +252,7 @@ export class Connection<E> {
   /** `operation`'s results failed: an `error` message ends it (no `complete` follows). */
   failOperation(operation: Operation<E>, error: unknown): void {
     if (!this.isRunning(operation)) return;
-    this.operations?.delete(operation.id);
+    this.remove(operation);
     const cause = error instanceof Error ? error : new Error(String(error));
     try {
       this.sendErrors(operation.id, [new GraphQLError(cause.message, { originalError: cause })]);
@@ -274,15 +288,15 @@ export class Connection<E> {
       this.close(CloseCode.Unauthorized, 'Unauthorized');
       return;
     }
-    this.operations ??= new Map();
-    if (this.operations.has(id)) {
+    if (this.find(id) !== null) {
       this.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${id} already exists`, 'Subscriber already exists'));
       return;
     }
     const operation = new Operation(this, id);
-    this.operations.set(id, operation);
+    operation.nextOperation = this.operations;
+    this.operations = operation;
     this.start(operation, payload).catch((error: unknown) => {
-      if (this.isRunning(operation)) this.operations?.delete(id);
+      if (this.isRunning(operation)) this.remove(operation);
       this.fail(error);
     });
   }
@@ -328,7 +342,7 @@ export class Connection<E> {
   /** `subscribe` refused by onSubscribe or without an operation to run: one `error` message. */
   private answerWithErrors(operation: Operation<E>, errors: readonly GraphQLError[]): void {
     if (!this.isRunning(operation)) return;
-    this.operations?.delete(operation.id);
+    this.remove(operation);
     this.sendErrors(operation.id, errors);
   }
 
@@ -339,10 +353,27 @@ export class Connection<E> {
 
   /** The client's `complete`: the operation ends without a message back. */
   private cancel(id: string): void {
-    const operation = this.operations?.get(id);
-    if (operation === undefined) return;
-    this.operations?.delete(id);
+    const operation = this.find(id);
+    if (operation === null) return;
+    this.remove(operation);
     stop(operation.source);
+  }
+
+  private find(id: string): Operation<E> | null {
+    let operation = this.operations;
+    while (operation !== null && operation.id !== id) operation = operation.nextOperation;
+    return operation;
+  }
+
+  private remove(operation: Operation<E>): void {
+    operation.ended = true;
+    if (this.operations === operation) this.operations = operation.nextOperation;
+    else {
+      let before = this.operations;
+      while (before !== null && before.nextOperation !== operation) before = before.nextOperation;
+      if (before !== null) before.nextOperation = operation.nextOperation;
+    }
+    operation.nextOperation = null;
   }
 
   private send(message: Message): void {

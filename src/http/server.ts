@@ -99,9 +99,9 @@ export interface HttpServer {
 }
 
 /**
- * An upgraded socket's error listener. A function of its own, not a closure in the upgrade
+ * A refused upgrade's error listener. A function of its own, not a closure in the upgrade
  * handler: that closure would share the handler's scope and keep the upgrade request
- * alive for as long as the websocket lives (a few hundred bytes per idle subscriber).
+ * alive for as long as the socket lives.
  */
 function destroySocket(this: Duplex): void {
   this.destroy();
@@ -281,12 +281,15 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', destroySocket);
     // Already answered 503 at connect and closing.
-    if (refusedSockets.has(socket)) return;
+    if (refusedSockets.has(socket)) {
+      socket.on('error', destroySocket);
+      return;
+    }
     const requestId = requestIdFor(req);
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const refuse = (status: number, reason: string, code: string, message: string) => {
+      socket.on('error', destroySocket);
       logger.info('websocket upgrade refused', { requestId, status, code, origin: req.headers.origin, host: req.headers.host });
       rawAnswer(
         socket,
@@ -307,6 +310,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       );
     }
     if (path !== GRAPHQL_PATH || options.graphql === undefined) return refuse(404, 'Not Found', 'NOT_FOUND', `no websocket at ${path}`);
+    // `ws` listens for the socket's errors from here on (and destroys it on one). A
+    // listener of ours besides would make each idle websocket hold an array of two.
     options.graphql.upgrade(req, socket, head, requestId);
   });
 

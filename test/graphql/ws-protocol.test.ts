@@ -432,6 +432,43 @@ describe('graphql-transport-ws: operations', () => {
     expect(peer.socket.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('keeps the other operations of a connection running when one of them ends, and counts them for onSubscribe', async () => {
+    const counts: number[] = [];
+    const { url, world } = await start((defaults) => ({
+      onSubscribe: (connection, id, payload) => {
+        counts.push(connection.operationCount);
+        return defaults.onSubscribe(connection, id, payload);
+      },
+    }));
+    const peer = await connect(url);
+    const streams: PushStream<number>[] = [];
+    for (const id of ['a', 'b', 'c']) {
+      const started = world.nextStream();
+      peer.send(subscribe(id, 'subscription { values }'));
+      streams.push(await started);
+    }
+    const [a, b, c] = streams as [PushStream<number>, PushStream<number>, PushStream<number>];
+    // The one in the middle ends, one way or the other.
+    peer.send({ id: 'b', type: 'complete' });
+    await peer.roundTrip();
+    expect(b.closed).toBe(true);
+    a.push(1);
+    c.push(3);
+    await peer.roundTrip();
+    expect(peer.messages.filter((message) => message.type === 'next').map((message) => message.id)).toEqual(['a', 'c']);
+    const again = world.nextStream();
+    peer.send(subscribe('b', 'subscription { values }'));
+    await again;
+    c.end();
+    await peer.receive((message) => message.id === 'c' && message.type === 'complete');
+    peer.send(subscribe('d', '{ hello }'));
+    await peer.receive((message) => message.id === 'd' && message.type === 'complete');
+    expect(counts).toEqual([1, 2, 3, 3, 3]);
+    // 'a' still runs: its id is taken.
+    peer.send(subscribe('a', 'subscription { values }'));
+    expect((await peer.closed).code).toBe(4409);
+  });
+
   it('closes with 4409 on a subscribe whose id is running (a long id too), and stops the running one', async () => {
     const { url, world } = await start();
     for (const id of ['dup', 'x'.repeat(200)]) {
