@@ -195,29 +195,56 @@ const streamErrorOf = (error: unknown): StreamError | undefined => (error instan
 const STREAM_OPTIONS: PushStreamOptions<unknown> = { lastValue: streamErrorOf };
 
 /**
- * The changes after `after` to `onEvent`, or — without a cursor, or when it has
- * expired — first the snapshot `read()` makes and then the changes after the head it
- * was read at. Reading the head before the snapshot means a write in between shows up
- * twice (in the snapshot and as a change) but is never lost. A class rather than
- * closures: every idle subscriber keeps one.
+ * What the snapshot followers of one feed share (built once per feed): the store, its
+ * keyed `listen`, the access cache and the helpers that turn changes into models.
  */
-class SnapshotFollow<S> implements FollowOptions {
+interface FeedParts {
+  store: JobStore;
+  listen: Listen;
+  access: JobAccessCache;
+  jobModel(event: ChangeEvent): JobChangeModel;
+  batchModel(event: ChangeEvent, job: JobChangeModel | null): BatchChangeModel;
+  batchModelWithoutJob(event: ChangeEvent): BatchChangeModel;
+  owns(principal: Principal, ownerId: string | null): boolean;
+  mayRead(principal: Principal, jobId: string, ownerId: string | null): Promise<boolean>;
+  recheck<T>(principal: Principal, id: string, event: ChangeEvent, value: T): Promise<T>;
+  readableJob(principal: Principal, id: string): Promise<Job>;
+  readableBatch(principal: Principal, id: string): Promise<Batch>;
+}
+
+/**
+ * A subscription that follows one job or batch (routing key `key`): the changes after
+ * `after` to `event`, or — without a cursor, or when it has expired — first the
+ * snapshot `read()` makes and then the changes after the head it was read at. Reading
+ * the head before the snapshot means a write in between shows up twice (in the
+ * snapshot and as a change) but is never lost. Classes rather than closures: every
+ * idle subscriber keeps one, and it is the follower's change handler and options too.
+ */
+abstract class SnapshotFollow<S> implements FollowOptions {
+  readonly keys: readonly string[];
+
   constructor(
-    private readonly store: JobStore,
-    private readonly listen: Listen,
-    private readonly stream: PushStream<S | StreamError>,
-    private readonly read: (head: string) => Promise<S[]>,
-    private readonly onEvent: (event: ChangeEvent) => void,
-  ) {}
+    protected readonly feed: FeedParts,
+    protected readonly stream: PushStream<S | StreamError>,
+    key: string,
+  ) {
+    this.keys = [key];
+  }
+
+  /** The current state, read at change cursor `head`. */
+  protected abstract read(head: string): Promise<S[]>;
+
+  /** A change of the followed job or batch (or of a job of the batch). */
+  abstract event(event: ChangeEvent): void;
 
   async start(after: string | null | undefined): Promise<void> {
     // "" is the cursor of a snapshot taken before the first change ever: from the start.
     let from: string | null = after === '' ? null : (after ?? null);
     if (after === null || after === undefined) {
-      from = await this.store.headCursor();
+      from = await this.feed.store.headCursor();
       for (const snapshot of await this.read(from ?? '')) this.stream.push(snapshot);
     }
-    followChanges(this.listen, this.stream, from, this.onEvent, this);
+    followChanges(this.feed.listen, this.stream, from, this, this);
   }
 
   onError(error: Error): void {
@@ -225,6 +252,141 @@ class SnapshotFollow<S> implements FollowOptions {
     else this.stream.fail(error);
   }
 }
+
+/** `jobUpdated`: one job's changes; ends when it is deleted, or with FORBIDDEN when read access is withdrawn. */
+class JobUpdates extends SnapshotFollow<JobChangeModel> {
+  constructor(
+    feed: FeedParts,
+    stream: PushStream<JobChangeModel | StreamError>,
+    private readonly principal: Principal,
+    private readonly id: string,
+  ) {
+    super(feed, stream, `job:${id}`);
+  }
+
+  protected async read(head: string): Promise<JobChangeModel[]> {
+    return [jobSnapshot(await this.feed.readableJob(this.principal, this.id), head)];
+  }
+
+  event(event: ChangeEvent): void {
+    const feed = this.feed;
+    feed.access.note(event);
+    if (event.entity !== 'job' || event.id !== this.id || event.op === 'logged') return;
+    if (event.data?.access === true) {
+      this.stream.push(feed.recheck(this.principal, this.id, event, feed.jobModel(event)));
+      return;
+    }
+    this.stream.push(feed.jobModel(event));
+    if (event.op === 'deleted') this.stream.end();
+  }
+}
+
+/** `batchUpdated`: a batch's changes, each with the job change that moved its counts (for those who may read that job). */
+class BatchUpdates extends SnapshotFollow<BatchChangeModel> {
+  // The job change that moved the counts comes just before the batch change, in the same transaction.
+  private lastJob: JobChangeModel | null = null;
+  private lastJobEvent: ChangeEvent | null = null;
+
+  constructor(
+    feed: FeedParts,
+    stream: PushStream<BatchChangeModel | StreamError>,
+    private readonly principal: Principal,
+    private readonly id: string,
+  ) {
+    super(feed, stream, `batch:${id}`);
+  }
+
+  protected async read(head: string): Promise<BatchChangeModel[]> {
+    return [batchSnapshot(await this.feed.readableBatch(this.principal, this.id), head)];
+  }
+
+  event(event: ChangeEvent): void {
+    const feed = this.feed;
+    feed.access.note(event);
+    if (event.entity === 'job' && event.batchId === this.id && event.op !== 'logged') {
+      this.lastJob = feed.jobModel(event);
+      this.lastJobEvent = event;
+    } else if (event.entity === 'batch' && event.id === this.id) {
+      const job = this.lastJob;
+      const jobEvent = this.lastJobEvent;
+      if (job === null || jobEvent === null || feed.owns(this.principal, jobEvent.ownerId)) this.stream.push(feed.batchModel(event, job));
+      else {
+        // The counts are the batch's; which job moved them, and its status, only for those who may read that job.
+        this.stream.push(
+          feed
+            .mayRead(this.principal, jobEvent.id, jobEvent.ownerId)
+            .then((readable) => (readable ? feed.batchModel(event, job) : feed.batchModelWithoutJob(event))),
+        );
+      }
+      this.lastJob = null;
+      this.lastJobEvent = null;
+      if (event.op === 'deleted') this.stream.end();
+    }
+  }
+}
+
+/** `deliveryUpdated`: the webhook deliveries of one job or one batch. */
+class DeliveryUpdates extends SnapshotFollow<DeliveryChangeModel> {
+  constructor(
+    feed: FeedParts,
+    stream: PushStream<DeliveryChangeModel | StreamError>,
+    private readonly principal: Principal,
+    private readonly jobId: string | null,
+    private readonly batchId: string | null,
+  ) {
+    super(feed, stream, jobId !== null ? `job:${jobId}` : `batch:${batchId}`);
+  }
+
+  protected async read(head: string): Promise<DeliveryChangeModel[]> {
+    const filter = this.jobId !== null ? { jobId: this.jobId } : { batchId: this.batchId as string };
+    return (await this.feed.store.listDeliveries(filter)).map(
+      (delivery): DeliveryChangeModel => ({
+        cursor: head,
+        op: 'SNAPSHOT',
+        deliveryId: delivery.id,
+        jobId: delivery.jobId,
+        batchId: delivery.batchId,
+        event: delivery.event,
+        status: delivery.status,
+        snapshot: delivery,
+      }),
+    );
+  }
+
+  event(event: ChangeEvent): void {
+    const { feed, principal, jobId, batchId } = this;
+    feed.access.note(event);
+    if (event.op === 'deleted' && (event.entity === 'job' ? event.id === jobId : event.entity === 'batch' && event.id === batchId)) {
+      this.stream.end();
+      return;
+    }
+    if (jobId !== null && accessChangeOf(event, jobId)) {
+      this.stream.push(feed.recheck(principal, jobId, event, SKIP));
+      return;
+    }
+    if (event.entity !== 'delivery') return;
+    const eventJobId = typeof event.data?.jobId === 'string' ? event.data.jobId : null;
+    if (jobId !== null ? eventJobId !== jobId : event.batchId !== batchId) return;
+    const change: DeliveryChangeModel = {
+      cursor: event.cursor,
+      op: OPS[event.op] ?? 'UPDATED',
+      deliveryId: event.id,
+      jobId: eventJobId,
+      batchId: event.batchId,
+      event: typeof event.data?.event === 'string' ? event.data.event : null,
+      status: event.status,
+      snapshot: null,
+    };
+    // A batch's stream shows the deliveries of its jobs only to those who may read the job.
+    if (jobId === null && eventJobId !== null && !feed.owns(principal, event.ownerId)) {
+      this.stream.push(feed.mayRead(principal, eventJobId, event.ownerId).then((readable) => (readable ? change : SKIP)));
+    } else this.stream.push(change);
+  }
+}
+
+/** The access change of the job a stream follows. */
+const accessChangeOf = (event: ChangeEvent, jobId: string): boolean =>
+  event.entity === 'job' && event.id === jobId && event.data?.access === true;
 
 export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: number } = {}): SubscriptionFeed {
   const cacheSize = options.cacheSize ?? 50_000;
@@ -281,10 +443,6 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
     });
   }
 
-  /** The access change of the job a stream follows. */
-  const accessChangeOf = (event: ChangeEvent, jobId: string): boolean =>
-    event.entity === 'job' && event.id === jobId && event.data?.access === true;
-
   async function readableJob(principal: Principal, id: string): Promise<Job> {
     const [job] = await store.getJobs([id]);
     if (job === null || job === undefined || !can(principal, 'read', job)) throw new NotFoundError('job', id);
@@ -297,12 +455,21 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
     return batch;
   }
 
-  const listen: Listen = (after, listener) => store.listen(after, listener);
-  /** Only the changes of one job (`job:<id>`) or one batch and its jobs (`batch:<id>`): see routingKeys. */
-  const listenTo =
-    (key: string): Listen =>
-    (after, listener) =>
-      store.listen(after, listener, [key]);
+  /** With keys, only the changes of one job (`job:<id>`) or one batch and its jobs (`batch:<id>`): see routingKeys. */
+  const listen: Listen = (after, listener, keys) => store.listen(after, listener, keys);
+  const parts: FeedParts = {
+    store,
+    listen,
+    access,
+    jobModel,
+    batchModel,
+    batchModelWithoutJob,
+    owns,
+    mayRead,
+    recheck,
+    readableJob,
+    readableBatch,
+  };
 
   /** One hook for every stream (not a closure each): a subscription ended. */
   const closed = (): void => {
@@ -320,64 +487,20 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
     return stream;
   }
 
-  /** See SnapshotFollow. */
-  const follow = <S>(
-    key: string,
-    stream: PushStream<S | StreamError>,
-    after: string | null | undefined,
-    read: (head: string) => Promise<S[]>,
-    onEvent: (event: ChangeEvent) => void,
-  ): Promise<void> => new SnapshotFollow(store, listenTo(key), stream, read, onEvent).start(after);
-
   return {
     activeSubscriptions: () => count.active,
     jobUpdated(principal, id, after) {
       return open<JobChangeModel>(async (stream) => {
         // Checked up front so that a resuming subscriber without access gets NOT_FOUND too.
         if (after !== null && after !== undefined) await readableJob(principal, id);
-        const snapshot = async (head: string) => [jobSnapshot(await readableJob(principal, id), head)];
-        await follow(`job:${id}`, stream, after, snapshot, (event) => {
-          access.note(event);
-          if (event.entity !== 'job' || event.id !== id || event.op === 'logged') return;
-          if (event.data?.access === true) {
-            stream.push(recheck(principal, id, event, jobModel(event)));
-            return;
-          }
-          stream.push(jobModel(event));
-          if (event.op === 'deleted') stream.end();
-        });
+        await new JobUpdates(parts, stream, principal, id).start(after);
       });
     },
 
     batchUpdated(principal, id, after) {
-      // The job change that moved the counts comes just before the batch change, in the same transaction.
-      let lastJob: JobChangeModel | null = null;
       return open<BatchChangeModel>(async (stream) => {
         if (after !== null && after !== undefined) await readableBatch(principal, id);
-        const snapshot = async (head: string) => [batchSnapshot(await readableBatch(principal, id), head)];
-        let lastJobEvent: ChangeEvent | null = null;
-        await follow(`batch:${id}`, stream, after, snapshot, (event) => {
-          access.note(event);
-          if (event.entity === 'job' && event.batchId === id && event.op !== 'logged') {
-            lastJob = jobModel(event);
-            lastJobEvent = event;
-          } else if (event.entity === 'batch' && event.id === id) {
-            const job = lastJob;
-            const jobEvent = lastJobEvent;
-            if (job === null || jobEvent === null || owns(principal, jobEvent.ownerId)) stream.push(batchModel(event, job));
-            else {
-              // The counts are the batch's; which job moved them, and its status, only for those who may read that job.
-              stream.push(
-                mayRead(principal, jobEvent.id, jobEvent.ownerId).then((readable) =>
-                  readable ? batchModel(event, job) : batchModelWithoutJob(event),
-                ),
-              );
-            }
-            lastJob = null;
-            lastJobEvent = null;
-            if (event.op === 'deleted') stream.end();
-          }
-        });
+        await new BatchUpdates(parts, stream, principal, id).start(after);
       });
     },
 
@@ -396,16 +519,22 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
           return jobModel(event);
         };
         // "" (a snapshot taken before the first change): from the start.
-        const source = filter.batchId != null ? listenTo(`batch:${filter.batchId}`) : listen;
-        followChanges(source, stream, after === '' ? null : (after ?? undefined), (event) => {
-          // Before any filter: an access change this subscriber does not see still counts.
-          access.note(event);
-          if (event.entity !== 'job' || event.op === 'logged') return;
-          if (filter.batchId != null && event.batchId !== filter.batchId) return;
-          if (filter.ownerId != null && event.ownerId !== filter.ownerId) return;
-          if (filter.status != null && !filter.status.includes(event.status as JobStatus)) return;
-          stream.push(owns(principal, event.ownerId) && !byInfo ? jobModel(event) : check(event));
-        });
+        const options = filter.batchId != null ? { keys: [`batch:${filter.batchId}`] } : {};
+        followChanges(
+          listen,
+          stream,
+          after === '' ? null : (after ?? undefined),
+          (event) => {
+            // Before any filter: an access change this subscriber does not see still counts.
+            access.note(event);
+            if (event.entity !== 'job' || event.op === 'logged') return;
+            if (filter.batchId != null && event.batchId !== filter.batchId) return;
+            if (filter.ownerId != null && event.ownerId !== filter.ownerId) return;
+            if (filter.status != null && !filter.status.includes(event.status as JobStatus)) return;
+            stream.push(owns(principal, event.ownerId) && !byInfo ? jobModel(event) : check(event));
+          },
+          options,
+        );
       });
     },
 
@@ -416,48 +545,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
         if ((jobId === null) === (batchId === null)) throw new ValidationError('give exactly one of jobId and batchId', { field: 'jobId' });
         if (jobId !== null) await readableJob(principal, jobId);
         else await readableBatch(principal, batchId as string);
-        const filter = jobId !== null ? { jobId } : { batchId: batchId as string };
-        const snapshot = async (head: string) =>
-          (await store.listDeliveries(filter)).map(
-            (delivery): DeliveryChangeModel => ({
-              cursor: head,
-              op: 'SNAPSHOT',
-              deliveryId: delivery.id,
-              jobId: delivery.jobId,
-              batchId: delivery.batchId,
-              event: delivery.event,
-              status: delivery.status,
-              snapshot: delivery,
-            }),
-          );
-        await follow(jobId !== null ? `job:${jobId}` : `batch:${batchId}`, stream, after, snapshot, (event) => {
-          access.note(event);
-          if (event.op === 'deleted' && (event.entity === 'job' ? event.id === jobId : event.entity === 'batch' && event.id === batchId)) {
-            stream.end();
-            return;
-          }
-          if (jobId !== null && accessChangeOf(event, jobId)) {
-            stream.push(recheck(principal, jobId, event, SKIP));
-            return;
-          }
-          if (event.entity !== 'delivery') return;
-          const eventJobId = typeof event.data?.jobId === 'string' ? event.data.jobId : null;
-          if (jobId !== null ? eventJobId !== jobId : event.batchId !== batchId) return;
-          const change: DeliveryChangeModel = {
-            cursor: event.cursor,
-            op: OPS[event.op] ?? 'UPDATED',
-            deliveryId: event.id,
-            jobId: eventJobId,
-            batchId: event.batchId,
-            event: typeof event.data?.event === 'string' ? event.data.event : null,
-            status: event.status,
-            snapshot: null,
-          };
-          // A batch's stream shows the deliveries of its jobs only to those who may read the job.
-          if (jobId === null && eventJobId !== null && !owns(principal, event.ownerId)) {
-            stream.push(mayRead(principal, eventJobId, event.ownerId).then((readable) => (readable ? change : SKIP)));
-          } else stream.push(change);
-        });
+        await new DeliveryUpdates(parts, stream, principal, jobId, batchId).start(after);
       });
     },
 
@@ -482,30 +570,36 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             stream.onDrain = null;
           }
         }
-        followChanges(listenTo(`job:${id}`), stream, head, (event) => {
-          access.note(event);
-          if (event.entity !== 'job' || event.id !== id) return;
-          if (event.data?.access === true) {
-            stream.push(recheck(principal, id, event, SKIP));
-            return;
-          }
-          if (event.op === 'deleted') {
-            stream.end();
-            return;
-          }
-          if (event.op !== 'logged' || event.data === null) return;
-          const seq = event.data.seq as number;
-          if (seq <= lastSeq) return;
-          lastSeq = seq;
-          stream.push({
-            seq,
-            jobId: id,
-            attempt: event.data.attempt as number,
-            at: event.at,
-            level: event.data.level as LogLevel,
-            message: event.data.message as string,
-          });
-        });
+        followChanges(
+          listen,
+          stream,
+          head,
+          (event) => {
+            access.note(event);
+            if (event.entity !== 'job' || event.id !== id) return;
+            if (event.data?.access === true) {
+              stream.push(recheck(principal, id, event, SKIP));
+              return;
+            }
+            if (event.op === 'deleted') {
+              stream.end();
+              return;
+            }
+            if (event.op !== 'logged' || event.data === null) return;
+            const seq = event.data.seq as number;
+            if (seq <= lastSeq) return;
+            lastSeq = seq;
+            stream.push({
+              seq,
+              jobId: id,
+              attempt: event.data.attempt as number,
+              at: event.at,
+              level: event.data.level as LogLevel,
+              message: event.data.message as string,
+            });
+          },
+          { keys: [`job:${id}`] },
+        );
       });
     },
   };

@@ -21,15 +21,21 @@ export interface Listening {
 
 /**
  * `store.listen`: changes after `after` to `listener` until `stop()`. `after`
- * undefined: from now; null: from the oldest change retained.
+ * undefined: from now; null: from the oldest change retained. With `keys`, only the
+ * changes with one of these routing keys (`job:<id>`, `batch:<id>`).
  */
-export type Listen = (after: string | null | undefined, listener: ChangeListener) => Listening;
+export type Listen = (after: string | null | undefined, listener: ChangeListener, keys?: readonly string[]) => Listening;
+
+/** Takes each change a follower hears: a function, or an object whose `event` is called (no closure needed). */
+export type ChangeHandler = ((event: ChangeEvent) => void) | { event(event: ChangeEvent): void };
 
 export interface FollowOptions {
   /** Entries the consumer may fall behind before listening pauses (default 10,000). */
   maxQueue?: number;
   /** The feed failed (default: the stream fails with the error). */
   onError?: (error: Error) => void;
+  /** Only the changes with one of these routing keys (passed to `listen`). */
+  keys?: readonly string[];
 }
 
 /**
@@ -42,7 +48,7 @@ export function followChanges<T>(
   listen: Listen,
   stream: PushStream<T>,
   after: string | null | undefined,
-  onEvent: (event: ChangeEvent) => void,
+  onEvent: ChangeHandler,
   options: FollowOptions = {},
 ): void {
   if (stream.closed) return;
@@ -57,20 +63,22 @@ class Follower<T> implements ChangeListener {
     private readonly listen: Listen,
     private readonly stream: PushStream<T>,
     private last: string | null | undefined,
-    private readonly onEvent: (event: ChangeEvent) => void,
+    private readonly onEvent: ChangeHandler,
     private readonly options: FollowOptions,
   ) {
-    this.listening = listen(last, this);
+    this.listening = listen(last, this, options.keys);
   }
 
   event(event: ChangeEvent): void {
     this.last = event.cursor;
-    this.onEvent(event);
+    const onEvent = this.onEvent;
+    if (typeof onEvent === 'function') onEvent(event);
+    else onEvent.event(event);
     if (this.listening !== null && this.stream.backlog > (this.options.maxQueue ?? 10_000)) {
       this.stop();
       this.stream.onDrain = () => {
         this.stream.onDrain = null;
-        if (!this.stream.closed) this.listening = this.listen(this.last, this);
+        if (!this.stream.closed) this.listening = this.listen(this.last, this, this.options.keys);
       };
     }
   }
