@@ -63,9 +63,9 @@ export class ResponseBudget {
     private readonly requestId: string,
   ) {}
 
-  /** A budget of the same limit for another execution (each event of a subscription). */
-  fresh(): ResponseBudget {
-    return new ResponseBudget(this.limit, this.requestId);
+  /** A budget of the same limit for another execution (each event of a subscription), of request `requestId`. */
+  fresh(requestId = this.requestId): ResponseBudget {
+    return new ResponseBudget(this.limit, requestId);
   }
 
   /** The error once the budget is spent, else null. */

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { GraphQLError, type GraphQLFormattedError, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, getOperationAST, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
 import { isOn, type ResolvedConfig } from '../config.js';
 import type { Principal } from '../domain/types.js';
 import { AppError, coerceError, LimitExceededError } from '../errors.js';
@@ -176,6 +176,9 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
   // One executor for both transports: a websocket and an SSE subscriber with the same
   // query, variables and principal share each change's result.
   const sharedSubscribe = createSharedSubscribe();
+  // A websocket subscription's context carries only a template budget: each event is
+  // executed with a fresh one of its own (shared-execution.ts), so all share this one.
+  const subscriptionBudget = new ResponseBudget(config.maxResponseBytes, 'subscription');
   const wsServer = serveGraphQLWs(
     {
       execute: executeWithinBudget,
@@ -198,12 +201,13 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         }
         if (parsed.errors.length > 0) return parsed.errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
         const { principal, requestId } = connection.extra;
+        const subscription = getOperationAST(parsed.document, payload.operationName ?? null)?.operation === 'subscription';
         const context: GraphQLContext = {
           principal: principal as Principal,
           requestId,
           services,
           loaders: subscriptionLoaders,
-          budget: new ResponseBudget(config.maxResponseBytes, requestId),
+          budget: subscription ? subscriptionBudget : new ResponseBudget(config.maxResponseBytes, requestId),
         };
         return {
           schema,

@@ -106,10 +106,10 @@ class SharedResults {
     return result;
   }
 
-  /** Every event's answer has a budget of its own. */
+  /** Every event's answer has a budget of its own (the context's is the template it copies the limit from). */
   private run(payload: unknown): Result {
     const context = this.args.contextValue as GraphQLContext | undefined;
-    const contextValue = context?.budget === undefined ? context : { ...context, budget: context.budget.fresh() };
+    const contextValue = context?.budget === undefined ? context : { ...context, budget: context.budget.fresh(context.requestId) };
     return executeWithinBudget({ ...this.args, rootValue: payload, contextValue });
   }
 }

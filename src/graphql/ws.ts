@@ -16,7 +16,7 @@ import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Connection, type ProtocolOptions, type ProtocolSocket } from './ws-protocol.js';
 
-/** What a connection carries besides the socket. */
+/** What the hooks keep about a connection (fields of its socket: no object of its own). */
 export interface ConnectionExtra {
   /** The upgrade request's headers, until `onConnect` has used them. */
   headers: IncomingHttpHeaders | null;
@@ -157,13 +157,16 @@ class Backlog {
  * A `ws` socket that is also the protocol's transport. `ws` makes one per upgrade
  * (the server's `WebSocket` option); the fields are all an idle connection adds to it.
  */
-class GraphQLSocket extends WebSocket implements ProtocolSocket {
+class GraphQLSocket extends WebSocket implements ProtocolSocket, ConnectionExtra {
   server: SocketServer | null = null;
   connection: GraphQLWsConnection | null = null;
   /** Messages held while the socket is congested (see `Backlog`); null while it keeps up. */
   backlog: Backlog | null = null;
   /** Answered the last keep-alive ping. */
   alive = true;
+  headers: IncomingHttpHeaders | null = null;
+  principal: Principal | null = null;
+  requestId = '';
 
   sendMessage(data: string): void {
     if (this.readyState !== WebSocket.OPEN) return;
@@ -245,12 +248,10 @@ class SocketServer {
     socket.on('message', onSocketMessage);
     socket.on('close', onSocketClose);
     if (this.keepAlive !== null) socket.on('pong', onSocketPong);
-    socket.connection = new Connection(this.options, socket, {
-      headers: req.headers,
-      principal: null,
-      // Kept for the connection's life: one flat string, not a rope of the id's parts.
-      requestId: Buffer.from(requestId, 'latin1').toString('latin1'),
-    });
+    socket.headers = req.headers;
+    // Kept for the connection's life: one flat string, not a rope of the id's parts.
+    socket.requestId = Buffer.from(requestId, 'latin1').toString('latin1');
+    socket.connection = new Connection(this.options, socket, socket as ConnectionExtra);
   }
 
   closed(socket: GraphQLSocket): void {

@@ -19,6 +19,7 @@ import {
 } from 'graphql';
 import { createClient as createSseClient } from 'graphql-sse';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { JSON_COST, LIST_SIZES, queryLimitRules } from '../../src/graphql/limits.js';
 import { createResolvers } from '../../src/graphql/resolvers/index.js';
 import { buildSchema } from '../../src/graphql/schema.js';
@@ -197,6 +198,33 @@ describe('answer size', () => {
       () => true,
     );
     await expect(updates.finished).rejects.toMatchObject({ errors: [{ extensions: { code: 'LIMIT_EXCEEDED', limit: 1_000_000 } }] });
+  });
+
+  it("gives each subscription event's LIMIT_EXCEEDED the websocket's request id", async () => {
+    api = await startApi({ overrides: { 'graphql.maxResponseBytes': 1_000_000 } });
+    const id = await bigBatch(100_000);
+    const socket = new WebSocket(api.wsUrl, 'graphql-transport-ws', { headers: { 'x-user-id': 'alice' } });
+    const requestId = new Promise<string | undefined>((resolve) =>
+      socket.once('upgrade', (res) => resolve(res.headers['x-request-id'] as string)),
+    );
+    const first = new Promise<{ errors?: { extensions?: Record<string, unknown> }[] }>((resolve, reject) => {
+      socket.on('message', (data) => {
+        const message = JSON.parse(String(data)) as { type: string; payload?: unknown };
+        if (message.type === 'connection_ack') {
+          const query = `subscription($id: ID!) { batchUpdated(id: $id) { ${aliases(50, (i) => `a${i}: batch { metadata }`)} } }`;
+          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables: { id } } }));
+        } else if (message.type === 'next') resolve(message.payload as { errors?: { extensions?: Record<string, unknown> }[] });
+      });
+      socket.on('close', (code) => reject(new Error(`closed with ${code}`)));
+    });
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+    try {
+      const result = await first;
+      expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', requestId: await requestId });
+      expect(await requestId).toMatch(/./);
+    } finally {
+      socket.terminate();
+    }
   });
 });
 
