@@ -17,6 +17,16 @@ type Row = Record<string, unknown>;
 
 const webhook = { url: 'https://example.test/hook', events: ['job.completed', 'batch.completed'] };
 
+/** A batch of one job, both with a webhook (so completions write outbox records and batch counts). */
+const batch = () => ({
+  name: 'one',
+  ownerId: 'alice',
+  webhook,
+  jobs: [{ type: 'noop', parameters: { n: 1 }, maxAttempts: 3, webhook }],
+});
+const report = { logs: [{ level: 'info' as const, message: 'done in 5 ms' }] };
+const token = (job: Job): ClaimToken => ({ jobId: job.id, workerId: 'w1', leaseToken: job.leaseToken });
+
 /** Replaces ids and times with placeholders, so that two jobs' writes compare. */
 function normalize(value: unknown): unknown {
   if (value instanceof Date) return 'TIME';
@@ -78,16 +88,8 @@ describe('SQLite fast paths', () => {
   });
 
   it('completes with the same rows, changes, deliveries and batch counts as the general operation', async () => {
-    const batch = () => ({
-      name: 'one',
-      ownerId: 'alice',
-      webhook,
-      jobs: [{ type: 'noop', parameters: { n: 1 }, maxAttempts: 3, webhook }],
-    });
     await fast.createBatch(batch());
     await fast.createBatch(batch());
-    const report = { logs: [{ level: 'info' as const, message: 'done in 5 ms' }] };
-    const token = (job: Job): ClaimToken => ({ jobId: job.id, workerId: 'w1', leaseToken: job.leaseToken });
 
     const first = (await fast.claimNext({ workerId: 'w1', leaseMs: 30_000 })) as Job;
     const second = (await fast.claimNext({ workerId: 'w1', leaseMs: 30_000 })) as Job;
@@ -108,15 +110,7 @@ describe('SQLite fast paths', () => {
   });
 
   it('completes a job the writer saw last (expected) with the same writes, and falls back when it changed since', async () => {
-    const batch = () => ({
-      name: 'one',
-      ownerId: 'alice',
-      webhook,
-      jobs: [{ type: 'noop', parameters: { n: 1 }, maxAttempts: 3, webhook }],
-    });
     for (let i = 0; i < 4; i++) await fast.createBatch(batch());
-    const report = { logs: [{ level: 'info' as const, message: 'done in 5 ms' }] };
-    const token = (job: Job): ClaimToken => ({ jobId: job.id, workerId: 'w1', leaseToken: job.leaseToken });
     const claimed = (await fast.claim({ workerId: 'w1', leaseMs: 30_000 }, 4)) as Job[];
     const [seen, other, stale, staleOther] = claimed as [Job, Job, Job, Job];
     const statements: string[] = [];
