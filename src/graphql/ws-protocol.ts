@@ -128,7 +128,7 @@ class Operation<E> implements StreamSink<ExecutionResult> {
           return;
         }
         this.next(step.value);
-        this.pull();
+        if (this.connection.isRunning(this)) this.pull();
       },
       (error: unknown) => this.error(error),
     );
