@@ -228,34 +228,39 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   /**
    * A counted connection closed. One listener for all of them (close fires once), so
-   * that an open connection holds no closure of its own; the address is the one read at
-   * connect, which the socket keeps.
+   * that an open connection holds no closure of its own; with a per-address cap, the
+   * address is the one read at connect, which the socket keeps.
    */
   function connectionClosed(this: Socket): void {
     open--;
+    if (!perIpCap) return;
     const address = this.remoteAddress ?? 'unknown';
     const left = (perAddress.get(address) ?? 1) - 1;
     if (left === 0) perAddress.delete(address);
     else perAddress.set(address, left);
   }
 
+  // Reading a socket's remote address makes Node keep an object of it on the socket
+  // (about 90 bytes per connection): only done when a per-address cap needs it.
+  const perIpCap = settings.maxConnectionsPerIp > 0;
+
   server.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress ?? 'unknown';
-    const fromAddress = (perAddress.get(address) ?? 0) + 1;
+    const address = perIpCap ? (socket.remoteAddress ?? 'unknown') : null;
+    const fromAddress = address === null ? 0 : (perAddress.get(address) ?? 0) + 1;
     const cap =
       settings.maxConnections > 0 && open + 1 > settings.maxConnections
         ? `the server holds its maximum of ${settings.maxConnections} open connections (server.maxConnections); try again later`
-        : settings.maxConnectionsPerIp > 0 && fromAddress > settings.maxConnectionsPerIp
+        : perIpCap && fromAddress > settings.maxConnectionsPerIp
           ? `${address} holds the maximum of ${settings.maxConnectionsPerIp} open connections per client address (server.maxConnectionsPerIp); close some first`
           : null;
     if (cap !== null) {
       // Answered before the client says anything: a silent client is not waited for.
       refusedSockets.add(socket);
-      logger.debug('connection refused', { address, open, fromAddress: fromAddress - 1 });
+      logger.debug('connection refused', { address: address ?? socket.remoteAddress, open, fromAddress: Math.max(0, fromAddress - 1) });
       rawAnswer(socket, 503, 'Service Unavailable', { 'retry-after': '1' }, { error: { code: 'TOO_MANY_CONNECTIONS', message: cap } });
       return;
     }
-    perAddress.set(address, fromAddress);
+    if (address !== null) perAddress.set(address, fromAddress);
     open++;
     socket.on('close', connectionClosed);
   });
