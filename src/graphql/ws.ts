@@ -167,6 +167,17 @@ class GraphQLSocket extends WebSocket implements ProtocolSocket, ConnectionExtra
   headers: IncomingHttpHeaders | null = null;
   principal: Principal | null = null;
   requestId = '';
+  /** Pongs to the peer's pings not yet written (see `onSocketPing`). */
+  pendingPongs = 0;
+  /** Made at the peer's first ping: most peers never send one (browsers cannot). */
+  pongWritten: (() => void) | null = null;
+
+  // The peer's pings are answered here rather than by a listener, which would be one
+  // more entry in every socket's table of listeners.
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'ping') onSocketPing.call(this, args[0] as Buffer);
+    return super.emit(event, ...args);
+  }
 
   sendMessage(data: string): void {
     if (this.readyState !== WebSocket.OPEN) return;
@@ -183,7 +194,34 @@ class GraphQLSocket extends WebSocket implements ProtocolSocket, ConnectionExtra
 // connection costs no closure per event.
 function onSocketMessage(this: WebSocket, data: RawData): void {
   (this as GraphQLSocket).connection?.received(String(data));
+  // \`ws\`'s receiver keeps the array its incoming chunks queue in, which grows to 17
+  // slots with the first chunk and never shrinks (about 150 bytes per idle socket): an
+  // empty one is replaced by a new empty array.
+  const receiver = (this as unknown as { _receiver?: { _buffers?: unknown[] } })._receiver;
+  if (receiver?._buffers?.length === 0) receiver._buffers = [];
 }
+
+/**
+ * The peer's ping, answered as \`ws\`'s \`autoPong\` does (which would make a closure for
+ * every socket up front): a peer with more than MAX_PENDING_PONGS pongs unwritten is
+ * terminated.
+ */
+function onSocketPing(this: WebSocket, data: Buffer): void {
+  const socket = this as GraphQLSocket;
+  if (socket.readyState !== WebSocket.OPEN) return;
+  if (socket.pendingPongs >= MAX_PENDING_PONGS) {
+    socket.terminate();
+    return;
+  }
+  socket.pendingPongs++;
+  socket.pongWritten ??= () => {
+    socket.pendingPongs--;
+  };
+  socket.pong(data, false, socket.pongWritten);
+}
+
+/** \`ws\`'s default \`maxPendingAutoPongs\`. */
+const MAX_PENDING_PONGS = 60;
 
 function onSocketClose(this: WebSocket): void {
   (this as GraphQLSocket).server?.closed(this as GraphQLSocket);
@@ -223,6 +261,8 @@ class SocketServer {
       handleProtocols,
       clientTracking: false,
       perMessageDeflate: false,
+      // Answered by \`onSocketPing\`, without a closure per socket.
+      autoPong: false,
       WebSocket: GraphQLSocket,
     });
     // The upgrade's answer carries its request id too, like every HTTP answer.

@@ -260,6 +260,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       rawAnswer(socket, 503, 'Service Unavailable', { 'retry-after': '1' }, { error: { code: 'TOO_MANY_CONNECTIONS', message: cap } });
       return;
     }
+    // Without a cap nothing is counted, and a connection has no close listener of ours.
+    if (settings.maxConnections <= 0 && !perIpCap) return;
     if (address !== null) perAddress.set(address, fromAddress);
     open++;
     socket.on('close', connectionClosed);

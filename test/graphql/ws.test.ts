@@ -66,6 +66,17 @@ async function activeSubscriptions(): Promise<number> {
 }
 
 describe('graphql-ws keep-alive', () => {
+  it("answers the peer's websocket pings with pongs carrying the same data", async () => {
+    api = await startApi({ overrides: { 'graphql.keepAliveMs': 0 } });
+    const peer = await connect(true);
+    for (const marker of ['first', 'second']) {
+      const pong = new Promise<string>((resolve) => peer.socket.once('pong', (data) => resolve(String(data))));
+      peer.socket.ping(marker);
+      expect(await Promise.race([pong, peer.closed.then(({ code }) => `closed ${code}`)])).toBe(marker);
+    }
+    expect(peer.socket.readyState).toBe(WebSocket.OPEN);
+  });
+
   it('terminates a peer that stops answering pings and frees its subscription; a peer that answers stays', async () => {
     api = await startApi({ overrides: { 'graphql.keepAliveMs': 200 } });
     const live = await connect(true);
