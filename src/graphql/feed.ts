@@ -221,15 +221,12 @@ interface FeedParts {
  * idle subscriber keeps one, and it is the follower's change handler and options too.
  */
 abstract class SnapshotFollow<S> implements FollowOptions {
-  readonly keys: readonly string[];
-
   constructor(
     protected readonly feed: FeedParts,
     protected readonly stream: PushStream<S | StreamError>,
-    key: string,
-  ) {
-    this.keys = [key];
-  }
+    /** The one routing key followed (a string, not an array of one: see RoutingKeys). */
+    readonly keys: string,
+  ) {}
 
   /** The current state, read at change cursor `head`. */
   protected abstract read(head: string): Promise<S[]>;

@@ -14,7 +14,7 @@
  */
 import { coerceError } from '../errors.js';
 import { type ChangeListener, type Listening, watchChanges } from './change-stream.js';
-import type { ChangeEvent } from './port.js';
+import type { ChangeEvent, RoutingKeys } from './port.js';
 
 export interface ChangeSource {
   /** Events strictly after `cursor` (null: from the oldest retained), in order, at most `limit`. */
@@ -52,6 +52,10 @@ export function routingKeys(event: ChangeEvent): string[] {
   return keys;
 }
 
+function keyList(keys: RoutingKeys): readonly string[] {
+  return typeof keys === 'string' ? [keys] : keys;
+}
+
 class Subscriber implements Listening {
   /** Live events held while the subscriber replays from the store; null once it is live. */
   held: ChangeEvent[] | null = [];
@@ -64,14 +68,14 @@ class Subscriber implements Listening {
     readonly listener: ChangeListener,
     /** The cursor of the last event given to the listener. */
     public last: string | null,
-    /** Only events with one of these routing keys (null: every event). */
-    readonly keys: readonly string[] | null,
+    /** Only events with this routing key or one of these (null: every event). */
+    readonly keys: RoutingKeys | null,
   ) {}
 
   wants(event: ChangeEvent): boolean {
     const keys = this.keys;
     if (keys === null) return true;
-    for (const key of routingKeys(event)) if (keys.includes(key)) return true;
+    for (const key of routingKeys(event)) if (typeof keys === 'string' ? key === keys : keys.includes(key)) return true;
     return false;
   }
 
@@ -160,7 +164,7 @@ export class ChangeHub {
    * feed fails (`listener.error`, e.g. `CURSOR_EXPIRED`). With `keys`, only the changes
    * carrying one of those routing keys (see `routingKeys`), during replay too.
    */
-  listen(after: string | null | undefined, listener: ChangeListener, keys?: readonly string[] | null): Listening {
+  listen(after: string | null | undefined, listener: ChangeListener, keys?: RoutingKeys | null): Listening {
     const sub = new Subscriber(this, listener, after ?? null, keys ?? null);
     void this.start(sub, after);
     return sub;
@@ -248,7 +252,7 @@ export class ChangeHub {
     this.replaying.delete(sub);
     if (sub.keys === null) this.everything.delete(sub);
     else {
-      for (const key of sub.keys) {
+      for (const key of keyList(sub.keys)) {
         const subs = this.byKey.get(key);
         subs?.delete(sub);
         if (subs?.size === 0) this.byKey.delete(key);
@@ -270,7 +274,7 @@ export class ChangeHub {
       this.everything.add(sub);
       return;
     }
-    for (const key of sub.keys) {
+    for (const key of keyList(sub.keys)) {
       let subs = this.byKey.get(key);
       if (subs === undefined) {
         subs = new Set();

@@ -4,7 +4,7 @@
  * while its consumer is far behind) and `watchChanges` (the feed as an async iterable).
  */
 import { PushStream } from '../lib/push-stream.js';
-import type { ChangeEvent, WatchOptions } from './port.js';
+import type { ChangeEvent, RoutingKeys, WatchOptions } from './port.js';
 
 /** Receives a subscriber's changes, in cursor order. Both calls come from the store's fan-out. */
 export interface ChangeListener {
@@ -24,7 +24,7 @@ export interface Listening {
  * undefined: from now; null: from the oldest change retained. With `keys`, only the
  * changes with one of these routing keys (`job:<id>`, `batch:<id>`).
  */
-export type Listen = (after: string | null | undefined, listener: ChangeListener, keys?: readonly string[]) => Listening;
+export type Listen = (after: string | null | undefined, listener: ChangeListener, keys?: RoutingKeys) => Listening;
 
 /** Takes each change a follower hears: a function, or an object whose `event` is called (no closure needed). */
 export type ChangeHandler = ((event: ChangeEvent) => void) | { event(event: ChangeEvent): void };
@@ -35,7 +35,7 @@ export interface FollowOptions {
   /** The feed failed (default: the stream fails with the error). */
   onError?: (error: Error) => void;
   /** Only the changes with one of these routing keys (passed to `listen`). */
-  keys?: readonly string[];
+  keys?: RoutingKeys;
 }
 
 /**

@@ -437,7 +437,7 @@ export interface ChangeFeed {
    * changes that carry one of these routing keys (see `routingKeys`). Live events are
    * handed over inside the fan-out, so an idle listener costs no pending promise.
    */
-  listen(after: string | null | undefined, listener: ChangeListener, keys?: readonly string[] | null): Listening;
+  listen(after: string | null | undefined, listener: ChangeListener, keys?: RoutingKeys | null): Listening;
   /** The cursor of the newest change (null when there is none). */
   headCursor(): Promise<string | null>;
 }
@@ -464,3 +464,6 @@ export interface JobStore extends QueuePort, JobsPort, OutboxPort, ChangeFeed, I
 }
 
 export type { BatchStatus };
+
+/** One routing key, or several (`job:<id>`, `batch:<id>`: see `routingKeys`); one is a string, not an array of one. */
+export type RoutingKeys = string | readonly string[];

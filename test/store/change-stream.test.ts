@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PushStream, SKIP, type StreamSink } from '../../src/lib/push-stream.js';
 import { ChangeHub, type ChangeSource } from '../../src/store/change-hub.js';
 import { followChanges, type Listen } from '../../src/store/change-stream.js';
-import type { ChangeEvent } from '../../src/store/port.js';
+import type { ChangeEvent, RoutingKeys } from '../../src/store/port.js';
 import { sqliteAdapter } from '../helpers/adapters.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -294,7 +294,7 @@ describe('ChangeHub routing by key, on SQLite', () => {
       const others = await store.createJobs(Array.from({ length: 20 }, () => job('bob')));
 
       type Seen = { events: ChangeEvent[]; calls: number; errors: Error[] };
-      const follow = (after: string | null | undefined, keys: readonly string[] | null): Seen & { stop(): void } => {
+      const follow = (after: string | null | undefined, keys: RoutingKeys | null): Seen & { stop(): void } => {
         const seen: Seen = { events: [], calls: 0, errors: [] };
         const listening = store.listen(
           after,
@@ -309,10 +309,10 @@ describe('ChangeHub routing by key, on SQLite', () => {
         );
         return Object.assign(seen, { stop: () => listening.stop() });
       };
-      // Replay from before everything, and live from now.
-      const replayJob = follow(start, [`job:${loneId}`]);
+      // Replay from before everything, and live from now; one key as a string or in an array.
+      const replayJob = follow(start, `job:${loneId}`);
       const replayBatch = follow(start, [`batch:${batchId}`]);
-      const liveJob = follow(undefined, [`job:${loneId}`]);
+      const liveJob = follow(undefined, `job:${loneId}`);
       const liveBatch = follow(undefined, [`batch:${batchId}`]);
       const both = follow(undefined, [`job:${batchJobId}`, `batch:${batchId}`]);
       const everything = follow(undefined, null);

@@ -26,6 +26,7 @@ import {
   type NewLogEntry,
   type Page,
   type PageRequest,
+  type RoutingKeys,
   type Stats,
   type StatsFilter,
 } from '../port.js';
@@ -788,7 +789,7 @@ export class SqliteEngine implements Engine {
     });
   }
 
-  listen(after: string | null | undefined, listener: ChangeListener, keys?: readonly string[] | null): Listening {
+  listen(after: string | null | undefined, listener: ChangeListener, keys?: RoutingKeys | null): Listening {
     return this.hub.listen(after, listener, keys);
   }
 
