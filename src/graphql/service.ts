@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError, type GraphQLFormattedError, getOperationAST, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { isOn, type ResolvedConfig } from '../config.js';
 import type { Principal } from '../domain/types.js';
 import { AppError, coerceError, LimitExceededError } from '../errors.js';
@@ -179,6 +180,17 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
   // A websocket subscription's context carries only a template budget: each event is
   // executed with a fresh one of its own (shared-execution.ts), so all share this one.
   const subscriptionBudget = new ResponseBudget(config.maxResponseBytes, 'subscription');
+  // Websocket connections of one identity share one principal (never changed once made):
+  // each kept its own, about 100 bytes per idle connection. Bounded; a principal dropped
+  // here only means later connections get a copy of their own.
+  const principals = new LRUCache<string, Principal>({ max: 1000 });
+  const sharedPrincipal = (principal: Principal): Principal => {
+    const key = JSON.stringify([principal.admin, principal.userId, principal.teams]);
+    const known = principals.get(key);
+    if (known !== undefined) return known;
+    principals.set(key, principal);
+    return principal;
+  };
   const wsServer = serveGraphQLWs(
     {
       execute: executeWithinBudget,
@@ -222,7 +234,7 @@ export async function createGraphQLService(options: GraphQLServiceOptions): Prom
         const extra = connection.extra;
         try {
           // The upgrade's headers decide where they carry a credential; connectionParams never override them.
-          extra.principal = await authenticator.authenticateConnection(extra.headers ?? {}, params);
+          extra.principal = sharedPrincipal(await authenticator.authenticateConnection(extra.headers ?? {}, params));
           return true;
         } catch (error) {
           logger.info('websocket authentication refused', { requestId: extra.requestId, reason: coerceError(error).message });
