@@ -137,6 +137,17 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
    * stream with that error. After `return()` the sink hears nothing more. Set once,
    * instead of calling `next()`.
    */
+  /** The oldest queued entry (there is one: `backlog > 0`); the queue is dropped (and `onDrain` called) once it is empty. */
+  private dequeue(): StreamEntry<T> {
+    const queue = this.queue as StreamEntry<T>[];
+    const entry = queue.shift() as StreamEntry<T>;
+    if (queue.length === 0) {
+      this.queue = null;
+      this.onDrain?.();
+    }
+    return entry;
+  }
+
   consume(sink: StreamSink<T>): void {
     if (this.sink !== null || this.waiter !== null) throw new Error('PushStream: consumed twice');
     this.sink = sink;
@@ -146,15 +157,7 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
   next(): Promise<IteratorResult<T>> {
     if (this.sink !== null) return Promise.reject(new Error('PushStream: next() called on a stream given to consume()'));
     if (this.returned) return Promise.resolve(DONE);
-    const queue = this.queue;
-    if (queue !== null && queue.length > 0) {
-      const entry = queue.shift() as StreamEntry<T>;
-      if (queue.length === 0) {
-        this.queue = null;
-        this.onDrain?.();
-      }
-      return Promise.resolve(this.take(entry));
-    }
+    if (this.backlog > 0) return Promise.resolve(this.take(this.dequeue()));
     if (this.closing) return Promise.resolve(this.finish());
     if (this.waiter !== null) return Promise.reject(new Error('PushStream: next() called before the previous one settled'));
     return new Promise((resolve) => {
@@ -206,14 +209,8 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
           this.sink = null;
           return;
         }
-        const queue = this.queue;
-        if (queue !== null && queue.length > 0) {
-          const entry = queue.shift() as StreamEntry<T>;
-          if (queue.length === 0) {
-            this.queue = null;
-            this.onDrain?.();
-          }
-          this.deliver(entry);
+        if (this.backlog > 0) {
+          this.deliver(this.dequeue());
           continue;
         }
         if (!this.closing) return;
