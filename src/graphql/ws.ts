@@ -194,7 +194,7 @@ class GraphQLSocket extends WebSocket implements ProtocolSocket, ConnectionExtra
 // connection costs no closure per event.
 function onSocketMessage(this: WebSocket, data: RawData): void {
   (this as GraphQLSocket).connection?.received(String(data));
-  // \`ws\`'s receiver keeps the array its incoming chunks queue in, which grows to 17
+  // `ws`'s receiver keeps the array its incoming chunks queue in, which grows to 17
   // slots with the first chunk and never shrinks (about 150 bytes per idle socket): an
   // empty one is replaced by a new empty array.
   const receiver = (this as unknown as { _receiver?: { _buffers?: unknown[] } })._receiver;
@@ -202,7 +202,7 @@ function onSocketMessage(this: WebSocket, data: RawData): void {
 }
 
 /**
- * The peer's ping, answered as \`ws\`'s \`autoPong\` does (which would make a closure for
+ * The peer's ping, answered as `ws`'s `autoPong` does (which would make a closure for
  * every socket up front): a peer with more than MAX_PENDING_PONGS pongs unwritten is
  * terminated.
  */
@@ -220,7 +220,7 @@ function onSocketPing(this: WebSocket, data: Buffer): void {
   socket.pong(data, false, socket.pongWritten);
 }
 
-/** \`ws\`'s default \`maxPendingAutoPongs\`. */
+/** `ws`'s default `maxPendingAutoPongs`. */
 const MAX_PENDING_PONGS = 60;
 
 function onSocketClose(this: WebSocket): void {
@@ -261,7 +261,7 @@ class SocketServer {
       handleProtocols,
       clientTracking: false,
       perMessageDeflate: false,
-      // Answered by \`onSocketPing\`, without a closure per socket.
+      // Answered by `onSocketPing`, without a closure per socket.
       autoPong: false,
       WebSocket: GraphQLSocket,
     });

@@ -46,6 +46,7 @@ export function* claim(tx: Tx, request: ClaimRequest, limit: number): Op<Job[]> 
 /** Claims statement by statement so that no type exceeds its cap (see `claim`). */
 function* claimCapped(tx: Tx, request: ClaimRequest, now: Date, limit: number): Op<Job[]> {
   const left = new Map(Object.entries(request.caps ?? {}));
+  const { types: _t, excludeTypes: _e, caps: _c, ...rest } = request;
   const claimed: Job[] = [];
   while (claimed.length < limit) {
     const full = [...left].filter(([, n]) => n <= 0).map(([type]) => type);
@@ -56,7 +57,6 @@ function* claimCapped(tx: Tx, request: ClaimRequest, now: Date, limit: number): 
       const claimable = n > 0 && (filters.types === undefined || filters.types.includes(type));
       if (claimable && filters.excludeTypes?.includes(type) !== true) size = Math.min(size, n);
     }
-    const { types: _t, excludeTypes: _e, caps: _c, ...rest } = request;
     const jobs = yield* tx.claim({ ...rest, ...filters }, now, size);
     for (const job of jobs) {
       claimed.push(job);

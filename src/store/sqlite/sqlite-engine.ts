@@ -229,11 +229,7 @@ class SqliteTx implements Tx {
     });
   }
   loadJobs(ids: readonly string[]): Op<(Job | null)[]> {
-    return sync(() => {
-      if (ids.length === 1) return [this.engine.jobById(ids[0] as string)];
-      const byId = new Map((this.s.getJobs.all(JSON.stringify(ids)) as unknown[][]).map((row) => [row[0] as string, jobFromValues(row)]));
-      return ids.map((id) => byId.get(id) ?? null);
-    });
+    return sync(() => this.engine.jobsById(ids));
   }
   saveJobs(pairs: readonly { before: Job; after: Job }[]): Op<void> {
     return sync(() => {
@@ -523,15 +519,13 @@ export class SqliteEngine implements Engine {
   }
 
   async unit<T>(work: (tx: Tx) => Op<T>): Promise<T> {
-    let written: ChangeEvent[] | null = null;
-    const result = await this.write(() => {
+    const [result, written] = await this.write(() => {
       const tx = new SqliteTx(this, this.stmt, new Date(), this.deferBatchCounts);
       const value = runNow(work(tx));
-      written = tx.flushChanges(this.hub.subscriberCount > 0);
-      return value;
+      return [value, tx.flushChanges(this.hub.subscriberCount > 0)] as const;
     });
     // Committed: this process's subscribers get these from memory (see `pump`).
-    if (written !== null && (written as ChangeEvent[]).length > 0) this.local.push(written);
+    if (written !== null && written.length > 0) this.local.push(written);
     this.nudge();
     return result;
   }
@@ -620,6 +614,12 @@ export class SqliteEngine implements Engine {
   }
 
   async getJobs(ids: readonly string[]): Promise<(Job | null)[]> {
+    return this.jobsById(ids);
+  }
+
+  /** Jobs by id, in the order asked, null where missing (one statement; one job by its key). */
+  jobsById(ids: readonly string[]): (Job | null)[] {
+    if (ids.length === 1) return [this.jobById(ids[0] as string)];
     const byId = new Map((this.stmt.getJobs.all(JSON.stringify(ids)) as unknown[][]).map((row) => [row[0] as string, jobFromValues(row)]));
     return ids.map((id) => byId.get(id) ?? null);
   }
