@@ -111,6 +111,21 @@ export interface SubscriptionFeed {
   activeSubscriptions(): number;
 }
 
+/** The log lines numbered `seqs` (ascending) of a job, read page by page; a line deleted since is missing. */
+async function logLines(store: Pick<JobStore, 'listLogs'>, jobId: string, seqs: readonly number[]): Promise<Map<number, LogEntry>> {
+  const wanted = new Set(seqs);
+  const last = seqs.at(-1) as number;
+  const found = new Map<number, LogEntry>();
+  let after = (seqs[0] as number) - 1;
+  for (;;) {
+    const page = await store.listLogs(jobId, after, LOG_PAGE);
+    for (const entry of page) if (wanted.has(entry.seq)) found.set(entry.seq, entry);
+    const end = page.at(-1)?.seq;
+    if (page.length < LOG_PAGE || end === undefined || end >= last) return found;
+    after = end;
+  }
+}
+
 /** Log lines read per page before a `jobLogs` subscriber goes live. */
 const LOG_PAGE = 500;
 
@@ -582,18 +597,14 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
               stream.end();
               return;
             }
-            if (event.op !== 'logged' || event.data === null) return;
-            const seq = event.data.seq as number;
-            if (seq <= lastSeq) return;
-            lastSeq = seq;
-            stream.push({
-              seq,
-              jobId: id,
-              attempt: event.data.attempt as number,
-              at: event.at,
-              level: event.data.level as LogLevel,
-              message: event.data.message as string,
-            });
+            // A write's new lines are announced by its change (`logSeqs`); their text is read from the log, once per change.
+            const seqs = event.data?.logSeqs;
+            if (!Array.isArray(seqs)) return;
+            const fresh = (seqs as number[]).filter((seq) => seq > lastSeq);
+            if (fresh.length === 0) return;
+            lastSeq = fresh.at(-1) as number;
+            const lines = logLines(store, id, fresh);
+            for (const seq of fresh) stream.push(lines.then((found) => found.get(seq) ?? SKIP));
           },
           { keys: [`job:${id}`] },
         );

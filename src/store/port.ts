@@ -244,7 +244,9 @@ export type ChangeOp = 'created' | 'updated' | 'deleted' | 'logged';
 /**
  * One write, as seen by the change feed. `data` is a summary fixed at write time, so
  * a replay shows every intermediate state:
- * - job: `{ status, attempts, progress, cancelRequested }`, `logged`: the log entry;
+ * - job: `{ status, attempts, progress, cancelRequested }`, plus `logSeqs` when the
+ *   same write added log lines (their numbers: the text is read with `listLogs`);
+ *   `logged` (lines alone): `{ logSeqs }`;
  * - batch: `{ status, counts, active, archived }`;
  * - delivery: `{ status, event }`.
  */

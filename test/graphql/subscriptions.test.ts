@@ -167,7 +167,7 @@ describe('subscriptions', () => {
       client,
       'subscription ($id: ID!) { jobLogs(id: $id) { seq message level } }',
       { id },
-      (values) => values.some((v) => v.message === 'opened one'),
+      (values) => values.some((v) => v.message.startsWith('completed in')),
     );
     await expect.poll(() => logs.values.some((v) => v.message === 'waiting for one'), { timeout: 5000 }).toBe(true);
     api.gates.open('one');
@@ -176,13 +176,47 @@ describe('subscriptions', () => {
     expect(values.map((v) => v.status)).toContain('PROCESSING');
     expect(values.at(-1)).toMatchObject({ op: 'UPDATED', status: 'COMPLETED', job: { status: 'COMPLETED' } });
     const lines = await logs.finished;
-    // The claim line comes first; the outcome's line may arrive with the last one.
-    expect(lines.map((l) => l.message).slice(0, 3)).toEqual([
+    // The claim line comes first; the outcome's line travels in the completion's change.
+    expect(lines.map((l) => l.message)).toEqual([
       expect.stringMatching(/^claimed by worker /),
       'waiting for one',
       'opened one',
+      expect.stringMatching(/^completed in \d+ ms$/),
     ]);
-    expect((lines[1] as { seq: number }).seq).toBeGreaterThan((lines[0] as { seq: number }).seq);
+    const seqs = lines.map((l) => l.seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(new Set(seqs).size).toBe(4);
+  });
+
+  it('jobLogs streams every line of a write of more lines than a page, in order, once', async () => {
+    api = await startApi();
+    const { body } = await api.gql<{ submitJob: { job: { id: string } } }>(
+      'mutation { submitJob(input: { type: "gate", parameters: { key: "many", lines: 1200 } }) { job { id } } }',
+    );
+    const id = body.data?.submitJob.job.id as string;
+    const logs = subscribe<{ seq: number; message: string }>(
+      api.client(),
+      'subscription ($id: ID!) { jobLogs(id: $id) { seq message } }',
+      { id },
+      (values) => values.some((v) => v.message.startsWith('completed in')),
+    );
+    await expect.poll(() => logs.values.some((v) => v.message === 'waiting for many'), { timeout: 5000 }).toBe(true);
+    api.gates.open('many');
+    const lines = await logs.finished;
+    const numbered = Array.from({ length: 1200 }, (_, i) => `line ${i + 1}`);
+    expect(lines.map((l) => l.message)).toEqual([
+      expect.stringMatching(/^claimed by worker /),
+      'waiting for many',
+      'opened many',
+      ...numbered,
+      expect.stringMatching(/^completed in \d+ ms$/),
+    ]);
+    const seqs = lines.map((l) => l.seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    // The stored log is the same, line for line.
+    const stored = await api.conveyor.store.listLogs(id, null, 1000);
+    expect(stored.map((l) => l.seq)).toEqual(seqs.slice(0, 1000));
   });
 
   it('jobUpdated with a cursor the store no longer holds starts over from a fresh snapshot', async () => {
@@ -197,6 +231,8 @@ describe('subscriptions', () => {
     expect(snapshot).toMatchObject({ op: 'SNAPSHOT', status: expect.stringMatching(/PENDING|PROCESSING/) });
     api.gates.open('late');
     await expect.poll(async () => (await api.conveyor.client.getJob(id))?.status).toBe('COMPLETED');
+    // One more change, so that the completion is not the newest change (which purge keeps).
+    await api.gql('mutation { submitJob(input: { type: "echo" }) { job { id } } }');
     // Retention drops every change up to now: the snapshot's cursor has expired.
     const purged = await api.conveyor.store.purge({ changesBefore: new Date(Date.now() + 60_000) });
     expect(purged.changes).toBeGreaterThan(0);

@@ -96,11 +96,16 @@ export function testHandlers(gates: Gates) {
     defineHandler({
       type: 'gate',
       description: 'Waits until the test opens gate `key`.',
-      parameters: z.strictObject({ key: z.string(), fail: z.boolean().default(false) }),
+      parameters: z.strictObject({
+        key: z.string(),
+        fail: z.boolean().default(false),
+        lines: z.number().int().min(0).max(5000).default(0),
+      }),
       async run(p, ctx) {
         ctx.log('info', `waiting for ${p.key}`);
         await gates.wait(p.key, ctx.signal);
         ctx.log('info', `opened ${p.key}`);
+        for (let i = 1; i <= p.lines; i++) ctx.log('debug', `line ${i}`);
         if (p.fail) throw new PermanentJobError('GATE_FAILED', `gate ${p.key} says fail`);
         return { key: p.key };
       },

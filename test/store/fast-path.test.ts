@@ -27,7 +27,7 @@ const batch = () => ({
 const report = { logs: [{ level: 'info' as const, message: 'done in 5 ms' }] };
 const token = (job: Job): ClaimToken => ({ jobId: job.id, workerId: 'w1', leaseToken: job.leaseToken });
 
-/** Replaces ids and times with placeholders, so that two jobs' writes compare. */
+/** Replaces ids, times and log line numbers with placeholders, so that two jobs' writes compare. */
 function normalize(value: unknown): unknown {
   if (value instanceof Date) return 'TIME';
   if (typeof value === 'string') {
@@ -41,7 +41,11 @@ function normalize(value: unknown): unknown {
     return Object.fromEntries(
       Object.entries(value).map(([k, v]) => [
         k,
-        /(^at|_at|At|_until|Until|^seq)$/.test(k) && typeof v === 'number' ? 'TIME' : normalize(v),
+        /(^at|_at|At|_until|Until|^seq)$/.test(k) && typeof v === 'number'
+          ? 'TIME'
+          : k === 'logSeqs' && Array.isArray(v)
+            ? v.map(() => 'SEQ')
+            : normalize(v),
       ]),
     );
   }

@@ -160,11 +160,14 @@ function batching(adapter: AdapterUnderTest): void {
     const jobEvents = events.filter((e) => e.entity === 'job').map((e) => [e.id, e.op, e.status]);
     expect(jobEvents).toEqual([
       [a.id, 'updated', 'PROCESSING'],
-      // Log lines carry the state they were written in, before the completion.
-      [a.id, 'logged', 'PROCESSING'],
       [a.id, 'updated', 'COMPLETED'],
       [c.id, 'updated', 'FAILED'],
     ]);
+    // The completion's change announces its log line by the number it was stored under; the refused line is nowhere.
+    const [aLog] = await store.listLogs(a.id, null, 10);
+    const completion = events.find((e) => e.id === a.id && e.status === 'COMPLETED');
+    expect(completion?.data?.logSeqs).toEqual([aLog?.seq]);
+    expect(events.filter((e) => e.op === 'logged')).toEqual([]);
     expect(events.filter((e) => e.entity === 'delivery')).toHaveLength(2);
     expect(events.filter((e) => e.entity === 'batch').at(-1)?.data).toMatchObject({ counts: { completed: 1, failed: 1, processing: 1 } });
 

@@ -110,6 +110,15 @@ describe('SQLite live feed from memory', () => {
     expect(live).toEqual(expected);
     // The other process's writes are among them, between this one's.
     expect(expected.some((event) => event.ownerId === 'v')).toBe(true);
-    expect(expected.filter((event) => event.op === 'logged').map((event) => event.data?.message)).toEqual(['hello', 'done']);
+    // Log lines are announced by number: 'hello' alone (`logged`), 'done' with the completion.
+    const announced = expected.flatMap((event) =>
+      Array.isArray(event.data?.logSeqs) ? [[event.op, ...(event.data.logSeqs as number[])]] : [],
+    );
+    const log = await mine.listLogs(first.id, null, 10);
+    expect(announced).toEqual([
+      ['logged', log[0]?.seq],
+      ['updated', log[1]?.seq],
+    ]);
+    expect(log.map((line) => line.message)).toEqual(['hello', 'done']);
   });
 });

@@ -161,7 +161,8 @@ export interface JobWrite {
 /**
  * Writes job changes with all their effects, one primitive call per kind of record
  * however many jobs (MongoDB: one `bulkWrite` for the jobs): the log lines with their
- * `logged` changes, the new states, their change events and outbox records, in the order
+ * change events (a write's line numbers ride in its `updated` change; lines alone are
+ * one `logged` change), the new states, their change events and outbox records, in the order
  * of `writes`, and each job's batch counts (unless `moveBatch` is false: the caller moves
  * a whole chunk). A job written twice is saved once, with its last state. Every job change
  * of every operation goes through here, so its effects are composed in one place for both
@@ -184,19 +185,18 @@ export function* commitJobs(tx: Tx, writes: readonly JobWrite[], moveBatch = tru
   let lines = 0;
   for (const write of writes) {
     const { before, after } = write;
-    if (write.logs !== undefined && write.logs.length > 0) {
-      const numbers = seqs[lines++] ?? [];
-      write.logs.forEach((entry, i) => {
-        const data = { seq: numbers[i] ?? null, level: entry.level, message: entry.message, attempt: before.attempts };
-        changes.push(jobChange(before, 'logged', now, data));
-      });
-    }
+    // The numbers of the lines this write added; their text is in the log, not in the feed.
+    const logSeqs = write.logs !== undefined && write.logs.length > 0 ? (seqs[lines++] ?? []) : null;
     if (after === null || after === before) {
+      // Lines alone: one `logged` change for all of them.
+      if (logSeqs !== null) changes.push(jobChange(before, 'logged', now, { logSeqs }));
       effects.push(NO_EFFECTS);
       continue;
     }
     if (write.saved !== true) saves.set(after.id, { before: saves.get(after.id)?.before ?? before, after });
-    changes.push(jobChange(after, 'updated', now, write.data ?? jobChangeData(after)));
+    // Lines written with a new state are announced by its change (they come before it in the log).
+    const data = write.data ?? jobChangeData(after);
+    changes.push(jobChange(after, 'updated', now, logSeqs === null ? data : { ...data, logSeqs }));
     const effect = T.effectsOf(before, after);
     const event = effect.jobEvent;
     if (event !== null) {

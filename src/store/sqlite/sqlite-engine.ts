@@ -74,6 +74,8 @@ export interface SqliteEngineOptions {
 const CHANGE_COLUMNS = 'at, entity, op, entity_id, batch_id, owner_id, status, version, data';
 const CHANGE_FIELDS = 9;
 const CHANGES_PER_INSERT = 32;
+/** Log lines per INSERT (five values each). */
+const LOGS_PER_INSERT = 32;
 
 /**
  * A change event from a row's values in `CHANGE_COLUMNS` order from `at`: the values
@@ -91,6 +93,22 @@ function changeFromValues(v: readonly unknown[], at: number, seq: number): Chang
     version: v[at + 7] as number,
     at: new Date(v[at] as number),
     data: parse(v[at + 8]),
+  };
+}
+
+/** A change this process wrote, as published to its own listeners (equal to `changeFromValues` of its row). */
+function publishedChange(c: NewChange, seq: number): ChangeEvent {
+  return {
+    cursor: encodeSeqCursor(seq),
+    entity: c.entity,
+    op: c.op,
+    id: c.id,
+    batchId: c.batchId ?? null,
+    ownerId: c.ownerId ?? null,
+    status: c.status ?? null,
+    version: c.version,
+    at: c.at,
+    data: c.data ?? null,
   };
 }
 
@@ -116,7 +134,7 @@ const BATCH_COLUMNS = `id, name, owner_id, team_ids, access, visibility, readers
 type Statements = ReturnType<typeof statements>;
 
 function statements(db: Database.Database) {
-  /** Job reads: `JOB_COLUMNS` as arrays (see rows.ts). */
+  /** Job reads: `JOB_COLUMNS` in raw mode (see rows.ts). */
   const jobs = (sql: string) => db.prepare(sql).raw(true);
   const claimed = `SET status = 'PROCESSING', attempts = attempts + 1, lease_token = lease_token + 1, lease_owner = @worker,
     worker_id = @worker, lease_until = @until, started_at = @now, finished_at = NULL, version = version + 1, updated_at = @now`;
@@ -150,7 +168,6 @@ function statements(db: Database.Database) {
     pauseJobs: db.prepare(
       'UPDATE jobs SET paused = ? WHERE id IN (SELECT id FROM jobs WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?) RETURNING id',
     ),
-    insertLog: db.prepare('INSERT INTO job_logs (job_id, attempt, at, level, message) VALUES (?, ?, ?, ?, ?)'),
     listLogs: db.prepare('SELECT * FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
     insertBatch: db.prepare(`INSERT INTO batches (${BATCH_COLUMNS}) VALUES (${BATCH_COLUMNS.split(',').map((c) => `@${c.trim()}`)})`),
     updateBatch: db.prepare(`UPDATE batches SET active = @active, archived = @archived, total = @total, pending = @pending,
@@ -299,12 +316,33 @@ class SqliteTx implements Tx {
   expiredLeases(now: Date, limit: number): Op<Job[]> {
     return sync(() => (this.s.expiredLeases.all(now.getTime(), limit) as unknown[][]).map(jobFromValues));
   }
+  /**
+   * Log lines in multi-row INSERTs (up to `LOGS_PER_INSERT` a statement). The unit holds
+   * the write lock, so one statement's rows get consecutive sequence numbers ending at
+   * its last rowid.
+   */
   insertLogs(items: readonly { job: Job; entries: readonly NewLogEntry[] }[]): Op<number[][]> {
     return sync(() => {
       const at = this.now.getTime();
-      return items.map(({ job, entries }) =>
-        entries.map((e) => Number(this.s.insertLog.run(job.id, job.attempts, at, e.level, e.message).lastInsertRowid)),
-      );
+      const seqs = items.map((): number[] => []);
+      let values: unknown[] = [];
+      let owners: number[] = [];
+      const flush = () => {
+        const rows = owners.length;
+        const last = Number(this.engine.logInsert(rows).run(values).lastInsertRowid);
+        for (let i = 0; i < rows; i++) seqs[owners[i] as number]?.push(last - rows + 1 + i);
+        values = [];
+        owners = [];
+      };
+      items.forEach(({ job, entries }, item) => {
+        for (const e of entries) {
+          values.push(job.id, job.attempts, at, e.level, e.message);
+          owners.push(item);
+          if (owners.length === LOGS_PER_INSERT) flush();
+        }
+      });
+      if (owners.length > 0) flush();
+      return seqs;
     });
   }
   getBatch(id: string): Op<Batch | null> {
@@ -371,10 +409,13 @@ class SqliteTx implements Tx {
           this.lastEncoded = json(c.data);
         }
         this.changeValues.push(c.at.getTime(), c.entity, c.op, c.id, c.batchId, c.ownerId, c.status, c.version, this.lastEncoded);
+        this.changeSources.push(c);
       }
     });
   }
   private changeValues: unknown[] = [];
+  /** The changes `changeValues` holds, published as they are (their summaries are not parsed back). */
+  private changeSources: NewChange[] = [];
   private lastData: JsonObject | null = null;
   private lastEncoded: string | null | undefined;
 
@@ -391,9 +432,13 @@ class SqliteTx implements Tx {
       const chunk = values.slice(at, at + CHANGE_FIELDS * CHANGES_PER_INSERT);
       const rows = chunk.length / CHANGE_FIELDS;
       const last = Number(this.engine.changeInsert(rows).run(chunk).lastInsertRowid);
-      if (written !== null) for (let i = 0; i < rows; i++) written.push(changeFromValues(chunk, i * CHANGE_FIELDS, last - rows + 1 + i));
+      if (written !== null) {
+        const first = at / CHANGE_FIELDS;
+        for (let i = 0; i < rows; i++) written.push(publishedChange(this.changeSources[first + i] as NewChange, last - rows + 1 + i));
+      }
     }
     this.changeValues = [];
+    this.changeSources = [];
     return written;
   }
   insertDeliveries(deliveries: readonly Delivery[]): Op<void> {
@@ -472,6 +517,7 @@ export class SqliteEngine implements Engine {
   private readonly changePollMs: number;
   private readonly claimStatements = new Map<string, Database.Statement>();
   private readonly changeInserts: Database.Statement[] = [];
+  private readonly logInserts: Database.Statement[] = [];
   /** Prepared list queries, one per filter shape (bounded: shapes come from callers' filters). */
   private readonly listStatements = new LRUCache<string, Database.Statement>({ max: 500 });
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -551,6 +597,18 @@ export class SqliteEngine implements Engine {
     }
   }
 
+  /** The INSERT of `rows` log lines (one statement per row count, prepared once). */
+  logInsert(rows: number): Database.Statement {
+    let statement = this.logInserts[rows];
+    if (statement === undefined) {
+      statement = this.db.prepare(
+        `INSERT INTO job_logs (job_id, attempt, at, level, message) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?)').join(', ')}`,
+      );
+      this.logInserts[rows] = statement;
+    }
+    return statement;
+  }
+
   /** The INSERT of `rows` change events (one statement per row count, prepared once). */
   changeInsert(rows: number): Database.Statement {
     let statement = this.changeInserts[rows];
@@ -620,7 +678,12 @@ export class SqliteEngine implements Engine {
   /** Jobs by id, in the order asked, null where missing (one statement; one job by its key). */
   jobsById(ids: readonly string[]): (Job | null)[] {
     if (ids.length === 1) return [this.jobById(ids[0] as string)];
-    const byId = new Map((this.stmt.getJobs.all(JSON.stringify(ids)) as unknown[][]).map((row) => [row[0] as string, jobFromValues(row)]));
+    const byId = new Map(
+      (this.stmt.getJobs.all(JSON.stringify(ids)) as unknown[][]).map((row) => {
+        const job = jobFromValues(row);
+        return [job.id, job] as const;
+      }),
+    );
     return ids.map((id) => byId.get(id) ?? null);
   }
 
