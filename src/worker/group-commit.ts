@@ -35,6 +35,8 @@ export class GroupCommit {
   constructor(
     private readonly store: Pick<QueuePort, 'commitWrites'>,
     private readonly claims: GroupClaims,
+    /** Writes per transaction at most; more wait for the next one (default: no limit). */
+    private readonly maxWrites = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Queues a write for the next group; resolves with its job as written. */
@@ -61,9 +63,9 @@ export class GroupCommit {
   }
 
   private async commit(): Promise<void> {
-    const group = this.queue;
-    if (group.length === 0) return;
-    this.queue = [];
+    if (this.queue.length === 0) return;
+    const group = this.queue.length <= this.maxWrites ? this.queue : this.queue.splice(0, this.maxWrites);
+    if (group === this.queue) this.queue = [];
     this.committing = true;
     this.groups++;
     const writes = group.map((p) => p.write);

@@ -41,6 +41,15 @@ import { LeaseTimer } from './lease-timer.js';
 
 export type WorkerConfig = ResolvedConfig['worker'];
 
+/**
+ * Writes per group commit at most. More in one turn (handlers that woke together) go in
+ * consecutive transactions: the first group's freed slots start their next jobs while
+ * the rest wait a turn, instead of every slot waiting for one long transaction (20 ms
+ * handlers at concurrency 200: 0.80 → 0.84 of their ideal rate). A worker at
+ * concurrency ≤ 64 commits each turn in one transaction as before.
+ */
+export const GROUP_WRITES = 64;
+
 export interface WorkerOptions {
   /** The queue, the change feed (wake-ups, cancellations) and job reads. */
   store: QueuePort & ChangeFeed & Pick<JobsPort, 'getJobs'>;
@@ -491,34 +500,38 @@ export function createWorker(options: WorkerOptions): Worker {
    * for the slots those runs free (one commit per group instead of two per job on a busy
    * worker); one claim at a time per worker, so per-type limits hold exactly.
    */
-  const group = new GroupCommit(store, {
-    request(writes) {
-      if (stopping) return null;
-      const leaving = writes
-        .filter(settles)
-        .map((write) => runs.get(write.token.jobId))
-        // Only runs whose handler has returned: an aborted handler may still hold its slot.
-        .filter((run): run is Run => run !== undefined && run.returned && !run.freed)
-        .map((run) => run.job);
-      if (leaving.length === 0) return null;
-      if (filling) {
-        refill = true;
-        return null;
-      }
-      const free = config.concurrency - slots + leaving.length;
-      const request = free > 0 ? claimRequest(leaving) : null;
-      if (request === null) return null;
-      filling = true;
-      return { request, limit: free };
+  const group = new GroupCommit(
+    store,
+    {
+      request(writes) {
+        if (stopping) return null;
+        const leaving = writes
+          .filter(settles)
+          .map((write) => runs.get(write.token.jobId))
+          // Only runs whose handler has returned: an aborted handler may still hold its slot.
+          .filter((run): run is Run => run !== undefined && run.returned && !run.freed)
+          .map((run) => run.job);
+        if (leaving.length === 0) return null;
+        if (filling) {
+          refill = true;
+          return null;
+        }
+        const free = config.concurrency - slots + leaving.length;
+        const request = free > 0 ? claimRequest(leaving) : null;
+        if (request === null) return null;
+        filling = true;
+        return { request, limit: free };
+      },
+      claimed(jobs, requested) {
+        // The finishing handlers have returned: their slots pass to these jobs as their runs end.
+        for (const job of jobs) begin(job);
+        if (!requested) return;
+        filling = false;
+        if (refill && !stopping) void fill();
+      },
     },
-    claimed(jobs, requested) {
-      // The finishing handlers have returned: their slots pass to these jobs as their runs end.
-      for (const job of jobs) begin(job);
-      if (!requested) return;
-      filling = false;
-      if (refill && !stopping) void fill();
-    },
-  });
+    GROUP_WRITES,
+  );
 
   const leases = new LeaseTimer(
     store,

@@ -4,6 +4,7 @@ import type { Job } from '../../src/domain/types.js';
 import { JobFailure, PermanentJobError } from '../../src/errors.js';
 import { defineHandler, type HandlerDefinition } from '../../src/handlers/registry.js';
 import { retryDelay } from '../../src/worker/backoff.js';
+import { GROUP_WRITES } from '../../src/worker/worker.js';
 import { createHarness, deferred, type Harness, observeCalls, observeClaims } from '../helpers/worker-harness.js';
 
 const anyParams = z.looseObject({});
@@ -114,6 +115,35 @@ describe('worker', () => {
     // Handlers that finish in the same turn are committed together: fewer commits than jobs.
     expect(groups.flat().filter((kind) => kind === 'complete')).toHaveLength(10);
     expect(groups.length).toBeLessThan(10);
+  });
+
+  it(`commits more than ${GROUP_WRITES} outcomes of one turn in consecutive groups of at most ${GROUP_WRITES}, every job completed once`, async () => {
+    const groups: number[] = [];
+    const store = observeCalls(h.store, ['commitWrites'], (_method, args) => {
+      groups.push((args[0] as unknown[]).length);
+    });
+    const count = GROUP_WRITES * 2 + 22;
+    const all = deferred();
+    let running = 0;
+    const ids = await submit(h, 'wave', count);
+    const worker = h.worker(
+      [
+        handler('wave', async () => {
+          if (++running === count) all.resolve();
+          // Every handler returns in the same turn, once all of them run.
+          await all.promise;
+          return {};
+        }),
+      ],
+      { concurrency: count },
+      { store },
+    );
+    worker.start();
+    const jobs = await h.waitForStatus(ids, ['COMPLETED']);
+    expect(jobs.every((job) => job.attempts === 1)).toBe(true);
+    expect(groups.reduce((sum, n) => sum + n, 0)).toBe(count);
+    expect(Math.max(...groups)).toBe(GROUP_WRITES);
+    expect(groups.length).toBeGreaterThanOrEqual(3);
   });
 
   it("renews every running job's lease with one store call per tick, not one per job", async () => {
