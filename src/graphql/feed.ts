@@ -597,13 +597,27 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
               stream.end();
               return;
             }
+            const data = event.data;
+            if (data === null) return;
+            // A change written by a process of an earlier version: one line, with its text.
+            if (event.op === 'logged' && typeof data.seq === 'number' && typeof data.message === 'string') {
+              if (data.seq <= lastSeq) return;
+              lastSeq = data.seq;
+              const line = { seq: data.seq, jobId: id, attempt: data.attempt as number, at: event.at };
+              stream.push({ ...line, level: data.level as LogLevel, message: data.message });
+              return;
+            }
             // A write's new lines are announced by its change (`logSeqs`); their text is read from the log, once per change.
-            const seqs = event.data?.logSeqs;
+            const seqs = data.logSeqs;
             if (!Array.isArray(seqs)) return;
             const fresh = (seqs as number[]).filter((seq) => seq > lastSeq);
             if (fresh.length === 0) return;
             lastSeq = fresh.at(-1) as number;
-            const lines = logLines(store, id, fresh);
+            // A failed read fails the stream once (after the lines before it); its entries are left out.
+            const lines = logLines(store, id, fresh).catch((error: unknown) => {
+              stream.fail(error);
+              return new Map<number, LogEntry>();
+            });
             for (const seq of fresh) stream.push(lines.then((found) => found.get(seq) ?? SKIP));
           },
           { keys: [`job:${id}`] },

@@ -222,7 +222,7 @@ export function createWorker(options: WorkerOptions): Worker {
       const logs = run.pendingLogs.splice(0);
       const progress = run.pendingProgress;
       run.pendingProgress = null;
-      // Both in the same group commit, lines first.
+      // Both queued for the next group commit, lines first (a group at its size limit may leave the second for the one after).
       const writes: Promise<void>[] = [];
       if (logs.length > 0) writes.push(guarded(run, 'writing logs', () => group.write({ kind: 'logs', token: run.token, entries: logs })));
       if (progress !== null) {

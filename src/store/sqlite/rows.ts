@@ -16,33 +16,39 @@ function reviveError(e: Record<string, unknown>): Job['errors'][number] {
   return { ...(e as unknown as Job['errors'][number]), at: new Date(e.at as string) };
 }
 
-/** The job columns in the order of the array `JOB_COLUMNS` selects; `json` marks JSON text. */
-const JOB_FIELDS: readonly [column: string, json?: 'json'][] = [
+/**
+ * The job columns in the order of the array `JOB_COLUMNS` selects. `nest` marks JSON
+ * columns of a shape Conveyor bounds itself, nested in the array by `json(…)`; the JSON
+ * columns that hold what submitters and handlers give (parameters, results, error
+ * details, webhook, ingest) stay text, parsed here: SQLite's `json()` refuses nesting
+ * deeper than 1,000 levels, which must never make a job unreadable.
+ */
+const JOB_FIELDS: readonly [column: string, nest?: 'nest'][] = [
   ['id'],
   ['type'],
-  ['parameters', 'json'],
+  ['parameters'],
   ['status'],
   ['priority'],
   ['run_at'],
   ['attempts'],
   ['max_attempts'],
-  ['progress', 'json'],
-  ['results', 'json'],
-  ['error', 'json'],
-  ['errors', 'json'],
+  ['progress', 'nest'],
+  ['results'],
+  ['error'],
+  ['errors'],
   ['owner_id'],
-  ['team_ids', 'json'],
-  ['access', 'json'],
+  ['team_ids', 'nest'],
+  ['access', 'nest'],
   ['batch_id'],
   ['track'],
-  ['webhook', 'json'],
+  ['webhook'],
   ['idempotency_key'],
   ['cache_key'],
   ['cached_from'],
-  ['ingest', 'json'],
+  ['ingest'],
   ['correlation_id'],
   ['worker_id'],
-  ['usage', 'json'],
+  ['usage', 'nest'],
   ['cancel_requested'],
   ['lease_owner'],
   ['lease_until'],
@@ -55,14 +61,15 @@ const JOB_FIELDS: readonly [column: string, json?: 'json'][] = [
 ];
 
 /**
- * What a job is read as: one value, a JSON array of its columns with the JSON columns
- * nested (`json(…)`), so a row costs one string and one `JSON.parse` (`jobFromValues`).
- * Measured: ~3.5 µs a job against ~5.8 µs for the 34 columns as separate values (each
- * a value better-sqlite3 converts) plus their JSON parses, and ~11 µs for a row object.
- * Statements select it in raw mode; a statement may select more after it (e.g. the
- * idempotency fingerprint, at `AFTER_JOB_COLUMNS`).
+ * What a job is read as: one value, a JSON array of its columns (the bounded JSON
+ * columns nested), so a row costs one string and one `JSON.parse` (`jobFromValues`)
+ * plus the parses of the text JSON columns. Measured: ~3.5 µs a job against ~5.8 µs for
+ * the 34 columns as separate values (each a value better-sqlite3 converts) plus their
+ * JSON parses, and ~11 µs for a row object. Statements select it in raw mode; a
+ * statement may select more after it (e.g. the idempotency fingerprint, at
+ * `AFTER_JOB_COLUMNS`).
  */
-export const JOB_COLUMNS = `json_array(${JOB_FIELDS.map(([column, kind]) => (kind === 'json' ? `json(${column})` : column)).join(', ')})`;
+export const JOB_COLUMNS = `json_array(${JOB_FIELDS.map(([column, nest]) => (nest === 'nest' ? `json(${column})` : column)).join(', ')})`;
 
 /** Index of the first value after `JOB_COLUMNS` in a raw row. */
 export const AFTER_JOB_COLUMNS = 1;
@@ -71,11 +78,11 @@ export const AFTER_JOB_COLUMNS = 1;
 export function jobFromValues(row: readonly unknown[]): Job {
   const v = JSON.parse(row[0] as string) as unknown[];
   const progress = v[8] as Record<string, unknown> | null;
-  const error = v[10] as Record<string, unknown> | null;
+  const error = parse<Record<string, unknown> | null>(v[10]);
   return {
     id: v[0] as string,
     type: v[1] as string,
-    parameters: v[2] as Job['parameters'],
+    parameters: parse(v[2]),
     status: v[3] as JobStatus,
     priority: v[4] as number,
     runAt: new Date(v[5] as number),
@@ -85,19 +92,19 @@ export function jobFromValues(row: readonly unknown[]): Job {
       progress === null
         ? null
         : { ...(progress as unknown as NonNullable<Job['progress']>), updatedAt: new Date(progress.updatedAt as string) },
-    results: v[9] as Job['results'],
+    results: parse(v[9]),
     error: error === null ? null : reviveError(error),
-    errors: (v[11] as Record<string, unknown>[]).map(reviveError),
+    errors: parse<Record<string, unknown>[]>(v[11]).map(reviveError),
     ownerId: v[12] as string,
     teamIds: v[13] as string[],
     accessControl: v[14] as AccessControl,
     batchId: text(v[15]),
     track: text(v[16]),
-    webhook: v[17] as Job['webhook'],
+    webhook: parse(v[17]),
     idempotencyKey: text(v[18]),
     cacheKey: text(v[19]),
     cachedFrom: text(v[20]),
-    ingest: (v[21] ?? null) as Job['ingest'],
+    ingest: parse(v[21] ?? null),
     correlationId: text(v[22]),
     workerId: text(v[23]),
     usage: (v[24] ?? null) as Job['usage'],
