@@ -81,7 +81,7 @@ describe('jobLogs feed', () => {
     await store.appendLogs(token, [{ level: 'info', message: 'now' }]);
     expect(((await stream.next()).value as LogEntry).message).toBe('now');
     // A change as an earlier version wrote it, straight into the table another process shares.
-    const [{ seq }] = store.connection.prepare('SELECT max(seq) AS seq FROM job_logs').all() as { seq: number }[];
+    const seq = store.connection.prepare('SELECT max(seq) FROM job_logs').pluck().get() as number;
     store.connection
       .prepare(
         `INSERT INTO changes (at, entity, op, entity_id, batch_id, owner_id, status, version, data) VALUES (?, 'job', 'logged', ?, NULL, 'alice', 'PROCESSING', 2, ?)`,
