@@ -150,6 +150,8 @@ export function createWorker(options: WorkerOptions): Worker {
   let started = false;
   let filling = false;
   let refill = false;
+  /** The fill under way (see `fill`). */
+  let filled: Promise<void> | null = null;
   let pollTimer: NodeJS.Timeout | null = null;
   let listening: Listening | null = null;
   let relisten: NodeJS.Timeout | null = null;
@@ -552,12 +554,26 @@ export function createWorker(options: WorkerOptions): Worker {
     { heartbeatMs: config.heartbeatMs, leaseMs: config.leaseMs },
   );
 
-  /** Fills free slots: one claim of as many jobs as there are free slots, again while that takes them all. */
-  async function fill(): Promise<void> {
+  /**
+   * Starts filling free slots unless a fill is under way (then that one goes round again).
+   * The fill under way is kept so that `stop()` can wait for it: a claim it has started
+   * may still commit, and its jobs are to be given back before the store closes.
+   */
+  function fill(): Promise<void> {
     if (filling) {
       refill = true;
-      return;
+      return Promise.resolve();
     }
+    const run = fillSlots();
+    filled = run;
+    void run.finally(() => {
+      if (filled === run) filled = null;
+    });
+    return run;
+  }
+
+  /** Fills free slots: one claim of as many jobs as there are free slots, again while that takes them all. */
+  async function fillSlots(): Promise<void> {
     filling = true;
     try {
       do {
@@ -633,6 +649,8 @@ export function createWorker(options: WorkerOptions): Worker {
       if (relisten !== null) clearTimeout(relisten);
       listening?.stop();
       listening = null;
+      // A claim under way may still commit: its jobs start or are given back before we go on.
+      if (filled !== null) await filled;
       if (slots > 0) {
         log.info('waiting for running jobs', { running: slots, graceMs: config.shutdownGraceMs });
         await new Promise<void>((resolve) => {

@@ -146,6 +146,41 @@ describe('worker', () => {
     expect(groups.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('stop() waits for a claim under way and gives its jobs back, so nothing is claimed after it returns', async () => {
+    const ids = await submit(h, 'work', 5);
+    // The worker's first claim is held at the store's door until the test opens it.
+    const door = deferred();
+    let claims = 0;
+    const store = new Proxy(h.store, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (typeof value !== 'function') return value;
+        if (key !== 'claim') return value.bind(target);
+        return async (...args: Parameters<typeof target.claim>) => {
+          claims++;
+          await door.promise;
+          return target.claim(...args);
+        };
+      },
+    });
+    const worker = h.worker([handler('work', async () => ({}))], { concurrency: 5 }, { store });
+    worker.start();
+    await expect.poll(() => claims).toBe(1);
+    let stopped = false;
+    const stopping = worker.stop().then(() => {
+      stopped = true;
+    });
+    for (let i = 0; i < 5; i++) await turn();
+    expect(stopped).toBe(false);
+    door.resolve();
+    await stopping;
+    // The claim committed after stop() began; its jobs were given back before stop() returned.
+    const jobs = (await h.store.getJobs(ids)) as Job[];
+    expect(jobs.map((job) => job.status)).toEqual(ids.map(() => 'PENDING'));
+    expect(jobs.every((job) => job.attempts === 0 && job.leaseOwner === null)).toBe(true);
+    expect(claims).toBe(1);
+  });
+
   it("renews every running job's lease with one store call per tick, not one per job", async () => {
     const renewals: number[] = [];
     let single = 0;
