@@ -422,7 +422,8 @@ export function createWorker(options: WorkerOptions): Worker {
 
       let outcome: { ok: true; value: JsonObject | undefined } | { ok: false; error: unknown };
       try {
-        const cached = await reuse(job, context);
+        // Only a job submitted with the result cache has anything to reuse (no await otherwise).
+        const cached = job.cachedFrom === null ? null : await reuse(job, context);
         if (cached !== null) outcome = { ok: true, value: cached };
         else {
           run.files = [];
@@ -511,7 +512,7 @@ export function createWorker(options: WorkerOptions): Worker {
           .filter(settles)
           .map((write) => runs.get(write.token.jobId))
           // Only runs whose handler has returned: an aborted handler may still hold its slot.
-          .filter((run): run is Run => run !== undefined && run.returned && !run.freed)
+          .filter((run): run is Run => run?.returned === true && !run.freed)
           .map((run) => run.job);
         if (leaving.length === 0) return null;
         if (filling) {
