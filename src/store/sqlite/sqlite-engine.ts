@@ -74,7 +74,8 @@ export interface SqliteEngineOptions {
 const CHANGE_COLUMNS = 'at, entity, op, entity_id, batch_id, owner_id, status, version, data';
 const CHANGE_FIELDS = 9;
 const CHANGES_PER_INSERT = 32;
-/** Log lines per INSERT (five values each). */
+/** Columns of a log line as inserted by `insertLogs`, and lines per INSERT. */
+const LOG_COLUMNS = 'job_id, attempt, at, level, message';
 const LOGS_PER_INSERT = 32;
 
 /**
@@ -329,7 +330,7 @@ class SqliteTx implements Tx {
       let owners: number[] = [];
       const flush = () => {
         const rows = owners.length;
-        const last = Number(this.engine.logInsert(rows).run(values).lastInsertRowid);
+        const last = Number(this.engine.multiInsert('job_logs', rows).run(values).lastInsertRowid);
         for (let i = 0; i < rows; i++) seqs[owners[i] as number]?.push(last - rows + 1 + i);
         values = [];
         owners = [];
@@ -431,7 +432,7 @@ class SqliteTx implements Tx {
     for (let at = 0; at < values.length; at += CHANGE_FIELDS * CHANGES_PER_INSERT) {
       const chunk = values.slice(at, at + CHANGE_FIELDS * CHANGES_PER_INSERT);
       const rows = chunk.length / CHANGE_FIELDS;
-      const last = Number(this.engine.changeInsert(rows).run(chunk).lastInsertRowid);
+      const last = Number(this.engine.multiInsert('changes', rows).run(chunk).lastInsertRowid);
       if (written !== null) {
         const first = at / CHANGE_FIELDS;
         for (let i = 0; i < rows; i++) written.push(publishedChange(this.changeSources[first + i] as NewChange, last - rows + 1 + i));
@@ -516,8 +517,8 @@ export class SqliteEngine implements Engine {
   private readonly hub: ChangeHub;
   private readonly changePollMs: number;
   private readonly claimStatements = new Map<string, Database.Statement>();
-  private readonly changeInserts: Database.Statement[] = [];
-  private readonly logInserts: Database.Statement[] = [];
+  /** Multi-row INSERTs by table and row count (at most 32 of each). */
+  private readonly multiInserts = new Map<string, Database.Statement>();
   /** Prepared list queries, one per filter shape (bounded: shapes come from callers' filters). */
   private readonly listStatements = new LRUCache<string, Database.Statement>({ max: 500 });
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -597,25 +598,18 @@ export class SqliteEngine implements Engine {
     }
   }
 
-  /** The INSERT of `rows` log lines (one statement per row count, prepared once). */
-  logInsert(rows: number): Database.Statement {
-    let statement = this.logInserts[rows];
+  /**
+   * The INSERT of `rows` rows into `table` (`CHANGE_COLUMNS` or the log columns), one
+   * statement per table and row count, prepared once.
+   */
+  multiInsert(table: 'changes' | 'job_logs', rows: number): Database.Statement {
+    const key = `${table}:${rows}`;
+    let statement = this.multiInserts.get(key);
     if (statement === undefined) {
-      statement = this.db.prepare(
-        `INSERT INTO job_logs (job_id, attempt, at, level, message) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?)').join(', ')}`,
-      );
-      this.logInserts[rows] = statement;
-    }
-    return statement;
-  }
-
-  /** The INSERT of `rows` change events (one statement per row count, prepared once). */
-  changeInsert(rows: number): Database.Statement {
-    let statement = this.changeInserts[rows];
-    if (statement === undefined) {
-      const row = `(${Array(CHANGE_FIELDS).fill('?').join(', ')})`;
-      statement = this.db.prepare(`INSERT INTO changes (${CHANGE_COLUMNS}) VALUES ${Array(rows).fill(row).join(', ')}`);
-      this.changeInserts[rows] = statement;
+      const columns = table === 'changes' ? CHANGE_COLUMNS : LOG_COLUMNS;
+      const row = `(${columns.split(',').fill('?').join(', ')})`;
+      statement = this.db.prepare(`INSERT INTO ${table} (${columns}) VALUES ${Array(rows).fill(row).join(', ')}`);
+      this.multiInserts.set(key, statement);
     }
     return statement;
   }
