@@ -404,6 +404,19 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
   const cacheSize = options.cacheSize ?? 50_000;
   const count = { active: 0 };
   const access = new JobAccessCache(store, cacheSize);
+  /** Log reads under way, by job and line numbers: subscribers of one job given the same change share one read. */
+  const logReads = new Map<string, Promise<Map<number, LogEntry>>>();
+  const sharedLogLines = (jobId: string, seqs: readonly number[]): Promise<Map<number, LogEntry>> => {
+    const key = `${jobId}:${seqs[0]}:${seqs.at(-1)}:${seqs.length}`;
+    let read = logReads.get(key);
+    if (read === undefined) {
+      read = logLines(store, jobId, seqs);
+      logReads.set(key, read);
+      const done = () => logReads.delete(key);
+      read.then(done, done);
+    }
+    return read;
+  };
   // Live subscribers receive the same event objects from the store's fan-out; giving them
   // the same models too lets shared-execution.ts execute each change once for all of them.
   const jobModels = new WeakMap<ChangeEvent, JobChangeModel>();
@@ -614,7 +627,7 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             if (fresh.length === 0) return;
             lastSeq = fresh.at(-1) as number;
             // A failed read fails the stream once (after the lines before it); its entries are left out.
-            const lines = logLines(store, id, fresh).catch((error: unknown) => {
+            const lines = sharedLogLines(id, fresh).catch((error: unknown) => {
               stream.fail(error);
               return new Map<number, LogEntry>();
             });

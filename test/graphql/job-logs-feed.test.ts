@@ -74,6 +74,43 @@ describe('jobLogs feed', () => {
     expect(unhandled).toEqual([]);
   });
 
+  it('reads the lines of one change once for all subscribers of the job', async () => {
+    const token = await running();
+    let reads = 0;
+    const counted = new Proxy(store, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (typeof value !== 'function') return value;
+        if (key !== 'listLogs') return value.bind(target);
+        return (...args: Parameters<typeof target.listLogs>) => {
+          reads++;
+          return target.listLogs(...args);
+        };
+      },
+    });
+    const feed = createSubscriptionFeed(counted);
+    const streams = [
+      feed.jobLogs(alice, token.jobId, null),
+      feed.jobLogs(alice, token.jobId, null),
+      feed.jobLogs(alice, token.jobId, null),
+    ];
+    await store.appendLogs(token, [{ level: 'info', message: 'first' }]);
+    for (const stream of streams) expect(((await stream.next()).value as LogEntry).message).toBe('first');
+    const before = reads;
+    await store.appendLogs(token, [
+      { level: 'info', message: 'a' },
+      { level: 'info', message: 'b' },
+      { level: 'info', message: 'c' },
+    ]);
+    for (const stream of streams) {
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) got.push(((await stream.next()).value as LogEntry).message);
+      expect(got).toEqual(['a', 'b', 'c']);
+    }
+    expect(reads - before).toBe(1);
+    for (const stream of streams) await stream.return?.();
+  });
+
   it('takes lines announced the earlier way (one logged change per line, with its text)', async () => {
     const token = await running();
     const feed = createSubscriptionFeed(store);
