@@ -616,8 +616,14 @@ export function createSubscriptionFeed(store: JobStore, options: { cacheSize?: n
             if (event.op === 'logged' && typeof data.seq === 'number' && typeof data.message === 'string') {
               if (data.seq <= lastSeq) return;
               lastSeq = data.seq;
-              const line = { seq: data.seq, jobId: id, attempt: data.attempt as number, at: event.at };
-              stream.push({ ...line, level: data.level as LogLevel, message: data.message });
+              stream.push({
+                seq: data.seq,
+                jobId: id,
+                attempt: data.attempt as number,
+                at: event.at,
+                level: data.level as LogLevel,
+                message: data.message,
+              });
               return;
             }
             // A write's new lines are announced by its change (`logSeqs`); their text is read from the log, once per change.

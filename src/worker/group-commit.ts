@@ -63,9 +63,8 @@ export class GroupCommit {
   }
 
   private async commit(): Promise<void> {
-    if (this.queue.length === 0) return;
-    const group = this.queue.length <= this.maxWrites ? this.queue : this.queue.splice(0, this.maxWrites);
-    if (group === this.queue) this.queue = [];
+    const group = this.queue.splice(0, this.maxWrites);
+    if (group.length === 0) return;
     this.committing = true;
     this.groups++;
     const writes = group.map((p) => p.write);

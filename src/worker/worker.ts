@@ -150,8 +150,8 @@ export function createWorker(options: WorkerOptions): Worker {
   let started = false;
   let filling = false;
   let refill = false;
-  /** The fill under way (see `fill`). */
-  let filled: Promise<void> | null = null;
+  /** The last fill started (see `fill`; it never rejects). */
+  let filled: Promise<void> = Promise.resolve();
   let pollTimer: NodeJS.Timeout | null = null;
   let listening: Listening | null = null;
   let relisten: NodeJS.Timeout | null = null;
@@ -557,20 +557,16 @@ export function createWorker(options: WorkerOptions): Worker {
 
   /**
    * Starts filling free slots unless a fill is under way (then that one goes round again).
-   * The fill under way is kept so that `stop()` can wait for it: a claim it has started
-   * may still commit, and its jobs are to be given back before the store closes.
+   * The last fill is kept so that `stop()` can wait for it: a claim it has started may
+   * still commit, and its jobs are to be given back before the store closes.
    */
   function fill(): Promise<void> {
     if (filling) {
       refill = true;
       return Promise.resolve();
     }
-    const run = fillSlots();
-    filled = run;
-    void run.finally(() => {
-      if (filled === run) filled = null;
-    });
-    return run;
+    filled = fillSlots();
+    return filled;
   }
 
   /** Fills free slots: one claim of as many jobs as there are free slots, again while that takes them all. */
@@ -651,7 +647,7 @@ export function createWorker(options: WorkerOptions): Worker {
       listening?.stop();
       listening = null;
       // A claim under way may still commit: its jobs start or are given back before we go on.
-      if (filled !== null) await filled;
+      await filled;
       if (slots > 0) {
         log.info('waiting for running jobs', { running: slots, graceMs: config.shutdownGraceMs });
         await new Promise<void>((resolve) => {
