@@ -14,6 +14,7 @@
  */
 import { coerceError } from '../errors.js';
 import { type ChangeListener, type Listening, watchChanges } from './change-stream.js';
+import { type ChangeInterest, InterestCount, interested } from './interest.js';
 import type { ChangeEvent, RoutingKeys } from './port.js';
 
 export interface ChangeSource {
@@ -62,6 +63,8 @@ class Subscriber implements Listening {
   /** Held events were dropped (too many): replay further before going live. */
   overflowed = false;
   stopped = false;
+  /** Only events matching this (the listener's `interest`; null: every event). */
+  readonly interest: ChangeInterest | null;
 
   constructor(
     private readonly hub: ChangeHub,
@@ -70,9 +73,12 @@ class Subscriber implements Listening {
     public last: string | null,
     /** Only events with this routing key or one of these (null: every event). */
     readonly keys: RoutingKeys | null,
-  ) {}
+  ) {
+    this.interest = listener.interest ?? null;
+  }
 
   wants(event: ChangeEvent): boolean {
+    if (this.interest !== null && !interested(this.interest, event)) return false;
     const keys = this.keys;
     if (keys === null) return true;
     for (const key of routingKeys(event)) if (typeof keys === 'string' ? key === keys : keys.includes(key)) return true;
@@ -98,6 +104,8 @@ export class ChangeHub {
    */
   private readonly byKey = new Map<string, Set<Subscriber>>();
   private position: string | null = null;
+  /** What the subscribers want, for sources that can skip the rest unread. */
+  private readonly interests = new InterestCount();
   private readonly pageSize: number;
   private readonly maxQueue: number;
 
@@ -116,6 +124,20 @@ export class ChangeHub {
 
   get subscriberCount(): number {
     return this.subscribers.size;
+  }
+
+  /**
+   * Every clause the subscribers want, or null when some subscriber wants every change
+   * (or none listens). While it is not null, a source may publish only the events that
+   * match it and `advance()` past the rest.
+   */
+  get interest(): ChangeInterest | null {
+    return this.interests.union;
+  }
+
+  /** Moves the live position to `cursor` without events: the source skipped what lies between (see `interest`). */
+  advance(cursor: string): void {
+    if (this.position === null || this.source.compare(cursor, this.position) > 0) this.position = cursor;
   }
 
   /** Sets where the live tail starts (before the first publish). */
@@ -230,6 +252,7 @@ export class ChangeHub {
 
   private deliver(sub: Subscriber, event: ChangeEvent): void {
     if (sub.last !== null && this.source.compare(event.cursor, sub.last) <= 0) return;
+    if (sub.interest !== null && !interested(sub.interest, event)) return;
     sub.last = event.cursor;
     try {
       sub.listener.event(event);
@@ -249,6 +272,7 @@ export class ChangeHub {
     sub.stopped = true;
     sub.held = null;
     if (!this.subscribers.delete(sub)) return;
+    this.interests.remove(sub.interest);
     this.replaying.delete(sub);
     if (sub.keys === null) this.everything.delete(sub);
     else {
@@ -263,6 +287,7 @@ export class ChangeHub {
 
   private attach(sub: Subscriber): void {
     this.subscribers.add(sub);
+    this.interests.add(sub.interest);
     this.replaying.add(sub);
     if (this.subscribers.size === 1) this.source.startLive();
   }

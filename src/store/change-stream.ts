@@ -4,6 +4,7 @@
  * while its consumer is far behind) and `watchChanges` (the feed as an async iterable).
  */
 import { PushStream } from '../lib/push-stream.js';
+import type { ChangeInterest } from './interest.js';
 import type { ChangeEvent, RoutingKeys, WatchOptions } from './port.js';
 
 /** Receives a subscriber's changes, in cursor order. Both calls come from the store's fan-out. */
@@ -11,6 +12,8 @@ export interface ChangeListener {
   event(event: ChangeEvent): void;
   /** The feed failed for this listener (e.g. `CURSOR_EXPIRED`); nothing follows. */
   error(error: Error): void;
+  /** Only the changes matching this (see interest.ts); read when the listener is added. */
+  readonly interest?: ChangeInterest | undefined;
 }
 
 /** A listener's place in the fan-out. */
@@ -36,6 +39,8 @@ export interface FollowOptions {
   onError?: (error: Error) => void;
   /** Only the changes with one of these routing keys (passed to `listen`). */
   keys?: RoutingKeys;
+  /** Only the changes matching this (the listener's `interest`). */
+  interest?: ChangeInterest;
 }
 
 /**
@@ -58,6 +63,7 @@ export function followChanges<T>(
 /** followChanges' state: a class, so that each of thousands of idle followers is one object. */
 class Follower<T> implements ChangeListener {
   private listening: Listening | null;
+  readonly interest: ChangeInterest | undefined;
 
   constructor(
     private readonly listen: Listen,
@@ -66,6 +72,7 @@ class Follower<T> implements ChangeListener {
     private readonly onEvent: ChangeHandler,
     private readonly options: FollowOptions,
   ) {
+    this.interest = options.interest;
     this.listening = listen(last, this, options.keys);
   }
 
@@ -113,6 +120,7 @@ export function watchChanges(listen: Listen, options: WatchOptions = {}, maxQueu
     signal.addEventListener('abort', onAbort, { once: true });
     stream.onClose(() => signal.removeEventListener('abort', onAbort));
   }
-  followChanges(listen, stream, options.after ?? undefined, (event) => stream.push(event), { maxQueue });
+  const interest = options.interest === undefined ? {} : { interest: options.interest };
+  followChanges(listen, stream, options.after ?? undefined, (event) => stream.push(event), { maxQueue, ...interest });
   return stream;
 }

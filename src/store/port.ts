@@ -31,6 +31,7 @@ import type {
 } from '../domain/types.js';
 import type { LeaseLostError } from '../errors.js';
 import type { ChangeListener, Listening } from './change-stream.js';
+import type { ChangeInterest } from './interest.js';
 
 /** A job to create. Unset fields get the store's defaults (priority 0, run now, PRIVATE). */
 export interface NewJob {
@@ -269,6 +270,8 @@ export interface WatchOptions {
   /** Replay every change after this cursor (while the store still holds it), then go live. */
   after?: string | null;
   signal?: AbortSignal;
+  /** Only the changes matching this (see interest.ts); the store may skip the rest unread. */
+  interest?: ChangeInterest;
 }
 
 export interface DeliveryOutcome {

@@ -22,6 +22,7 @@ import { type BoundedBody, readBounded } from '../net/read.js';
 import type { ResultStore } from '../results/port.js';
 import type { UrlSigner } from '../results/urls.js';
 import { watchChanges } from '../store/change-stream.js';
+import type { ChangeInterest } from '../store/interest.js';
 import type { ChangeFeed, DeliveryOutcome, OutboxPort } from '../store/port.js';
 import { nextDelay, retryAfterMs } from './schedule.js';
 import { sign } from './signing.js';
@@ -55,6 +56,9 @@ export interface Dispatcher {
 const SNIPPET_BYTES = 1024;
 /** How long a settled outcome may wait for others to share its commit. */
 const HOLD_MS = 5;
+
+/** What the dispatcher reads of the change feed: deliveries that are due (new or to be retried). */
+const DISPATCHER_INTEREST: ChangeInterest = [{ entity: 'delivery', statuses: ['PENDING'] }];
 
 /**
  * What a receiver sees: the stored event, with the parts its settings ask for. Its URLs
@@ -406,7 +410,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   async function listen(signal: AbortSignal): Promise<void> {
     try {
-      for await (const change of watchChanges((after, listener) => store.listen(after, listener), { signal })) {
+      const interest = DISPATCHER_INTEREST;
+      for await (const change of watchChanges((after, listener) => store.listen(after, listener), { signal, interest })) {
         if (change.entity === 'delivery' && change.status === 'PENDING') nudge();
       }
     } catch (error) {

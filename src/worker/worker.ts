@@ -24,6 +24,7 @@ import type { Logger } from '../log.js';
 import { resultFiles } from '../results/archive.js';
 import type { ResultFile, ResultStore } from '../results/port.js';
 import type { ChangeListener, Listening } from '../store/change-stream.js';
+import type { ChangeInterest } from '../store/interest.js';
 import type {
   AttemptReport,
   ChangeEvent,
@@ -49,6 +50,17 @@ export type WorkerConfig = ResolvedConfig['worker'];
  * concurrency ≤ 64 commits each turn in one transaction as before.
  */
 export const GROUP_WRITES = 64;
+
+/**
+ * What a worker reads of the change feed (the listener below acts on nothing else): new
+ * or returned pending jobs, cancel requests, and batches switched back on. In a
+ * worker-only process on SQLite the feed's poll reads only these rows.
+ */
+export const WORKER_INTEREST: ChangeInterest = [
+  { entity: 'job', ops: ['created', 'updated'], statuses: ['PENDING'] },
+  { entity: 'job', flag: 'cancelRequested' },
+  { entity: 'batch', ops: ['updated'], flag: 'active' },
+];
 
 export interface WorkerOptions {
   /** The queue, the change feed (wake-ups, cancellations) and job reads. */
@@ -598,6 +610,7 @@ export function createWorker(options: WorkerOptions): Worker {
 
   /** Follows the change feed: new pending work wakes the worker, cancellations reach running jobs. */
   const listener: ChangeListener = {
+    interest: WORKER_INTEREST,
     event(event: ChangeEvent) {
       if (event.entity === 'job') {
         if (event.status === 'PENDING' && (event.op === 'created' || event.op === 'updated')) void fill();

@@ -14,6 +14,7 @@ import { CursorExpiredError, ValidationError } from '../../errors.js';
 import { ChangeHub } from '../change-hub.js';
 import type { ChangeListener, Listening } from '../change-stream.js';
 import { type Engine, type Keyed, type NewChange, type Op, runNow, sync, type Tx } from '../engine.js';
+import type { ChangeInterest } from '../interest.js';
 import {
   type BatchFilter,
   type ChangeEvent,
@@ -82,6 +83,26 @@ const LOGS_PER_INSERT = 32;
  * A change event from a row's values in `CHANGE_COLUMNS` order from `at`: the values
  * `flushChanges` inserted (with the sequence numbers they were given), or a row read back.
  */
+/** A name used in SQL as a literal: interests are declared in code, and only plain names are taken. */
+function literal(name: string): string {
+  if (!/^[A-Za-z_]+$/.test(name)) throw new Error(`not a plain name in a change interest: ${JSON.stringify(name)}`);
+  return `'${name}'`;
+}
+
+/** `interest` (see interest.ts) as a condition on the `changes` table, equal to `interested()`. */
+export function interestSql(interest: ChangeInterest): string {
+  if (interest.length === 0) return '0';
+  return interest
+    .map((clause) => {
+      const parts = [`entity = ${literal(clause.entity)}`];
+      if (clause.ops !== undefined) parts.push(`op IN (${clause.ops.map(literal).join(', ') || 'NULL'})`);
+      if (clause.statuses !== undefined) parts.push(`status IN (${clause.statuses.map(literal).join(', ') || 'NULL'})`);
+      if (clause.flag !== undefined) parts.push(`json_extract(data, '$.' || ${literal(clause.flag)}) IS 1`);
+      return `(${parts.join(' AND ')})`;
+    })
+    .join(' OR ');
+}
+
 function changeFromValues(v: readonly unknown[], at: number, seq: number): ChangeEvent {
   return {
     cursor: encodeSeqCursor(seq),
@@ -528,6 +549,10 @@ export class SqliteEngine implements Engine {
   private local: ChangeEvent[][] = [];
   private nudgeScheduled = false;
   private closed = false;
+  /** The change poll for the listeners' interest (see `interestPoll`), with the interest it was made for. */
+  private filteredPoll: { interest: ChangeInterest; statement: Database.Statement } | null = null;
+  /** Change rows the live tail has read from the table (a diagnostic: see `feedRowsRead`). */
+  private rowsRead = 0;
 
   constructor(options: SqliteEngineOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -827,7 +852,19 @@ export class SqliteEngine implements Engine {
           continue;
         }
         if (nudged && next === undefined) return;
+        const interest = this.hub.interest;
+        if (interest !== null) {
+          // Every listener said what it wants: read only that, then move past the rest.
+          const head = this.headSeq();
+          if (head === null || head <= position) return;
+          const events = this.interestPoll(interest, position, head);
+          this.hub.publish(events);
+          if (events.length === 1000) continue;
+          this.hub.advance(encodeSeqCursor(head));
+          continue;
+        }
         const events = this.changesAfter(position, 1000, null);
+        this.rowsRead += events.length;
         this.hub.publish(events);
         if (events.length < 1000 && (next === undefined || events.length === 0)) return;
       }
@@ -835,6 +872,26 @@ export class SqliteEngine implements Engine {
       this.local = [];
       this.hub.failAll(error);
     }
+  }
+
+  /**
+   * The changes after `after` up to `head` that match `interest`, at most 1,000. The
+   * filter runs inside SQLite, so the rows nobody wants (in a worker-only process: the
+   * other processes' claims, progress and completions) never become events.
+   */
+  private interestPoll(interest: ChangeInterest, after: number, head: number): ChangeEvent[] {
+    if (this.filteredPoll?.interest !== interest) {
+      const sql = `SELECT ${CHANGE_COLUMNS}, seq FROM changes WHERE seq > ? AND seq <= ? AND (${interestSql(interest)}) ORDER BY seq LIMIT 1000`;
+      this.filteredPoll = { interest, statement: this.db.prepare(sql).raw(true) };
+    }
+    const rows = this.filteredPoll.statement.all(after, head) as unknown[][];
+    this.rowsRead += rows.length;
+    return rows.map((row) => changeFromValues(row, 0, row[CHANGE_FIELDS] as number));
+  }
+
+  /** Change rows the live tail has read from the table since the store opened (tests and diagnostics). */
+  get feedRowsRead(): number {
+    return this.rowsRead;
   }
 
   private nudge(): void {
