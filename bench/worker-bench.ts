@@ -193,7 +193,8 @@ async function requiredWrites(count: number): Promise<number> {
       const id = job[0] as string;
       complete.run('{}', now, now, id, job[29], job[28], now);
       for (const status of ['PROCESSING', 'COMPLETED']) {
-        changes.push(now, 'job', 'updated', id, null, 'bench', status, job[29], `{"status":"${status}","attempts":1,"cancelRequested":false,"progress":null}`);
+        const data = `{"status":"${status}","attempts":1,"cancelRequested":false,"progress":null}`;
+        changes.push(now, 'job', 'updated', id, null, 'bench', status, job[29], data);
       }
       logs.push(id, 1, now, 'info', 'claimed by worker floor-0000000000 (attempt 1 of 1)', id, 1, now, 'info', 'completed in 0 ms');
     }
