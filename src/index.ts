@@ -22,6 +22,7 @@ export { openStore } from './store/index.js';
 export { createMongoStore, type MongoStoreOptions } from './store/mongodb/mongodb-store.js';
 export type * from './store/port.js';
 export { createSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export type { ChangeInterest, InterestClause } from './store/interest.js';
 export { sign as signWebhook } from './webhooks/signing.js';
 export { describeWebhook, validateWebhook, type WebhookSettings } from './webhooks/validate.js';
 export { createWorker, type Worker } from './worker/worker.js';
