@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import { DEFAULTS } from '../src/config.js';
 import { createRegistry, defineHandler, type HandlerDefinition } from '../src/handlers/registry.js';
@@ -123,6 +124,21 @@ async function throughput(
   return { rate: count / seconds, unitsPerJob };
 }
 
+/** Runs `step` (a transaction that claims and completes jobs, returning how many) until `count` jobs are done; jobs/s. Closes the store. */
+async function rawRate(step: Database.Transaction<() => number>, count: number, label: string, store: SqliteStore, dir: string) {
+  const start = performance.now();
+  let done = 0;
+  while (done < count) {
+    const n = step.immediate();
+    if (n === 0) throw new Error(`${label} ran out of jobs`);
+    done += n;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  return count / seconds;
+}
+
 /**
  * The physical limit of the same work on this machine: the same rows, created through the
  * store, claimed and completed by raw better-sqlite3 statements, 50 per transaction,
@@ -148,17 +164,7 @@ async function probe(count: number): Promise<number> {
     for (const row of rows) complete.run(now, now, row.id, row.lease_token);
     return rows.length;
   });
-  const start = performance.now();
-  let done = 0;
-  while (done < count) {
-    const n = step.immediate() as number;
-    if (n === 0) throw new Error('probe ran out of jobs');
-    done += n;
-  }
-  const seconds = (performance.now() - start) / 1000;
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-  return count / seconds;
+  return rawRate(step, count, 'probe', store, dir);
 }
 
 /**
@@ -202,17 +208,7 @@ async function requiredWrites(count: number): Promise<number> {
     insertAll('job_logs', logs, 5);
     return rows.length;
   });
-  const start = performance.now();
-  let done = 0;
-  while (done < count) {
-    const n = step.immediate() as number;
-    if (n === 0) throw new Error('required-writes floor ran out of jobs');
-    done += n;
-  }
-  const seconds = (performance.now() - start) / 1000;
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-  return count / seconds;
+  return rawRate(step, count, 'required-writes floor', store, dir);
 }
 
 /** End to end, no-op jobs at concurrency 50 on a SQLite file, interleaved with the probe. */
