@@ -115,6 +115,67 @@ describe('change interests', () => {
     expect(all.filter((event) => interested(DELIVERIES, event)).length).toBeGreaterThan(0);
   });
 
+  it('match in SQL exactly as in memory for logged and deleted changes and for every value a flag may have', async () => {
+    const store = open(file());
+    // Real `logged` (a line alone) and `deleted` changes (their summary is null), of jobs and a batch.
+    const [kept, gone] = await store.createJobs([1, 2].map((n) => ({ type: 'noop', parameters: { n }, maxAttempts: 1, ownerId: 'u' })));
+    const [running] = await store.claim(claim, 1);
+    if (running === undefined || kept === undefined || gone === undefined) throw new Error('expected a claim');
+    await store.appendLogs({ jobId: running.id, workerId: 'w', leaseToken: running.leaseToken }, [{ level: 'info', message: 'hi' }]);
+    await store.cancelJob(running.id);
+    await store.deleteJob(running.id === gone.value.id ? kept.value.id : gone.value.id);
+    const { value } = await store.createBatch({ name: 'b', ownerId: 'u', jobs: [{ type: 'noop', parameters: {}, maxAttempts: 1 }] });
+    await store.deleteBatch(value.batch.id);
+    // Summaries the store does not write today, written by hand: `flag` means JSON `true` and nothing else.
+    const summaries = [
+      '{"f":true}',
+      '{"f":1}',
+      '{"f":1.0}',
+      '{"f":"true"}',
+      '{"f":false}',
+      '{"f":0}',
+      '{"f":null}',
+      '{"f":{"x":true}}',
+      '{"f":[true]}',
+      '{"g":{"f":true}}',
+      '{}',
+      'null',
+      null,
+    ];
+    const insert = store.connection.prepare(
+      `INSERT INTO changes (at, entity, op, entity_id, batch_id, owner_id, status, version, data) VALUES (?, 'job', 'updated', 'x', NULL, NULL, ?, 1, ?)`,
+    );
+    for (const summary of summaries) for (const status of ['PENDING', null]) insert.run(Date.now(), status, summary);
+    const all = await stored(store);
+    expect(all.some((event) => event.op === 'logged')).toBe(true);
+    const deleted = all.filter((event) => event.op === 'deleted');
+    expect(new Set(deleted.map((event) => event.entity))).toEqual(new Set(['job', 'batch']));
+    expect(deleted.every((event) => event.data === null)).toBe(true);
+    const interests: ChangeInterest[] = [
+      [{ entity: 'job', flag: 'f' }],
+      [{ entity: 'job', statuses: ['PENDING'], flag: 'f' }],
+      [{ entity: 'job', flag: 'cancelRequested' }],
+      [{ entity: 'job', ops: ['deleted'], flag: 'cancelRequested' }],
+      [{ entity: 'job', ops: ['logged'] }],
+      [{ entity: 'job', ops: ['logged'], statuses: ['PROCESSING'] }],
+      [
+        { entity: 'job', ops: ['deleted'] },
+        { entity: 'batch', ops: ['deleted'] },
+      ],
+      [{ entity: 'batch', ops: ['deleted'], flag: 'active' }],
+      [{ entity: 'job', statuses: ['PENDING'] }],
+      [{ entity: 'job', ops: [] }],
+      [{ entity: 'job', statuses: [] }],
+    ];
+    for (const interest of interests) {
+      const inMemory = all.filter((event) => interested(interest, event)).map((event) => event.cursor);
+      const sql = store.connection.prepare(`SELECT seq FROM changes WHERE ${interestSql(interest)} ORDER BY seq`).pluck();
+      expect((sql.all() as number[]).map(encodeSeqCursor), JSON.stringify(interest)).toEqual(inMemory);
+    }
+    // The hand-written rows match the flag once per status asked for: `true` only.
+    expect(all.filter((event) => interested([{ entity: 'job', flag: 'f' }], event))).toHaveLength(2);
+  });
+
   it('refuses names that are not plain in an interest', () => {
     expect(() => interestSql([{ entity: 'job', statuses: ["PENDING') OR 1=1 --"] }])).toThrow(/not a plain name/);
     expect(() => interestSql([{ entity: 'job', flag: 'a.b' }])).toThrow(/not a plain name/);

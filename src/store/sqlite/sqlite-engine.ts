@@ -79,14 +79,15 @@ const CHANGES_PER_INSERT = 32;
 const LOG_COLUMNS = 'job_id, attempt, at, level, message';
 const LOGS_PER_INSERT = 32;
 
-/**
- * A change event from a row's values in `CHANGE_COLUMNS` order from `at`: the values
- * `flushChanges` inserted (with the sequence numbers they were given), or a row read back.
- */
-/** A name used in SQL as a literal: interests are declared in code, and only plain names are taken. */
-function literal(name: string): string {
+/** A name checked to be plain: interests are declared in code, and only plain names are put into SQL. */
+function plain(name: string): string {
   if (!/^[A-Za-z_]+$/.test(name)) throw new Error(`not a plain name in a change interest: ${JSON.stringify(name)}`);
-  return `'${name}'`;
+  return name;
+}
+
+/** A name used in SQL as a literal (see `plain`). */
+function literal(name: string): string {
+  return `'${plain(name)}'`;
 }
 
 /** `interest` (see interest.ts) as a condition on the `changes` table, equal to `interested()`. */
@@ -97,12 +98,17 @@ export function interestSql(interest: ChangeInterest): string {
       const parts = [`entity = ${literal(clause.entity)}`];
       if (clause.ops !== undefined) parts.push(`op IN (${clause.ops.map(literal).join(', ') || 'NULL'})`);
       if (clause.statuses !== undefined) parts.push(`status IN (${clause.statuses.map(literal).join(', ') || 'NULL'})`);
-      if (clause.flag !== undefined) parts.push(`json_extract(data, '$.' || ${literal(clause.flag)}) IS 1`);
+      // JSON `true` only, as `interested()` asks (json_extract would give 1 for true, 1 and 1.0 alike).
+      if (clause.flag !== undefined) parts.push(`json_type(data, '$.${plain(clause.flag)}') = 'true'`);
       return `(${parts.join(' AND ')})`;
     })
     .join(' OR ');
 }
 
+/**
+ * A change event from a row's values in `CHANGE_COLUMNS` order from `at`: the values
+ * `flushChanges` inserted (with the sequence numbers they were given), or a row read back.
+ */
 function changeFromValues(v: readonly unknown[], at: number, seq: number): ChangeEvent {
   return {
     cursor: encodeSeqCursor(seq),
