@@ -59,7 +59,7 @@ export const GROUP_WRITES = 64;
 export const WORKER_INTEREST: ChangeInterest = [
   { entity: 'job', ops: ['created', 'updated'], statuses: ['PENDING'] },
   { entity: 'job', flag: 'cancelRequested' },
-  { entity: 'batch', ops: ['updated'], flag: 'active' },
+  { entity: 'batch', ops: ['updated'], flag: 'resumed' },
 ];
 
 export interface WorkerOptions {
@@ -618,7 +618,7 @@ export function createWorker(options: WorkerOptions): Worker {
           const run = runs.get(event.id);
           if (run !== undefined) void abort(run, 'cancelled');
         }
-      } else if (event.entity === 'batch' && event.data?.active === true && event.op === 'updated') {
+      } else if (event.entity === 'batch' && event.data?.resumed === true && event.op === 'updated') {
         void fill();
       }
     },

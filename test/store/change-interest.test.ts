@@ -208,6 +208,48 @@ describe('change interests', () => {
     expect(await stored(mine)).toEqual([...all, live.at(-1)]);
   });
 
+  it("leaves out another process's claims and completions of a batch's jobs too, and takes its resumption", async () => {
+    const path = file();
+    const mine = open(path);
+    const other = open(path);
+    const live: ChangeEvent[] = [];
+    const errors: Error[] = [];
+    const listening = mine.listen(undefined, {
+      interest: WORKER_INTEREST,
+      event: (e) => void live.push(e),
+      error: (e) => void errors.push(e),
+    });
+    await tick();
+    const before = mine.engine.feedRowsRead;
+    const { value } = await other.createBatch({
+      name: 'b',
+      ownerId: 'u',
+      jobs: [1, 2, 3].map((n) => ({ type: 'noop', parameters: { n }, maxAttempts: 1 })),
+    });
+    // Every claim and completion of a batch's job moves the batch's counts: a batch change, with `active: true`.
+    for (const job of await other.claim(claim, 3)) await other.complete({ jobId: job.id, workerId: 'w', leaseToken: job.leaseToken }, null);
+    await other.setBatchActive(value.batch.id, false);
+    await other.setBatchActive(value.batch.id, true);
+    const [extra] = await other.createJobs([{ type: 'noop', parameters: {}, maxAttempts: 1, ownerId: 'v' }]);
+    await expect.poll(() => live.at(-1)?.id).toBe(extra?.value.id);
+    listening.stop();
+    expect(errors).toEqual([]);
+    const all = (await stored(other)).filter((event) => event.entity === 'batch' && event.op === 'updated');
+    expect(all.length).toBeGreaterThan(6);
+    // Of the batch's changes, only the one that switched it back on.
+    const batches = live.filter((event) => event.entity === 'batch');
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.data).toMatchObject({ active: true, resumed: true });
+    expect(live.map((event) => `${event.entity}:${event.op}:${event.status}`)).toEqual([
+      'job:created:PENDING',
+      'job:created:PENDING',
+      'job:created:PENDING',
+      `batch:updated:${batches[0]?.status}`,
+      'job:created:PENDING',
+    ]);
+    expect(mine.engine.feedRowsRead - before).toBe(5);
+  });
+
   it('reads every row once a listener of the process wants every change, and still filters for the others', async () => {
     const path = file();
     const mine = open(path);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Job } from '../../src/domain/types.js';
 import { JobFailure, PermanentJobError } from '../../src/errors.js';
 import { defineHandler, type HandlerDefinition } from '../../src/handlers/registry.js';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { retryDelay } from '../../src/worker/backoff.js';
 import { GROUP_WRITES } from '../../src/worker/worker.js';
 import { createHarness, deferred, type Harness, observeCalls, observeClaims } from '../helpers/worker-harness.js';
@@ -499,6 +500,101 @@ describe('worker', () => {
       files: [{ name: 'out/notes.md', contentType: 'text/markdown', size: 8 }],
     });
     expect((await h.results.read(id as string, 'out/notes.md'))?.toString()).toBe('# Notes\n');
+  });
+
+  it("acts on another process's changes with nothing but the feed: new, resumed, restarted and returned jobs, a cancel request", async () => {
+    const runs: string[] = [];
+    const handlers = [
+      handler('work', async (_p, ctx) => {
+        runs.push(ctx.job.id);
+        return {};
+      }),
+      handler('long', async (_p, ctx) => {
+        runs.push(ctx.job.id);
+        await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+        return {};
+      }),
+    ];
+    /**
+     * A worker in a process of its own (a store of its own on the file) that neither polls
+     * nor renews leases within the test, started after `setup`: once its first claim found
+     * nothing, only the change feed can make it act on `change` (made here, in the other process).
+     */
+    async function onlyTheFeed(setup: () => Promise<void>, change: () => Promise<void>, done: () => Promise<unknown>): Promise<void> {
+      await setup();
+      const mine = createSqliteStore({ path: h.path, changePollMs: 10 });
+      let found = 0;
+      const store = observeClaims(mine, (job) => void (job === null ? found++ : null));
+      const worker = h.worker(handlers, { pollMs: 3_600_000, heartbeatMs: 3_600_000, leaseMs: 7_200_000 }, { store });
+      try {
+        worker.start();
+        await expect.poll(() => found).toBeGreaterThan(0);
+        await change();
+        await done();
+      } finally {
+        await worker.stop();
+        await mine.close();
+      }
+    }
+    const none = async () => {};
+    const token = (job: Job) => ({ jobId: job.id, workerId: 'here', leaseToken: job.leaseToken });
+
+    // A new job.
+    let id = '';
+    await onlyTheFeed(
+      none,
+      async () => {
+        [id = ''] = await submit(h, 'work', 1);
+      },
+      () => h.waitForStatus([id], ['COMPLETED']),
+    );
+    // A batch switched back on.
+    const { value } = await h.store.createBatch({
+      name: 'paused',
+      ownerId: 'alice',
+      active: false,
+      jobs: [1, 2].map((i) => ({ type: 'work', parameters: { i }, maxAttempts: 1 })),
+    });
+    const batchJobs = value.jobs.map((j) => j.id);
+    await onlyTheFeed(
+      none,
+      async () => void (await h.store.setBatchActive(value.batch.id, true)),
+      () => h.waitForStatus(batchJobs, ['COMPLETED']),
+    );
+    // A job restarted.
+    await onlyTheFeed(
+      none,
+      async () => void (await h.store.restartJob(id)),
+      () => expect.poll(() => runs.filter((run) => run === id).length).toBe(2),
+    );
+    await h.waitForStatus([id], ['COMPLETED']);
+    // A job claimed and failed here for a retry: returned to PENDING.
+    let claimed: Job | undefined;
+    await onlyTheFeed(
+      async () => {
+        const [returned] = await submit(h, 'work', 1, { maxAttempts: 2 });
+        [claimed] = await h.store.claim({ workerId: 'here', leaseMs: 60_000 }, 1);
+        expect(claimed?.id).toBe(returned);
+      },
+      async () => {
+        await h.store.fail(token(claimed as Job), { code: 'AGAIN', message: 'again', retriable: true, retryAt: new Date() });
+      },
+      async () => expect((await h.waitForStatus([claimed?.id as string], ['COMPLETED']))[0]?.attempts).toBe(2),
+    );
+    // A running job's cancel request (no lease renewal could bring it within the test).
+    const [long = ''] = await submit(h, 'long', 1);
+    const mine = createSqliteStore({ path: h.path, changePollMs: 10 });
+    const worker = h.worker(handlers, { pollMs: 3_600_000, heartbeatMs: 3_600_000, leaseMs: 7_200_000 }, { store: mine });
+    try {
+      worker.start();
+      await expect.poll(() => runs.includes(long)).toBe(true);
+      await h.store.cancelJob(long);
+      await h.waitForStatus([long], ['CANCELLED']);
+    } finally {
+      await worker.stop();
+      await mine.close();
+    }
+    expect(runs.filter((run) => run === id)).toHaveLength(2);
   });
 
   it('does not claim jobs of paused batches until they are resumed', async () => {

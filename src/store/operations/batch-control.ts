@@ -25,7 +25,10 @@ const holdUntil = (tx: Tx) => new Date(tx.now.getTime() + HOLD_MS);
 function* patchBatch(tx: Tx, id: string, patch: Partial<Pick<Batch, 'active' | 'archived'>>, hold: boolean): Op<Batch> {
   const batch = T.batchPatched(yield* loadBatch(tx, id), patch, tx.now);
   yield* tx.saveBatch(batch);
-  yield* tx.insertChanges([batchChange(batch, 'updated', tx.now)]);
+  const change = batchChange(batch, 'updated', tx.now);
+  // Switched (back) on: `resumed: true` tells workers its jobs are theirs again, unlike the
+  // batch changes of every claim and completion of its jobs, which also say `active: true`.
+  yield* tx.insertChanges([patch.active === true ? { ...change, data: { ...change.data, resumed: true } } : change]);
   if (hold) yield* tx.holdBatch(id, holdUntil(tx));
   return batch;
 }
