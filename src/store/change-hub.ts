@@ -14,7 +14,7 @@
  */
 import { coerceError } from '../errors.js';
 import { type ChangeListener, type Listening, watchChanges } from './change-stream.js';
-import { type ChangeInterest, InterestCount, interested } from './interest.js';
+import { type ChangeInterest, checkInterest, InterestCount, interested } from './interest.js';
 import type { ChangeEvent, RoutingKeys } from './port.js';
 
 export interface ChangeSource {
@@ -187,6 +187,7 @@ export class ChangeHub {
    * carrying one of those routing keys (see `routingKeys`), during replay too.
    */
   listen(after: string | null | undefined, listener: ChangeListener, keys?: RoutingKeys | null): Listening {
+    if (listener.interest !== undefined) checkInterest(listener.interest);
     const sub = new Subscriber(this, listener, after ?? null, keys ?? null);
     void this.start(sub, after);
     return sub;

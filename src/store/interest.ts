@@ -25,6 +25,22 @@ export interface InterestClause {
 
 export type ChangeInterest = readonly InterestClause[];
 
+const ENTITIES: readonly string[] = ['job', 'batch', 'delivery'];
+const PLAIN = /^[A-Za-z_]+$/;
+
+/**
+ * Throws when a clause names an unknown entity or a name that is not plain (letters and
+ * `_`): interests are declared in code, and engines may put their names into queries.
+ * The hub checks every listener's interest when it is added, so a bad one fails there.
+ */
+export function checkInterest(interest: ChangeInterest): void {
+  for (const clause of interest) {
+    const names = [...(clause.ops ?? []), ...(clause.statuses ?? []), ...(clause.flag === undefined ? [] : [clause.flag])];
+    if (!ENTITIES.includes(clause.entity)) throw new Error(`unknown entity in a change interest: ${JSON.stringify(clause.entity)}`);
+    for (const name of names) if (!PLAIN.test(name)) throw new Error(`not a plain name in a change interest: ${JSON.stringify(name)}`);
+  }
+}
+
 export function interested(interest: ChangeInterest, event: ChangeEvent): boolean {
   for (const clause of interest) {
     if (clause.entity !== event.entity) continue;

@@ -181,6 +181,20 @@ describe('change interests', () => {
     expect(() => interestSql([{ entity: 'job', flag: 'a.b' }])).toThrow(/not a plain name/);
   });
 
+  it('refuses a listener with a bad interest when it is added, and the feed goes on for the others', async () => {
+    const store = open(file());
+    const events: ChangeEvent[] = [];
+    const good = store.listen(undefined, { interest: WORKER_INTEREST, event: (event) => events.push(event), error: () => {} });
+    const listener = (interest: ChangeInterest): ChangeListener => ({ interest, event: () => {}, error: () => {} });
+    expect(() => store.listen(undefined, listener([{ entity: 'jobs' as never }]))).toThrow(/unknown entity/);
+    expect(() => store.listen(undefined, listener([{ entity: 'job', ops: ['created OR 1' as never] }]))).toThrow(/not a plain name/);
+    expect(() => store.listen(undefined, listener([{ entity: 'job', flag: "x') OR ('1" }]))).toThrow(/not a plain name/);
+    await tick();
+    const [created] = await store.createJobs([{ type: 'noop', parameters: {}, maxAttempts: 1, ownerId: 'v' }]);
+    await expect.poll(() => events.at(-1)?.id).toBe(created?.value.id);
+    good.stop();
+  });
+
   it('reads only the wanted rows of another process while every listener has an interest', async () => {
     const path = file();
     const mine = open(path);

@@ -14,7 +14,7 @@ import { CursorExpiredError, ValidationError } from '../../errors.js';
 import { ChangeHub } from '../change-hub.js';
 import type { ChangeListener, Listening } from '../change-stream.js';
 import { type Engine, type Keyed, type NewChange, type Op, runNow, sync, type Tx } from '../engine.js';
-import type { ChangeInterest } from '../interest.js';
+import { type ChangeInterest, checkInterest } from '../interest.js';
 import {
   type BatchFilter,
   type ChangeEvent,
@@ -79,19 +79,13 @@ const CHANGES_PER_INSERT = 32;
 const LOG_COLUMNS = 'job_id, attempt, at, level, message';
 const LOGS_PER_INSERT = 32;
 
-/** A name checked to be plain: interests are declared in code, and only plain names are put into SQL. */
-function plain(name: string): string {
-  if (!/^[A-Za-z_]+$/.test(name)) throw new Error(`not a plain name in a change interest: ${JSON.stringify(name)}`);
-  return name;
-}
-
-/** A name used in SQL as a literal (see `plain`). */
-function literal(name: string): string {
-  return `'${plain(name)}'`;
-}
+/** A name used in SQL as a literal (`checkInterest` allows only plain names). */
+const literal = (name: string): string => `'${name}'`;
 
 /** `interest` (see interest.ts) as a condition on the `changes` table, equal to `interested()`. */
 export function interestSql(interest: ChangeInterest): string {
+  // The hub checked it when the listener came; checked again here, as its names go into SQL.
+  checkInterest(interest);
   if (interest.length === 0) return '0';
   return interest
     .map((clause) => {
@@ -99,7 +93,7 @@ export function interestSql(interest: ChangeInterest): string {
       if (clause.ops !== undefined) parts.push(`op IN (${clause.ops.map(literal).join(', ') || 'NULL'})`);
       if (clause.statuses !== undefined) parts.push(`status IN (${clause.statuses.map(literal).join(', ') || 'NULL'})`);
       // JSON `true` only, as `interested()` asks (json_extract would give 1 for true, 1 and 1.0 alike).
-      if (clause.flag !== undefined) parts.push(`json_type(data, '$.${plain(clause.flag)}') = 'true'`);
+      if (clause.flag !== undefined) parts.push(`json_type(data, '$.${clause.flag}') = 'true'`);
       return `(${parts.join(' AND ')})`;
     })
     .join(' OR ');
