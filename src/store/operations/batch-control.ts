@@ -25,12 +25,25 @@ const holdUntil = (tx: Tx) => new Date(tx.now.getTime() + HOLD_MS);
 function* patchBatch(tx: Tx, id: string, patch: Partial<Pick<Batch, 'active' | 'archived'>>, hold: boolean): Op<Batch> {
   const batch = T.batchPatched(yield* loadBatch(tx, id), patch, tx.now);
   yield* tx.saveBatch(batch);
-  const change = batchChange(batch, 'updated', tx.now);
-  // Switched (back) on: `resumed: true` tells workers its jobs are theirs again, unlike the
-  // batch changes of every claim and completion of its jobs, which also say `active: true`.
-  yield* tx.insertChanges([patch.active === true ? { ...change, data: { ...change.data, resumed: true } } : change]);
+  yield* tx.insertChanges([batchChange(batch, 'updated', tx.now)]);
   if (hold) yield* tx.holdBatch(id, holdUntil(tx));
   return batch;
+}
+
+/**
+ * Lets the batch's hold go; with `resumed`, in the same unit of work, a batch change whose
+ * summary says `resumed: true`: its jobs can be claimed again from this commit on, and
+ * that is what workers wake on (a wake-up on the jobs' own changes would find the batch
+ * still held, and every claim and completion of its jobs writes a batch change with
+ * `active: true` too). The batch record itself is not changed by this.
+ */
+function* release(tx: Tx, id: string, resumed: boolean): Op<void> {
+  yield* tx.holdBatch(id, null);
+  if (!resumed) return;
+  const batch = yield* tx.getBatch(id);
+  if (batch === null) return;
+  const change = batchChange(batch, 'updated', tx.now);
+  yield* tx.insertChanges([{ ...change, data: { ...change.data, resumed: true } }]);
 }
 
 export function* archiveBatch(tx: Tx, id: string, archived: boolean): Op<Batch> {
@@ -64,6 +77,7 @@ async function inChunks(units: Units, id: string, chunk: (tx: Tx, afterId: strin
 export async function setBatchActive(units: Units, id: string, active: boolean): Promise<Batch> {
   const batch = await units.unit((tx) => patchBatch(tx, id, { active }, true));
   let afterId: string | null = null;
+  let done = false;
   try {
     for (;;) {
       const from: string | null = afterId;
@@ -75,14 +89,21 @@ export async function setBatchActive(units: Units, id: string, active: boolean):
       if (last === null) break;
       afterId = last;
     }
+    done = true;
   } finally {
-    await units.unit((tx) => tx.holdBatch(id, null));
+    await units.unit((tx) => release(tx, id, done && active));
   }
   return batch;
 }
 
 /** Applies `step` to the batch's jobs in `statuses`, chunk by chunk, and returns the batch after. */
-async function stepJobs(units: Units, id: string, statuses: readonly JobStatus[], step: (job: Job, now: Date) => Job): Promise<Batch> {
+async function stepJobs(
+  units: Units,
+  id: string,
+  statuses: readonly JobStatus[],
+  step: (job: Job, now: Date) => Job,
+  resumes: boolean,
+): Promise<Batch> {
   await units.unit(function* (tx) {
     yield* loadBatch(tx, id);
     yield* tx.holdBatch(id, holdUntil(tx));
@@ -98,19 +119,19 @@ async function stepJobs(units: Units, id: string, statuses: readonly JobStatus[]
     return jobs;
   });
   return units.unit(function* (tx) {
-    yield* tx.holdBatch(id, null);
+    yield* release(tx, id, resumes);
     return yield* loadBatch(tx, id);
   });
 }
 
 /** Cancels every pending job and asks running ones to stop. */
 export function cancelBatch(units: Units, id: string): Promise<Batch> {
-  return stepJobs(units, id, ['PENDING', 'PROCESSING'], T.cancelRequestedFor);
+  return stepJobs(units, id, ['PENDING', 'PROCESSING'], T.cancelRequestedFor, false);
 }
 
 /** Restarts the batch's failed jobs (and cancelled and completed ones unless `onlyFailed`). */
 export function restartBatch(units: Units, id: string, onlyFailed: boolean): Promise<Batch> {
-  return stepJobs(units, id, onlyFailed ? ['FAILED'] : ['FAILED', 'CANCELLED', 'COMPLETED'], T.restarted);
+  return stepJobs(units, id, onlyFailed ? ['FAILED'] : ['FAILED', 'CANCELLED', 'COMPLETED'], T.restarted, true);
 }
 
 function running(batchId: string, processing: number): ConflictError {
