@@ -6,21 +6,14 @@
  * for its poll. Each unit of work's change inserts are watched, and when the `resumed`
  * change goes in, the batch's state is read on the same connection, inside that unit.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NewChange } from '../../src/store/engine.js';
 import { CHUNK } from '../../src/store/operations/batch-control.js';
-import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { sqliteFiles } from '../helpers/sqlite-files.js';
 
-const dirs: string[] = [];
-const stores: SqliteStore[] = [];
-
-afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const files = sqliteFiles('conveyor-resume-');
+afterEach(() => files.cleanup());
 
 interface Seen {
   held: number | null;
@@ -30,10 +23,7 @@ interface Seen {
 
 /** A store whose every `resumed` change records the batch's state at the moment it is inserted. */
 function watchedStore(): { store: SqliteStore; seen: Seen[] } {
-  const dir = mkdtempSync(join(tmpdir(), 'conveyor-resume-'));
-  dirs.push(dir);
-  const store = createSqliteStore({ path: join(dir, 'conveyor.db') });
-  stores.push(store);
+  const store = files.open();
   const seen: Seen[] = [];
   const db = store.connection;
   const engine = store.engine;

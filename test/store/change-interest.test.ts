@@ -4,56 +4,20 @@
  * rows from the table (the other processes' claims and completions never become events).
  * A listener without an interest, added later or replaying, still gets every change.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeListener } from '../../src/store/change-stream.js';
 import { type ChangeInterest, interested } from '../../src/store/interest.js';
 import type { ChangeEvent } from '../../src/store/port.js';
 import { encodeSeqCursor } from '../../src/store/query.js';
 import { interestSql } from '../../src/store/sqlite/sqlite-engine.js';
-import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { WORKER_INTEREST } from '../../src/worker/worker.js';
+import { sqliteFiles, storedChanges as stored } from '../helpers/sqlite-files.js';
 
-const dirs: string[] = [];
-const stores: SqliteStore[] = [];
-
-afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function file(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'conveyor-interest-'));
-  dirs.push(dir);
-  return join(dir, 'conveyor.db');
-}
-
-function open(path: string): SqliteStore {
-  const store = createSqliteStore({ path, changePollMs: 10 });
-  stores.push(store);
-  return store;
-}
-
-/** Every change from the first, read from the table (a replay by a listener without interest). */
-async function stored(store: SqliteStore): Promise<ChangeEvent[]> {
-  const head = await store.engine.headCursor();
-  const events: ChangeEvent[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const listening = store.listen(null, {
-      event(event) {
-        events.push(event);
-        if (event.cursor === head) {
-          listening.stop();
-          resolve();
-        }
-      },
-      error: reject,
-    });
-  });
-  return events;
-}
+const files = sqliteFiles('conveyor-interest-');
+afterEach(() => files.cleanup());
+const file = () => files.path();
+const open = (path: string) => files.open(path);
 
 const claim = { workerId: 'w', leaseMs: 60_000 };
 const tick = () => new Promise((resolve) => setImmediate(resolve));

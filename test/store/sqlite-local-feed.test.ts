@@ -4,56 +4,21 @@
  * table holds (same events, same order, no gap, no duplicate), also when another
  * process (a second engine on the same file) writes in between.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../../src/store/port.js';
-import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { sqliteFiles, storedChanges as stored } from '../helpers/sqlite-files.js';
 
-const dirs: string[] = [];
-const stores: SqliteStore[] = [];
-
-afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function open(path: string, changePollMs = 10): SqliteStore {
-  const store = createSqliteStore({ path, changePollMs });
-  stores.push(store);
-  return store;
-}
-
-/** Every change from the first, read from the table (a replay: no live events involved). */
-async function stored(store: SqliteStore): Promise<ChangeEvent[]> {
-  const head = await store.engine.headCursor();
-  const events: ChangeEvent[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const listening = store.listen(null, {
-      event(event) {
-        events.push(event);
-        if (event.cursor === head) {
-          listening.stop();
-          resolve();
-        }
-      },
-      error: reject,
-    });
-  });
-  return events;
-}
+const files = sqliteFiles('conveyor-local-feed-');
+afterEach(() => files.cleanup());
 
 const claim = { workerId: 'w', leaseMs: 60_000 };
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('SQLite live feed from memory', () => {
   it('gives live listeners exactly the stored events, with another process writing in between', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'conveyor-local-feed-'));
-    dirs.push(dir);
-    const path = join(dir, 'conveyor.db');
-    const mine = open(path);
-    const other = open(path);
+    const path = files.path();
+    const mine = files.open(path);
+    const other = files.open(path);
     const live: ChangeEvent[] = [];
     let failed: Error | null = null;
     const listening = mine.listen(undefined, { event: (event) => live.push(event), error: (error) => (failed = error) });
