@@ -410,8 +410,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   async function listen(signal: AbortSignal): Promise<void> {
     try {
-      const interest = DISPATCHER_INTEREST;
-      for await (const change of watchChanges((after, listener) => store.listen(after, listener), { signal, interest })) {
+      const options = { signal, interest: DISPATCHER_INTEREST };
+      for await (const change of watchChanges((after, listener) => store.listen(after, listener), options)) {
         if (change.entity === 'delivery' && change.status === 'PENDING') nudge();
       }
     } catch (error) {

@@ -881,8 +881,10 @@ export class SqliteEngine implements Engine {
    */
   private interestPoll(interest: ChangeInterest, after: number, head: number): ChangeEvent[] {
     if (this.filteredPoll?.interest !== interest) {
+      // The hub makes a new union whenever a listener comes or goes; the statement is kept while its SQL stays the same.
       const sql = `SELECT ${CHANGE_COLUMNS}, seq FROM changes WHERE seq > ? AND seq <= ? AND (${interestSql(interest)}) ORDER BY seq LIMIT 1000`;
-      this.filteredPoll = { interest, statement: this.db.prepare(sql).raw(true) };
+      const statement = this.filteredPoll?.statement.source === sql ? this.filteredPoll.statement : this.db.prepare(sql).raw(true);
+      this.filteredPoll = { interest, statement };
     }
     const rows = this.filteredPoll.statement.all(after, head) as unknown[][];
     this.rowsRead += rows.length;
